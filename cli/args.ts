@@ -1,0 +1,34 @@
+// Flag parsing for the trellis command: --name value, --name=value and boolean --flag.
+export interface ParsedArgs { command: string; positional: string[]; flags: Map<string, string | true> }
+
+export function parseArgs(argv: string[]): ParsedArgs {
+  const flags = new Map<string, string | true>();
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) { positional.push(a); continue; }
+    const eq = a.indexOf('=');
+    if (eq > 0) { flags.set(a.slice(2, eq), a.slice(eq + 1)); continue; }
+    const next = argv[i + 1];
+    if (next !== undefined && !next.startsWith('--')) { flags.set(a.slice(2), next); i++; } else flags.set(a.slice(2), true);
+  }
+  return { command: positional.shift() ?? 'help', positional, flags };
+}
+
+export function stringFlag(args: ParsedArgs, name: string, fallback: string): string {
+  const v = args.flags.get(name);
+  if (v === true) throw new Error(`--${name} needs a value`);
+  return v ?? fallback;
+}
+
+export function numberFlag(args: ParsedArgs, name: string, fallback: number): number {
+  const v = stringFlag(args, name, String(fallback));
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name}: ${v} is not a non-negative integer`);
+  return n;
+}
+
+export function boolFlag(args: ParsedArgs, name: string): boolean {
+  const v = args.flags.get(name);
+  return v === true || v === 'true';
+}

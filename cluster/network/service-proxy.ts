@@ -1,0 +1,149 @@
+import { chainName, chainPrefix, validatePrefix } from './names.js';
+import { chainsWithPrefix, ensureRule, restoreNoFlush, saveTable, type IptablesTable } from './iptables.js';
+import { buildServiceRules, type DnsRedirect } from './service-rules.js';
+import type { Collection, Endpoints, Service } from './kube-types.js';
+import { runCommand } from './exec.js';
+
+export interface ServiceProxyOptions {
+  prefix: string;
+  /** Redirect for the cluster DNS service IP (10.96.0.10:53 -> gateway:53), udp and tcp. */
+  dns?: DnsRedirect;
+  /** Coalesces bursts of updates into one iptables-restore. Default 100 ms. */
+  debounceMs?: number;
+  /** Failures of debounced syncs (they are retried); default logs to stderr. */
+  onError?: (err: Error) => void;
+  /** Service ports that could not be programmed, with the reason. */
+  onSkipped?: (reasons: string[]) => void;
+}
+
+interface Hook {
+  table: IptablesTable;
+  chain: string;
+  target: string;
+  comment: string;
+}
+
+/**
+ * kube-proxy in iptables mode for one prefix. Level-triggered: every sync regenerates the
+ * whole ruleset of the prefix's service chains from the given state and applies it in one
+ * atomic `iptables-restore --noflush`, so a missed or repeated update is harmless.
+ */
+export class ServiceProxy {
+  private readonly prefix: string;
+  private readonly debounceMs: number;
+  private services: Collection<Service> = [];
+  private endpoints: Collection<Endpoints> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private lastFingerprint = '';
+  private stopped = false;
+  private retryMs = 0;
+
+  constructor(private readonly opts: ServiceProxyOptions) {
+    validatePrefix(opts.prefix);
+    this.prefix = opts.prefix;
+    this.debounceMs = opts.debounceMs ?? 100;
+  }
+
+  private get hooks(): Hook[] {
+    const services = chainName(this.prefix, 'SERVICES');
+    const portals = `${this.prefix} service portals`;
+    return [
+      { table: 'nat', chain: 'PREROUTING', target: services, comment: portals },
+      { table: 'nat', chain: 'OUTPUT', target: services, comment: portals },
+      { table: 'nat', chain: 'POSTROUTING', target: chainName(this.prefix, 'POSTROUTING'), comment: `${this.prefix} service masquerade` },
+      { table: 'filter', chain: 'FORWARD', target: services, comment: `${this.prefix} services without endpoints` },
+      { table: 'filter', chain: 'OUTPUT', target: services, comment: `${this.prefix} services without endpoints` },
+    ];
+  }
+
+  /** Records the desired state and schedules a debounced apply. Never throws. */
+  update(services: Collection<Service>, endpoints: Collection<Endpoints>): void {
+    this.services = services;
+    this.endpoints = endpoints;
+    this.schedule(this.debounceMs);
+  }
+
+  /** Records the desired state and applies it now; resolves when the rules are in place. */
+  async sync(services: Collection<Service>, endpoints: Collection<Endpoints>): Promise<void> {
+    this.services = services;
+    this.endpoints = endpoints;
+    await this.flush();
+  }
+
+  /** Applies the latest state now (cancelling a pending debounce). */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const next = this.running.catch(() => undefined).then(() => this.apply());
+    this.running = next;
+    return next;
+  }
+
+  /** Stops scheduling; the rules stay (removeRules or teardownNodeNetwork removes them). */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Removes the jumps and every chain this proxy owns (other chains of the prefix stay). */
+  async removeRules(): Promise<void> {
+    this.stop();
+    await this.running.catch(() => undefined);
+    for (const h of this.hooks) {
+      await runCommand('iptables', ['-w', '5', '-t', h.table, '-D', h.chain, ...this.hookRule(h)]);
+    }
+    const owned = new RegExp(`^${chainPrefix(this.prefix)}(SERVICES|POSTROUTING|MARK-MASQ|SVC-.*|SEP-.*)$`);
+    for (const table of ['nat', 'filter'] as const) {
+      const chains = chainsWithPrefix(await saveTable(table), chainPrefix(this.prefix)).filter((c) => owned.test(c));
+      if (chains.length === 0) continue;
+      await restoreNoFlush([`*${table}`, ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n'));
+    }
+    this.lastFingerprint = '';
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush().then(
+        () => {
+          this.retryMs = 0;
+        },
+        (err: Error) => {
+          (this.opts.onError ?? ((e: Error) => console.error(`service proxy ${this.prefix}: ${e.message}`)))(err);
+          this.retryMs = Math.min(Math.max(this.retryMs * 2, 500), 30_000);
+          this.schedule(this.retryMs);
+        },
+      );
+    }, delayMs);
+  }
+
+  private hookRule(h: Hook): string[] {
+    return ['-m', 'comment', '--comment', h.comment, '-j', h.target];
+  }
+
+  private async apply(): Promise<void> {
+    const existing = chainsWithPrefix(await saveTable('nat'), chainPrefix(this.prefix));
+    const rules = buildServiceRules({
+      prefix: this.prefix,
+      services: this.services,
+      endpoints: this.endpoints,
+      dns: this.opts.dns,
+      existingNatChains: existing,
+    });
+    if (rules.skipped.length > 0) this.opts.onSkipped?.(rules.skipped);
+    const hasStale = /^-X /m.test(rules.restore);
+    if (rules.fingerprint !== this.lastFingerprint || hasStale || !existing.includes(chainName(this.prefix, 'SERVICES'))) {
+      await restoreNoFlush(rules.restore);
+      this.lastFingerprint = rules.fingerprint;
+    }
+    // Re-ensured on every apply: cheap, and repairs a hook someone else removed.
+    for (const h of this.hooks) await ensureRule(h.table, h.chain, this.hookRule(h));
+  }
+}
+
+export function startServiceProxy(opts: ServiceProxyOptions): ServiceProxy {
+  return new ServiceProxy(opts);
+}

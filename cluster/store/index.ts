@@ -1,0 +1,3 @@
+export * from './types.js';
+export { MemoryStore, type MemoryStoreOptions } from './memory.js';
+export { FileStore, type FileStoreOptions } from './file.js';

@@ -1,0 +1,95 @@
+// A self-signed CA and a serving certificate for the webhook Service, made at start-up.
+// The CA key lives only in this process's memory: it is never written out or logged, and
+// only the CA certificate leaves the process (as the webhook's caBundle).
+import crypto from 'node:crypto';
+import net from 'node:net';
+import forge from 'node-forge';
+
+export interface ServingCertificate {
+  caCertPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
+export interface ServingCertificateOptions {
+  /** DNS names for the serving certificate; the first one is also the CN. */
+  dnsNames: string[];
+  /** IP SANs (tests connect to 127.0.0.1). */
+  ipAddresses?: string[];
+  validityDays?: number;
+}
+
+/** The names a Service is reachable by: name, name.ns, name.ns.svc, name.ns.svc.<domain>. */
+export function serviceDnsNames(service: string, namespace: string, domain = 'cluster.local'): string[] {
+  return [`${service}.${namespace}.svc`, `${service}.${namespace}.svc.${domain}`, `${service}.${namespace}`, service];
+}
+
+// RSA keys come from node's native generator: node-forge's pure-JS one takes seconds.
+function rsaKeyPair(): forge.pki.rsa.KeyPair {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  const priv = forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey;
+  const pub = forge.pki.setRsaPublicKey(priv.n, priv.e);
+  return { privateKey: priv, publicKey: pub };
+}
+
+function serialNumber(): string {
+  // Positive 16-byte serial: clear the top bit so DER does not read it as negative.
+  const bytes = crypto.randomBytes(16);
+  bytes[0] &= 0x7f;
+  return bytes.toString('hex');
+}
+
+function validity(cert: forge.pki.Certificate, days: number): void {
+  const now = Date.now();
+  // Back-date a little so a peer with a slightly slow clock accepts it.
+  cert.validity.notBefore = new Date(now - 5 * 60_000);
+  cert.validity.notAfter = new Date(now + days * 86_400_000);
+}
+
+export function generateServingCertificate(opts: ServingCertificateOptions): ServingCertificate {
+  if (opts.dnsNames.length === 0) throw new Error('serving certificate: dnsNames must not be empty');
+  const days = opts.validityDays ?? 3650;
+
+  const caKeys = rsaKeyPair();
+  const ca = forge.pki.createCertificate();
+  ca.publicKey = caKeys.publicKey;
+  ca.serialNumber = serialNumber();
+  validity(ca, days);
+  const caSubject = [{ name: 'organizationName', value: 'Trellis' }, { name: 'commonName', value: 'trellis-injector-ca' }];
+  ca.setSubject(caSubject);
+  ca.setIssuer(caSubject);
+  ca.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  ca.sign(caKeys.privateKey, forge.md.sha256.create());
+
+  const keys = rsaKeyPair();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = serialNumber();
+  validity(cert, days);
+  cert.setSubject([{ name: 'organizationName', value: 'Trellis' }, { name: 'commonName', value: opts.dnsNames[0] }]);
+  cert.setIssuer(caSubject);
+  const altNames: { type: number; value?: string; ip?: string }[] = opts.dnsNames.map((value) => ({ type: 2, value }));
+  for (const ip of opts.ipAddresses ?? []) {
+    if (!net.isIP(ip)) throw new Error(`serving certificate: ipAddresses: "${ip}" is not an IP address`);
+    altNames.push({ type: 7, ip });
+  }
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames },
+    { name: 'authorityKeyIdentifier', keyIdentifier: ca.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  cert.sign(caKeys.privateKey, forge.md.sha256.create());
+
+  return {
+    caCertPem: forge.pki.certificateToPem(ca),
+    certPem: forge.pki.certificateToPem(cert),
+    keyPem: forge.pki.privateKeyToPem(keys.privateKey),
+  };
+}

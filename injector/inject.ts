@@ -1,0 +1,147 @@
+// The injection itself: a pure function from (pod, namespace, template values) to the
+// JSONPatch that adds the interception init container and the proxy as a native sidecar.
+import type { Container, Pod } from '../api/kube/index.js';
+import { escapePointerToken, type JsonPatchOp } from './jsonpatch.js';
+import type { TemplateValues } from './template.js';
+import { iptablesArgs } from './traffic-annotations.js';
+import { workloadName } from './workload.js';
+
+export const INJECT_ANNOTATION = 'sidecar.istio.io/inject';
+export const STATUS_ANNOTATION = 'sidecar.istio.io/status';
+export const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
+export const CANONICAL_NAME_LABEL = 'service.istio.io/canonical-name';
+export const CANONICAL_REVISION_LABEL = 'service.istio.io/canonical-revision';
+export const INIT_CONTAINER_NAME = 'istio-init';
+export const PROXY_CONTAINER_NAME = 'istio-proxy';
+
+export interface NamespaceInfo {
+  name: string;
+  labels?: Record<string, string>;
+}
+
+export interface InjectionDecision {
+  inject: boolean;
+  reason: string;
+}
+
+/** Whether the pod gets a sidecar, following Istio's injectRequired order. */
+export function injectionDecision(pod: Pod, ns: NamespaceInfo, values: TemplateValues): InjectionDecision {
+  if (pod.spec.hostNetwork) return { inject: false, reason: 'hostNetwork pods are not injected' };
+  if (values.ignoredNamespaces.includes(ns.name)) return { inject: false, reason: `namespace ${ns.name} is never injected` };
+  const annotations = pod.metadata.annotations ?? {};
+  if (annotations[STATUS_ANNOTATION] !== undefined) return { inject: false, reason: `already injected (${STATUS_ANNOTATION} present)` };
+  if (pod.spec.containers.some((c) => c.name === PROXY_CONTAINER_NAME) || pod.spec.initContainers?.some((c) => c.name === PROXY_CONTAINER_NAME)) {
+    return { inject: false, reason: `already has a container named ${PROXY_CONTAINER_NAME}` };
+  }
+  // The label overrides the annotation (Istio); only "true"/"false" mean anything.
+  const label = pod.metadata.labels?.[INJECT_ANNOTATION];
+  const annotation = annotations[INJECT_ANNOTATION];
+  const explicit = label === 'true' || label === 'false' ? label : annotation;
+  if (explicit === 'false') return { inject: false, reason: `pod opted out (${INJECT_ANNOTATION}: "false")` };
+  if (explicit !== 'true' && ns.labels?.['istio-injection'] === 'disabled') {
+    return { inject: false, reason: `namespace ${ns.name} has istio-injection=disabled` };
+  }
+  return { inject: true, reason: 'injected' };
+}
+
+function fieldRefEnv(name: string, fieldPath: string): NonNullable<Container['env']>[number] {
+  return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
+}
+
+function initContainer(pod: Pod, values: TemplateValues): Container {
+  return {
+    name: INIT_CONTAINER_NAME,
+    image: values.proxyImage,
+    args: iptablesArgs(pod.metadata.annotations ?? {}, values),
+    // Writing iptables rules needs root with NET_ADMIN/NET_RAW; nothing else runs as root.
+    securityContext: { runAsUser: 0, capabilities: { add: ['NET_ADMIN', 'NET_RAW'] } },
+  };
+}
+
+function proxyContainer(pod: Pod, finalLabels: Record<string, string>, values: TemplateValues): Container {
+  return {
+    name: PROXY_CONTAINER_NAME,
+    image: values.proxyImage,
+    args: ['proxy', 'sidecar'],
+    // A native sidecar: started before, and stopped after, the app containers.
+    restartPolicy: 'Always',
+    ports: [{ name: 'http-envoy-prom', containerPort: values.prometheusPort, protocol: 'TCP' }],
+    env: [
+      fieldRefEnv('POD_NAME', 'metadata.name'),
+      fieldRefEnv('POD_NAMESPACE', 'metadata.namespace'),
+      fieldRefEnv('INSTANCE_IP', 'status.podIP'),
+      fieldRefEnv('SERVICE_ACCOUNT', 'spec.serviceAccountName'),
+      { name: 'PILOT_ADDRESS', value: values.pilotAddress },
+      { name: 'CLUSTER_ID', value: values.clusterId },
+      { name: 'ISTIO_META_WORKLOAD_NAME', value: workloadName(pod) },
+      { name: 'ISTIO_META_CLUSTER_ID', value: values.clusterId },
+      { name: 'ISTIO_META_ISTIO_VERSION', value: values.proxyVersion },
+      { name: 'TRELLIS_POD_LABELS', value: JSON.stringify(finalLabels) },
+    ],
+    readinessProbe: {
+      httpGet: { path: '/healthz/ready', port: values.statusPort },
+      initialDelaySeconds: 0,
+      periodSeconds: 2,
+      timeoutSeconds: 3,
+      failureThreshold: 4,
+    },
+    // UID 1337 is what the interception rules exempt, so the proxy's own traffic is not captured.
+    securityContext: { runAsUser: values.proxyUid, runAsGroup: values.proxyGid },
+  };
+}
+
+/** Labels the injector adds; existing canonical labels are kept, as in Istio's template. */
+function injectedLabels(pod: Pod): Record<string, string> {
+  const labels = pod.metadata.labels ?? {};
+  return {
+    [TLS_MODE_LABEL]: 'istio',
+    [CANONICAL_NAME_LABEL]: labels[CANONICAL_NAME_LABEL] ?? labels['app.kubernetes.io/name'] ?? labels.app ?? workloadName(pod),
+    [CANONICAL_REVISION_LABEL]: labels[CANONICAL_REVISION_LABEL] ?? labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest',
+  };
+}
+
+/** The value of sidecar.istio.io/status, shaped like Istio's. */
+export function statusAnnotation(values: TemplateValues): string {
+  return JSON.stringify({
+    initContainers: [INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME],
+    containers: [],
+    volumes: [],
+    imagePullSecrets: [],
+    revision: values.revision,
+  });
+}
+
+/** Adds the entries of `add` to the map at `path` (created whole when the map is absent). */
+function addToMap(ops: JsonPatchOp[], path: string, existing: Record<string, string> | undefined, add: Record<string, string>): void {
+  if (existing === undefined) {
+    ops.push({ op: 'add', path, value: add });
+    return;
+  }
+  // "add" on an existing member replaces it (RFC 6902 4.1), so this is safe either way.
+  for (const [k, v] of Object.entries(add)) ops.push({ op: 'add', path: `${path}/${escapePointerToken(k)}`, value: v });
+}
+
+/**
+ * The JSONPatch that injects the sidecar, or [] when the pod is not to be injected.
+ * Idempotent: an injected pod carries the status annotation, so a second call yields [].
+ * Throws InjectionError when a traffic annotation is invalid.
+ */
+export function inject(pod: Pod, ns: NamespaceInfo, values: TemplateValues): JsonPatchOp[] {
+  if (!injectionDecision(pod, ns, values).inject) return [];
+  const ops: JsonPatchOp[] = [];
+  const newLabels = injectedLabels(pod);
+  const finalLabels = { ...(pod.metadata.labels ?? {}), ...newLabels };
+
+  // istio-init goes after the pod's own init containers (so they run before traffic is
+  // captured), and the native sidecar last, as Istio orders them.
+  const added = [initContainer(pod, values), proxyContainer(pod, finalLabels, values)];
+  if (pod.spec.initContainers === undefined) {
+    ops.push({ op: 'add', path: '/spec/initContainers', value: added });
+  } else {
+    for (const c of added) ops.push({ op: 'add', path: '/spec/initContainers/-', value: c });
+  }
+
+  addToMap(ops, '/metadata/annotations', pod.metadata.annotations, { [STATUS_ANNOTATION]: statusAnnotation(values) });
+  addToMap(ops, '/metadata/labels', pod.metadata.labels, newLabels);
+  return ops;
+}

@@ -1,0 +1,17 @@
+// The raw inputs a snapshot is folded from: plain lists of Kubernetes and Istio objects.
+// The informer layer fills this; tests build it by hand.
+import type { Endpoints, Namespace, Pod, Service } from '../../api/kube/index.js';
+import type { DestinationRule, VirtualService } from '../../api/istio/index.js';
+
+export interface ConfigInputs {
+  namespaces: Namespace[];
+  services: Service[];
+  endpoints: Endpoints[];
+  pods: Pod[];
+  virtualServices: VirtualService[];
+  destinationRules: DestinationRule[];
+}
+
+export function emptyInputs(): ConfigInputs {
+  return { namespaces: [], services: [], endpoints: [], pods: [], virtualServices: [], destinationRules: [] };
+}

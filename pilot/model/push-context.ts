@@ -1,0 +1,160 @@
+// The immutable snapshot every xDS generator reads: services by FQDN with endpoints per
+// port (pod labels attached), the VirtualService and DestinationRule for each host, pods
+// by IP and name, and the warnings found while folding the inputs. Built in one pass from
+// plain object lists, so tests and the informer layer feed it the same way.
+import type { Pod } from '../../api/kube/index.js';
+import { matchesMap } from '../../api/kube/index.js';
+import type { HTTPRouteDestination } from '../../api/istio/index.js';
+import type { ConfigInputs } from './inputs.js';
+import { DEFAULT_DOMAIN, resolveHost } from './hosts.js';
+import { buildService, indexPods, resolveTargetPort, type EndpointModel, type PodIndex, type ServiceModel } from './service.js';
+import {
+  appliesToMesh, byAge, destinationRuleModel, indexByHost, virtualServiceModel,
+  type DestinationRuleModel, type SubsetModel, type VirtualServiceModel,
+} from './istio-config.js';
+
+/** A workload as the proxy describes it: its namespace, labels and (when known) its pod. */
+export interface Workload { namespace: string; labels: Readonly<Record<string, string>>; pod?: Pod }
+
+/** One port the workload serves, with the services that expose it. */
+export interface InboundPort {
+  port: number;
+  services: readonly { fqdn: string; servicePort: number; portName?: string }[];
+}
+
+export interface PushContextOptions { version: string; domain?: string; createdAt?: Date }
+
+export class PushContext {
+  readonly version: string;
+  readonly domain: string;
+  readonly createdAt: Date;
+  readonly inputs: Readonly<ConfigInputs>;
+  readonly warnings: readonly string[];
+  private readonly servicesByFqdn: ReadonlyMap<string, ServiceModel>;
+  private readonly sortedServices: readonly ServiceModel[];
+  private readonly vsByHost: ReadonlyMap<string, VirtualServiceModel>;
+  private readonly drByHost: ReadonlyMap<string, DestinationRuleModel>;
+  private readonly pods: PodIndex;
+
+  private constructor(opts: Required<PushContextOptions>, inputs: ConfigInputs, services: Map<string, ServiceModel>, vs: Map<string, VirtualServiceModel>, dr: Map<string, DestinationRuleModel>, pods: PodIndex, warnings: string[]) {
+    this.version = opts.version;
+    this.domain = opts.domain;
+    this.createdAt = opts.createdAt;
+    this.inputs = Object.freeze({ ...inputs });
+    this.servicesByFqdn = services;
+    this.sortedServices = Object.freeze([...services.values()].sort((a, b) => (a.fqdn < b.fqdn ? -1 : a.fqdn > b.fqdn ? 1 : 0)));
+    this.vsByHost = vs;
+    this.drByHost = dr;
+    this.pods = pods;
+    this.warnings = Object.freeze(warnings);
+  }
+
+  static build(inputs: ConfigInputs, opts: PushContextOptions): PushContext {
+    const domain = opts.domain ?? DEFAULT_DOMAIN;
+    const warnings: string[] = [];
+    const warn = (m: string): void => { warnings.push(m); };
+    const pods = indexPods(inputs.pods);
+
+    const epByKey = new Map(inputs.endpoints.map((e) => [`${e.metadata.namespace}/${e.metadata.name}`, e]));
+    const services = new Map<string, ServiceModel>();
+    for (const svc of inputs.services) {
+      const model = buildService(svc, epByKey.get(`${svc.metadata.namespace}/${svc.metadata.name}`), pods, domain);
+      if (model) services.set(model.fqdn, model);
+    }
+    const fqdns = [...services.keys()].sort();
+
+    const vsRules = inputs.virtualServices.filter(appliesToMesh).sort(byAge).map((vs) => {
+      const model = virtualServiceModel(vs, domain);
+      return { model, hosts: model.hosts, id: `VirtualService ${model.namespace}/${model.name}` };
+    });
+    const drRules = [...inputs.destinationRules].sort(byAge).map((dr) => {
+      const model = destinationRuleModel(dr, domain, warn);
+      return { model, hosts: [model.host], id: `DestinationRule ${model.namespace}/${model.name}` };
+    });
+    for (const r of vsRules) {
+      r.hosts.forEach((h, i) => {
+        if (!fqdns.some((f) => f === h || (h.startsWith('*') && f.endsWith(h.slice(1))) || h === '*')) {
+          warn(`${r.id}: spec.hosts[${i}] '${h}' matches no service; rules for it are not applied`);
+        }
+      });
+    }
+    for (const r of drRules) {
+      if (!services.has(r.model.host) && !r.model.host.startsWith('*')) warn(`${r.id}: spec.host '${r.model.host}' matches no service; rule ignored`);
+    }
+    const vsByHost = indexByHost(vsRules, fqdns, 'VirtualService', warn);
+    const drByHost = indexByHost(drRules, fqdns, 'DestinationRule', warn);
+
+    const push = new PushContext({ version: opts.version, domain, createdAt: opts.createdAt ?? new Date() }, inputs, services, vsByHost, drByHost, pods, warnings);
+    push.validateDestinations(vsRules.map((r) => r.model), warn);
+    return push;
+  }
+
+  services(): readonly ServiceModel[] { return this.sortedServices; }
+  service(fqdn: string): ServiceModel | undefined { return this.servicesByFqdn.get(fqdn); }
+  virtualServiceFor(fqdn: string): VirtualServiceModel | undefined { return this.vsByHost.get(fqdn); }
+  destinationRuleFor(fqdn: string): DestinationRuleModel | undefined { return this.drByHost.get(fqdn); }
+
+  /** The subset a DestinationRule defines for a host; undefined when none does. */
+  subset(fqdn: string, name: string): SubsetModel | undefined {
+    return this.drByHost.get(fqdn)?.subsets.get(name);
+  }
+
+  /** The endpoints of a service port, narrowed to a subset's labels when one is given. */
+  endpoints(fqdn: string, port: number, subset?: string): readonly EndpointModel[] {
+    const all = this.servicesByFqdn.get(fqdn)?.endpoints.get(port) ?? [];
+    if (!subset) return all;
+    const s = this.subset(fqdn, subset);
+    if (!s) return [];
+    return all.filter((ep) => Object.entries(s.labels).every(([k, v]) => ep.labels[k] === v));
+  }
+
+  podByIp(ip: string): Pod | undefined { return this.pods.byIp.get(ip); }
+  pod(namespace: string, name: string): Pod | undefined { return this.pods.byKey.get(`${namespace}/${name}`); }
+
+  /** A destination host as written in a rule of `namespace`, resolved to an FQDN. */
+  resolve(host: string, namespace: string): string { return resolveHost(host, namespace, this.domain); }
+
+  /**
+   * The ports a workload serves: for every service in its namespace whose selector matches
+   * its labels, the service port's target port (named ports resolved on the pod).
+   */
+  inboundPorts(w: Workload): InboundPort[] {
+    const byPort = new Map<number, { fqdn: string; servicePort: number; portName?: string }[]>();
+    for (const svc of this.sortedServices) {
+      if (svc.namespace !== w.namespace || !matchesMap(svc.selector as Record<string, string> | undefined, w.labels as Record<string, string>)) continue;
+      for (const sp of svc.ports) {
+        if (sp.protocol !== 'TCP') continue;
+        const target = resolveTargetPort(sp, w.pod);
+        if (target === undefined) continue;
+        const list = byPort.get(target) ?? [];
+        list.push({ fqdn: svc.fqdn, servicePort: sp.port, portName: sp.name });
+        byPort.set(target, list);
+      }
+    }
+    return [...byPort.entries()].sort((a, b) => a[0] - b[0]).map(([port, services]) => ({ port, services }));
+  }
+
+  // A route to a host or subset that does not exist is kept (the request gets a 503, as in
+  // Istio), but the author should learn about it: one warning per bad reference.
+  private validateDestinations(rules: readonly VirtualServiceModel[], warn: (m: string) => void): void {
+    for (const vs of rules) {
+      vs.http.forEach((route, i) => {
+        (route.route ?? []).forEach((d: HTTPRouteDestination, j) => {
+          const where = `VirtualService ${vs.namespace}/${vs.name}: spec.http[${i}].route[${j}].destination`;
+          const host = d.destination?.host;
+          if (!host) { warn(`${where}.host is required`); return; }
+          const fqdn = this.resolve(host, vs.namespace);
+          const svc = this.servicesByFqdn.get(fqdn);
+          if (!svc) { warn(`${where}.host '${host}' (${fqdn}) matches no service; requests routed there fail with 503`); return; }
+          const port = d.destination.port?.number;
+          if (port !== undefined && !svc.ports.some((p) => p.port === port)) {
+            warn(`${where}.port.number ${port} is not a port of service ${fqdn}; requests routed there fail with 503`);
+          }
+          if (d.destination.subset && !this.subset(fqdn, d.destination.subset)) {
+            warn(`${where}.subset '${d.destination.subset}' is not defined by any DestinationRule for host ${fqdn}; requests routed there fail with 503`);
+          }
+        });
+      });
+    }
+  }
+}

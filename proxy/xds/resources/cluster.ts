@@ -1,0 +1,72 @@
+// Cluster: decode and validate. Only what the skeleton routes with is interpreted;
+// unsupported discovery types are rejected so the control plane hears about it.
+import { FieldErrors, durationMs, obj, str, type Obj } from './fields.js';
+import { compileLoadAssignment, type Endpoint } from './endpoint.js';
+
+export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
+export type LbPolicy = 'ROUND_ROBIN' | 'RANDOM' | 'LEAST_REQUEST';
+
+export interface ClusterConfig {
+  name: string;
+  type: DiscoveryType;
+  /** The ClusterLoadAssignment name an EDS cluster waits for. */
+  edsServiceName?: string;
+  /** Endpoints of STATIC / DNS clusters (from the inline loadAssignment). */
+  staticEndpoints: Endpoint[];
+  lbPolicy: LbPolicy;
+  connectTimeoutMs: number;
+  raw: Obj;
+}
+
+const TYPES: ReadonlySet<string> = new Set(['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS', 'ORIGINAL_DST']);
+const LB_POLICIES: ReadonlySet<string> = new Set(['ROUND_ROBIN', 'RANDOM', 'LEAST_REQUEST']);
+// ORIGINAL_DST clusters must say CLUSTER_PROVIDED (or the older ORIGINAL_DST_LB).
+const ORIGINAL_DST_LB: ReadonlySet<string> = new Set(['CLUSTER_PROVIDED', 'ORIGINAL_DST_LB']);
+
+export function decodeCluster(raw: Obj): { name: string; value?: ClusterConfig; errors: string[] } {
+  const name = str(raw.name) ?? '';
+  const errors = new FieldErrors(`Cluster "${name}"`);
+  if (!name) errors.add('name', 'required');
+
+  const type = str(raw.type) ?? 'STATIC';
+  if (raw.clusterType !== undefined) errors.add('clusterType', 'custom cluster types are not supported');
+  if (!TYPES.has(type)) errors.add('type', `"${type}" is not supported (STATIC, STRICT_DNS, LOGICAL_DNS, EDS, ORIGINAL_DST)`);
+
+  const lbRaw = str(raw.lbPolicy) ?? 'ROUND_ROBIN';
+  let lbPolicy: LbPolicy = 'ROUND_ROBIN';
+  if (type === 'ORIGINAL_DST') {
+    if (raw.lbPolicy !== undefined && !ORIGINAL_DST_LB.has(lbRaw) && lbRaw !== 'ROUND_ROBIN') {
+      errors.add('lbPolicy', `"${lbRaw}" is not valid for an ORIGINAL_DST cluster (CLUSTER_PROVIDED)`);
+    }
+  } else if (LB_POLICIES.has(lbRaw)) {
+    lbPolicy = lbRaw as LbPolicy;
+  } else {
+    errors.add('lbPolicy', `"${lbRaw}" is not supported (ROUND_ROBIN, RANDOM, LEAST_REQUEST)`);
+  }
+
+  let connectTimeoutMs = 5000;
+  if (raw.connectTimeout !== undefined) {
+    const ms = durationMs(raw.connectTimeout);
+    if (ms === undefined || ms <= 0) errors.add('connectTimeout', 'must be a positive duration');
+    else connectTimeoutMs = ms;
+  }
+
+  let edsServiceName: string | undefined;
+  if (type === 'EDS') {
+    const eds = obj(raw.edsClusterConfig);
+    const source = obj(eds?.edsConfig);
+    if (!source) errors.add('edsClusterConfig.edsConfig', 'required for type EDS');
+    else if (!obj(source.ads)) errors.add('edsClusterConfig.edsConfig', 'only ads config sources are supported');
+    edsServiceName = str(eds?.serviceName) || name;
+  }
+
+  let staticEndpoints: Endpoint[] = [];
+  const la = obj(raw.loadAssignment);
+  if (la && type !== 'EDS' && type !== 'ORIGINAL_DST') staticEndpoints = compileLoadAssignment(la, errors, 'loadAssignment.');
+  if ((type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') && !la) {
+    errors.add('loadAssignment', `required for type ${type}`);
+  }
+
+  if (!errors.ok) return { name, errors: errors.list };
+  return { name, value: { name, type: type as DiscoveryType, edsServiceName, staticEndpoints, lbPolicy, connectTimeoutMs, raw }, errors: [] };
+}

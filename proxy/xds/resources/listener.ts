@@ -1,0 +1,195 @@
+// Listener: decode and validate, including the network filters (HttpConnectionManager,
+// TcpProxy) and their route config references.
+import { TYPE_URL } from '../../../api/xds/protos.js';
+import { arr, FieldErrors, num, obj, str, socketAddress, wrapped, type HostPort, type Obj } from './fields.js';
+import { compileRouteConfiguration, type RouteTable, type WeightedCluster } from './route.js';
+
+export interface HttpConnectionManagerConfig {
+  kind: 'http';
+  statPrefix: string;
+  /** Name of the RouteConfiguration fetched by RDS, or the inline one. */
+  rds?: string;
+  routeConfig?: RouteTable;
+}
+
+export interface TcpProxyConfig {
+  kind: 'tcp';
+  statPrefix: string;
+  cluster?: string;
+  weightedClusters?: WeightedCluster[];
+}
+
+export type NetworkFilter = HttpConnectionManagerConfig | TcpProxyConfig;
+
+export interface PrefixRange {
+  address: string;
+  prefixLen: number;
+}
+
+export interface FilterChain {
+  name: string;
+  destinationPort?: number;
+  prefixRanges: PrefixRange[];
+  filter: NetworkFilter;
+}
+
+export type TrafficDirection = 'INBOUND' | 'OUTBOUND' | 'UNSPECIFIED';
+
+export interface ListenerConfig {
+  name: string;
+  address: HostPort;
+  bindToPort: boolean;
+  /** Hand accepted connections to the listener matching their original destination. */
+  useOriginalDst: boolean;
+  /** Recover the original destination for filter chain matching (original_dst listener filter). */
+  originalDstFilter: boolean;
+  direction: TrafficDirection;
+  filterChains: FilterChain[];
+  defaultFilterChain?: FilterChain;
+  raw: Obj;
+}
+
+const HCM_NAME = 'envoy.filters.network.http_connection_manager';
+const TCP_PROXY_NAME = 'envoy.filters.network.tcp_proxy';
+const ROUTER_NAME = 'envoy.filters.http.router';
+const LISTENER_FILTERS: ReadonlySet<string> = new Set([
+  'envoy.filters.listener.original_dst', 'envoy.filters.listener.tls_inspector', 'envoy.filters.listener.http_inspector',
+]);
+
+function typeOf(typedConfig: Obj | undefined): string | undefined {
+  return str(typedConfig?.['@type']);
+}
+
+function decodeHcm(tc: Obj, field: string, errors: FieldErrors): HttpConnectionManagerConfig | undefined {
+  const before = errors.list.length;
+  const statPrefix = str(tc.statPrefix) ?? '';
+  let rds: string | undefined;
+  let routeConfig: RouteTable | undefined;
+  const rdsCfg = obj(tc.rds);
+  if (rdsCfg) {
+    rds = str(rdsCfg.routeConfigName);
+    if (!rds) errors.add(`${field}.rds.routeConfigName`, 'required');
+    const source = obj(rdsCfg.configSource);
+    if (!source || !obj(source.ads)) errors.add(`${field}.rds.configSource`, 'only ads config sources are supported');
+  } else if (obj(tc.routeConfig)) {
+    routeConfig = compileRouteConfiguration(obj(tc.routeConfig) ?? {}, errors, `${field}.routeConfig.`);
+  } else {
+    errors.add(field, 'one of rds, routeConfig is required');
+  }
+  const httpFilters = arr(tc.httpFilters).map((f) => obj(f) ?? {});
+  if (httpFilters.length === 0 || str(httpFilters[httpFilters.length - 1].name) !== ROUTER_NAME) {
+    errors.add(`${field}.httpFilters`, `the last filter must be ${ROUTER_NAME}`);
+  }
+  httpFilters.forEach((f, i) => {
+    const name = str(f.name) ?? '';
+    // Optional filters may be skipped by a proxy that does not know them (Envoy's is_optional).
+    if (name !== ROUTER_NAME && f.isOptional !== true) {
+      errors.add(`${field}.httpFilters[${i}].name`, `"${name}" is not supported yet`);
+    }
+  });
+  return errors.list.length === before ? { kind: 'http', statPrefix, rds, routeConfig } : undefined;
+}
+
+function decodeTcpProxy(tc: Obj, field: string, errors: FieldErrors): TcpProxyConfig | undefined {
+  const statPrefix = str(tc.statPrefix) ?? '';
+  if (typeof tc.cluster === 'string' && tc.cluster !== '') return { kind: 'tcp', statPrefix, cluster: tc.cluster };
+  const wc = obj(tc.weightedClusters);
+  if (wc) {
+    const clusters: WeightedCluster[] = [];
+    arr(wc.clusters).forEach((c, i) => {
+      const co = obj(c) ?? {};
+      const name = str(co.name);
+      const weight = num(wrapped(co.weight)) ?? 0;
+      if (!name) errors.add(`${field}.weightedClusters.clusters[${i}].name`, 'required');
+      else clusters.push({ name, weight });
+    });
+    if (clusters.reduce((s, c) => s + c.weight, 0) <= 0) errors.add(`${field}.weightedClusters`, 'weights must sum to more than 0');
+    return { kind: 'tcp', statPrefix, weightedClusters: clusters };
+  }
+  errors.add(field, 'one of cluster, weightedClusters is required');
+  return undefined;
+}
+
+function decodeFilterChain(raw: Obj, field: string, errors: FieldErrors): FilterChain | undefined {
+  const before = errors.list.length;
+  const match = obj(raw.filterChainMatch) ?? {};
+  let destinationPort: number | undefined;
+  if (match.destinationPort !== undefined) {
+    destinationPort = num(wrapped(match.destinationPort));
+    if (destinationPort === undefined || !Number.isInteger(destinationPort) || destinationPort < 1 || destinationPort > 65535) {
+      errors.add(`${field}.filterChainMatch.destinationPort`, `${JSON.stringify(match.destinationPort)} is not a port`);
+    }
+  }
+  const prefixRanges: PrefixRange[] = [];
+  arr(match.prefixRanges).forEach((p, i) => {
+    const po = obj(p) ?? {};
+    const address = str(po.addressPrefix) ?? '';
+    const prefixLen = num(wrapped(po.prefixLen)) ?? 32;
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(address)) errors.add(`${field}.filterChainMatch.prefixRanges[${i}].addressPrefix`, `"${address}" is not an IPv4 address`);
+    else prefixRanges.push({ address, prefixLen });
+  });
+  if (obj(raw.transportSocket)) errors.add(`${field}.transportSocket`, 'TLS is not supported yet');
+
+  const filters = arr(raw.filters).map((f) => obj(f) ?? {});
+  if (filters.length === 0) errors.add(`${field}.filters`, 'must not be empty');
+  let filter: NetworkFilter | undefined;
+  filters.forEach((f, i) => {
+    const ff = `${field}.filters[${i}]`;
+    const name = str(f.name) ?? '';
+    const tc = obj(f.typedConfig);
+    const type = typeOf(tc);
+    const last = i === filters.length - 1;
+    if (name === HCM_NAME || type === TYPE_URL.httpConnectionManager) {
+      if (type !== TYPE_URL.httpConnectionManager || !tc) errors.add(`${ff}.typedConfig`, `must be ${TYPE_URL.httpConnectionManager}`);
+      else if (!last) errors.add(ff, 'http_connection_manager must be the last filter');
+      else filter = decodeHcm(tc, `${ff}.typedConfig`, errors);
+    } else if (name === TCP_PROXY_NAME || type === TYPE_URL.tcpProxy) {
+      if (type !== TYPE_URL.tcpProxy || !tc) errors.add(`${ff}.typedConfig`, `must be ${TYPE_URL.tcpProxy}`);
+      else if (!last) errors.add(ff, 'tcp_proxy must be the last filter');
+      else filter = decodeTcpProxy(tc, `${ff}.typedConfig`, errors);
+    } else {
+      errors.add(`${ff}.name`, `network filter "${name}" is not supported`);
+    }
+  });
+  if (errors.list.length !== before || !filter) return undefined;
+  return { name: str(raw.name) ?? '', destinationPort, prefixRanges, filter };
+}
+
+export function decodeListener(raw: Obj): { name: string; value?: ListenerConfig; errors: string[] } {
+  const name = str(raw.name) ?? '';
+  const errors = new FieldErrors(`Listener "${name}"`);
+  if (!name) errors.add('name', 'required');
+  const address = socketAddress(raw.address, 'address', errors);
+  const bindToPort = wrapped(raw.bindToPort) !== false;
+  const useOriginalDst = wrapped(raw.useOriginalDst) === true;
+  let originalDstFilter = useOriginalDst;
+  arr(raw.listenerFilters).forEach((f, i) => {
+    const fname = str(obj(f)?.name) ?? '';
+    if (!LISTENER_FILTERS.has(fname)) errors.add(`listenerFilters[${i}].name`, `listener filter "${fname}" is not supported`);
+    if (fname === 'envoy.filters.listener.original_dst') originalDstFilter = true;
+  });
+  const dirRaw = str(raw.trafficDirection) ?? 'UNSPECIFIED';
+  const direction: TrafficDirection = dirRaw === 'INBOUND' || dirRaw === 'OUTBOUND' ? dirRaw : 'UNSPECIFIED';
+
+  const filterChains: FilterChain[] = [];
+  arr(raw.filterChains).forEach((fc, i) => {
+    const chain = decodeFilterChain(obj(fc) ?? {}, `filterChains[${i}]`, errors);
+    if (chain) filterChains.push(chain);
+  });
+  let defaultFilterChain: FilterChain | undefined;
+  if (obj(raw.defaultFilterChain)) defaultFilterChain = decodeFilterChain(obj(raw.defaultFilterChain) ?? {}, 'defaultFilterChain', errors);
+  if (arr(raw.filterChains).length === 0 && !obj(raw.defaultFilterChain)) errors.add('filterChains', 'must not be empty');
+
+  if (!errors.ok || !address) return { name, errors: errors.list };
+  return {
+    name,
+    value: { name, address, bindToPort, useOriginalDst, originalDstFilter, direction, filterChains, defaultFilterChain, raw },
+    errors: [],
+  };
+}
+
+/** Route config names a listener's HTTP connection managers fetch over RDS. */
+export function rdsNames(listener: ListenerConfig): string[] {
+  const chains = listener.defaultFilterChain ? [...listener.filterChains, listener.defaultFilterChain] : listener.filterChains;
+  return chains.flatMap((c) => (c.filter.kind === 'http' && c.filter.rds ? [c.filter.rds] : []));
+}

@@ -1,0 +1,266 @@
+// RouteConfiguration: decode, validate (every error with its field path) and compile into
+// a RouteTable whose matchers are built once, when the config arrives, not per request.
+import { arr, FieldErrors, num, obj, str, wrapped, durationMs, type Obj } from './fields.js';
+
+export interface WeightedCluster {
+  name: string;
+  weight: number;
+}
+
+export type ClusterSpecifier =
+  | { kind: 'cluster'; name: string }
+  | { kind: 'weighted'; clusters: WeightedCluster[]; totalWeight: number };
+
+export type RouteAction =
+  | { kind: 'route'; target: ClusterSpecifier; prefixRewrite?: string; timeoutMs?: number }
+  | { kind: 'direct'; status: number; body?: string };
+
+export type Headers = Record<string, string | string[] | undefined>;
+
+export interface Route {
+  name: string;
+  /** True when the request's path and headers satisfy this route's match. */
+  matches(path: string, headers: Headers): boolean;
+  action: RouteAction;
+}
+
+export interface VirtualHost {
+  name: string;
+  domains: string[];
+  routes: Route[];
+}
+
+export interface RouteMatch {
+  virtualHost: VirtualHost;
+  route: Route;
+}
+
+/** A compiled RouteConfiguration. Domain lookup follows Envoy: exact, *.suffix, prefix.*, then *. */
+export class RouteTable {
+  private readonly exact = new Map<string, VirtualHost>();
+  private readonly suffixes: Array<[string, VirtualHost]> = [];
+  private readonly prefixes: Array<[string, VirtualHost]> = [];
+  private any: VirtualHost | undefined;
+
+  constructor(readonly name: string, readonly virtualHosts: VirtualHost[]) {
+    for (const vh of virtualHosts) {
+      for (const raw of vh.domains) {
+        const d = raw.toLowerCase();
+        if (d === '*') this.any ??= vh;
+        else if (d.startsWith('*')) this.suffixes.push([d.slice(1), vh]);
+        else if (d.endsWith('*')) this.prefixes.push([d.slice(0, -1), vh]);
+        else if (!this.exact.has(d)) this.exact.set(d, vh);
+      }
+    }
+    // Longest wildcard wins, as in Envoy.
+    this.suffixes.sort((a, b) => b[0].length - a[0].length);
+    this.prefixes.sort((a, b) => b[0].length - a[0].length);
+  }
+
+  findVirtualHost(host: string): VirtualHost | undefined {
+    const full = host.toLowerCase();
+    const colon = full.lastIndexOf(':');
+    // Host header ports are matched as written first, then without the port.
+    const bare = colon > 0 && !full.endsWith(']') ? full.slice(0, colon) : undefined;
+    const candidates = bare ? [full, bare] : [full];
+    for (const h of candidates) {
+      const vh = this.exact.get(h);
+      if (vh) return vh;
+    }
+    for (const h of candidates) {
+      for (const [suffix, vh] of this.suffixes) if (h.endsWith(suffix) && h.length > suffix.length) return vh;
+    }
+    for (const h of candidates) {
+      for (const [prefix, vh] of this.prefixes) if (h.startsWith(prefix) && h.length > prefix.length) return vh;
+    }
+    return this.any;
+  }
+
+  match(host: string, path: string, headers: Headers): RouteMatch | undefined {
+    const virtualHost = this.findVirtualHost(host);
+    if (!virtualHost) return undefined;
+    for (const route of virtualHost.routes) if (route.matches(path, headers)) return { virtualHost, route };
+    return undefined;
+  }
+}
+
+/** Full-string regex (Envoy's safe_regex semantics). */
+function fullRegex(re: string, field: string, errors: FieldErrors, flags = ''): RegExp | undefined {
+  try {
+    return new RegExp(`^(?:${re})$`, flags);
+  } catch (e) {
+    errors.add(field, `invalid regex: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+type StringTest = (value: string) => boolean;
+
+function stringMatcher(m: Obj, field: string, errors: FieldErrors): StringTest | undefined {
+  const ignoreCase = m.ignoreCase === true;
+  const norm = (s: string): string => (ignoreCase ? s.toLowerCase() : s);
+  if (typeof m.exact === 'string') { const e = norm(m.exact); return (v) => norm(v) === e; }
+  if (typeof m.prefix === 'string') { const p = norm(m.prefix); return (v) => norm(v).startsWith(p); }
+  if (typeof m.suffix === 'string') { const s = norm(m.suffix); return (v) => norm(v).endsWith(s); }
+  if (typeof m.contains === 'string') { const c = norm(m.contains); return (v) => norm(v).includes(c); }
+  const safe = obj(m.safeRegex);
+  if (safe) {
+    const re = fullRegex(str(safe.regex) ?? '', `${field}.safeRegex.regex`, errors);
+    return re ? (v) => re.test(v) : undefined;
+  }
+  errors.add(field, 'one of exact, prefix, suffix, contains, safeRegex is required');
+  return undefined;
+}
+
+function headerValue(headers: Headers, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+type HeaderTest = (headers: Headers) => boolean;
+
+function headerMatcher(h: Obj, field: string, errors: FieldErrors): HeaderTest | undefined {
+  const name = str(h.name)?.toLowerCase();
+  if (!name) {
+    errors.add(`${field}.name`, 'required');
+    return undefined;
+  }
+  let test: StringTest | undefined;
+  if (typeof h.exactMatch === 'string') { const e = h.exactMatch; test = (v) => v === e; }
+  else if (typeof h.prefixMatch === 'string') { const p = h.prefixMatch; test = (v) => v.startsWith(p); }
+  else if (typeof h.suffixMatch === 'string') { const s = h.suffixMatch; test = (v) => v.endsWith(s); }
+  else if (typeof h.containsMatch === 'string') { const c = h.containsMatch; test = (v) => v.includes(c); }
+  else if (obj(h.safeRegexMatch)) {
+    const re = fullRegex(str(obj(h.safeRegexMatch)?.regex) ?? '', `${field}.safeRegexMatch.regex`, errors);
+    if (!re) return undefined;
+    test = (v) => re.test(v);
+  } else if (obj(h.stringMatch)) {
+    test = stringMatcher(obj(h.stringMatch) ?? {}, `${field}.stringMatch`, errors);
+    if (!test) return undefined;
+  } else if (h.presentMatch !== undefined) {
+    const want = h.presentMatch === true;
+    const invert = h.invertMatch === true;
+    return (headers) => ((headerValue(headers, name) !== undefined) === want) !== invert;
+  } else {
+    // No matcher: Envoy treats it as "header is present".
+    test = () => true;
+  }
+  const invert = h.invertMatch === true;
+  const t = test;
+  return (headers) => {
+    const v = headerValue(headers, name);
+    return v === undefined ? invert : t(v) !== invert;
+  };
+}
+
+function compileMatch(m: Obj | undefined, field: string, errors: FieldErrors): Route['matches'] | undefined {
+  if (!m) {
+    errors.add(field, 'required');
+    return undefined;
+  }
+  const caseSensitive = wrapped(m.caseSensitive) !== false;
+  let pathTest: ((path: string) => boolean) | undefined;
+  const stripQuery = (p: string): string => { const q = p.indexOf('?'); return q < 0 ? p : p.slice(0, q); };
+  if (typeof m.prefix === 'string') {
+    const prefix = caseSensitive ? m.prefix : m.prefix.toLowerCase();
+    pathTest = caseSensitive ? (p) => p.startsWith(prefix) : (p) => p.toLowerCase().startsWith(prefix);
+  } else if (typeof m.path === 'string') {
+    const exact = caseSensitive ? m.path : m.path.toLowerCase();
+    pathTest = caseSensitive ? (p) => stripQuery(p) === exact : (p) => stripQuery(p).toLowerCase() === exact;
+  } else if (obj(m.safeRegex)) {
+    const re = fullRegex(str(obj(m.safeRegex)?.regex) ?? '', `${field}.safeRegex.regex`, errors, caseSensitive ? '' : 'i');
+    if (re) pathTest = (p) => re.test(stripQuery(p));
+  } else {
+    errors.add(field, 'one of prefix, path, safeRegex is required');
+  }
+  const headerTests: HeaderTest[] = [];
+  arr(m.headers).forEach((h, i) => {
+    const t = headerMatcher(obj(h) ?? {}, `${field}.headers[${i}]`, errors);
+    if (t) headerTests.push(t);
+  });
+  if (!pathTest) return undefined;
+  const p = pathTest;
+  if (headerTests.length === 0) return (path) => p(path);
+  return (path, headers) => p(path) && headerTests.every((t) => t(headers));
+}
+
+function compileRouteAction(r: Obj, field: string, errors: FieldErrors): RouteAction | undefined {
+  const ra = obj(r.route);
+  if (ra) {
+    const timeoutMs = durationMs(ra.timeout);
+    const prefixRewrite = str(ra.prefixRewrite);
+    if (typeof ra.cluster === 'string' && ra.cluster !== '') {
+      return { kind: 'route', target: { kind: 'cluster', name: ra.cluster }, prefixRewrite, timeoutMs };
+    }
+    const wc = obj(ra.weightedClusters);
+    if (wc) {
+      const clusters: WeightedCluster[] = [];
+      arr(wc.clusters).forEach((c, i) => {
+        const co = obj(c) ?? {};
+        const name = str(co.name);
+        const weight = num(wrapped(co.weight)) ?? 0;
+        if (!name) errors.add(`${field}.route.weightedClusters.clusters[${i}].name`, 'required');
+        if (!Number.isInteger(weight) || weight < 0) {
+          errors.add(`${field}.route.weightedClusters.clusters[${i}].weight`, `${String(weight)} is not a non-negative integer`);
+        }
+        if (name) clusters.push({ name, weight });
+      });
+      const totalWeight = clusters.reduce((s, c) => s + c.weight, 0);
+      if (clusters.length === 0) errors.add(`${field}.route.weightedClusters.clusters`, 'must not be empty');
+      else if (totalWeight <= 0) errors.add(`${field}.route.weightedClusters.clusters`, 'weights must sum to more than 0');
+      return { kind: 'route', target: { kind: 'weighted', clusters, totalWeight }, prefixRewrite, timeoutMs };
+    }
+    errors.add(`${field}.route`, 'one of cluster, weightedClusters is required');
+    return undefined;
+  }
+  const dr = obj(r.directResponse);
+  if (dr) {
+    const status = num(dr.status) ?? 0;
+    if (!Number.isInteger(status) || status < 100 || status > 599) {
+      errors.add(`${field}.directResponse.status`, `${String(dr.status)} is not an HTTP status`);
+      return undefined;
+    }
+    const body = str(obj(dr.body)?.inlineString);
+    return { kind: 'direct', status, body };
+  }
+  if (obj(r.redirect)) {
+    errors.add(`${field}.redirect`, 'redirect actions are not supported yet');
+    return undefined;
+  }
+  errors.add(field, 'no action: one of route, directResponse is required');
+  return undefined;
+}
+
+/** Validates and compiles a RouteConfiguration (also used for an HCM's inline routeConfig). */
+export function compileRouteConfiguration(rc: Obj, errors: FieldErrors, prefix = ''): RouteTable | undefined {
+  const name = str(rc.name) ?? '';
+  const before = errors.list.length;
+  const virtualHosts: VirtualHost[] = [];
+  arr(rc.virtualHosts).forEach((v, vi) => {
+    const vh = obj(v) ?? {};
+    const vf = `${prefix}virtualHosts[${vi}]`;
+    const domains = arr(vh.domains).filter((d): d is string => typeof d === 'string');
+    if (domains.length === 0) errors.add(`${vf}.domains`, 'must not be empty');
+    domains.forEach((d, di) => {
+      if (d !== '*' && d.slice(1, -1).includes('*')) errors.add(`${vf}.domains[${di}]`, `"${d}": wildcard only at the start or end`);
+    });
+    const routes: Route[] = [];
+    arr(vh.routes).forEach((rr, ri) => {
+      const r = obj(rr) ?? {};
+      const rf = `${vf}.routes[${ri}]`;
+      const matches = compileMatch(obj(r.match), `${rf}.match`, errors);
+      const action = compileRouteAction(r, rf, errors);
+      if (matches && action) routes.push({ name: str(r.name) ?? '', matches, action });
+    });
+    virtualHosts.push({ name: str(vh.name) ?? '', domains, routes });
+  });
+  return errors.list.length === before ? new RouteTable(name, virtualHosts) : undefined;
+}
+
+export function decodeRouteConfiguration(raw: Obj): { name: string; value?: RouteTable; errors: string[] } {
+  const name = str(raw.name) ?? '';
+  const errors = new FieldErrors(`RouteConfiguration "${name}"`);
+  if (!name) errors.add('name', 'required');
+  const value = compileRouteConfiguration(raw, errors);
+  return errors.ok ? { name, value, errors: [] } : { name, errors: errors.list };
+}

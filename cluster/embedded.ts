@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import { KubeClient } from '../api/kube/index.js';
 import { startApiServer } from './apiserver/server.js';
 import { startControllers } from './controllers/index.js';
-import { startKubelet } from './kubelet/index.js';
+import { startKubelet, type Kubelet } from './kubelet/index.js';
+import { podLogHandler } from './kubelet/log-handler.js';
 import { startClusterDNS, type ClusterDNS } from './network/dns.js';
 import { runNetworkControllers, type NetworkControllers } from './network/informer-adapter.js';
 import { ensureNodeNetwork, teardownNodeNetwork } from './network/node-network.js';
@@ -61,6 +62,7 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
     const net = await ensureNodeNetwork({ prefix: opts.name, nodePodCIDR, clusterPodCIDR: opts.podCIDR, serviceCIDR: opts.serviceCIDR });
     log(`node network: bridge ${net.bridge} ${net.gatewayIP}/${net.prefixLength}, unreachable routes for ${opts.podCIDR} and ${opts.serviceCIDR}`);
 
+    let kubeletRef: Kubelet | undefined;
     const store = new FileStore(path.join(opts.dataDir, 'store'));
     stoppers.push(() => store.close());
     const api = await startApiServer({
@@ -69,6 +71,7 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
       dataDir: opts.dataDir,
       serviceCIDR: opts.serviceCIDR,
       clusterName: opts.name,
+      podLogs: podLogHandler(() => kubeletRef),
     });
     stoppers.push(() => api.close());
     const kubeconfigPath = path.join(opts.dataDir, 'kubeconfig');
@@ -92,6 +95,7 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
       client, nodeName, prefix: opts.name, bridge: net.bridge, gatewayIP: net.gatewayIP, nodePodCIDR,
       imageCatalogs: opts.imageCatalogs, dataDir: path.join(opts.dataDir, 'kubelet'), clusterDNS: dnsIP, clusterDomain: domain,
     });
+    kubeletRef = kubelet.kubelet;
     stoppers.push(() => kubelet.stop());
     log(`node ${nodeName} ready; pods get addresses from ${nodePodCIDR}`);
     return { apiURL: api.url, kubeconfigPath, nodeName, stop };

@@ -54,11 +54,12 @@ export async function startInjector(opts: InjectorOptions = {}): Promise<Running
   const configName = opts.webhookConfigName ?? process.env.WEBHOOK_CONFIG_NAME ?? 'trellis-sidecar-injector';
   const values = opts.values ?? templateValuesFromEnv();
 
+  // Resolve API access first: without it the webhook could never become ready.
+  const client = opts.client === undefined ? KubeClient.fromKubeconfig(undefined, 'trellis-injector') : opts.client;
   const dnsNames = [...serviceDnsNames(serviceName, namespace), ...(opts.extraDnsNames ?? [])];
   const serving = generateServingCertificate({ dnsNames, ipAddresses: opts.ipAddresses });
   log(`serving certificate for ${dnsNames.join(', ')} issued by a fresh in-memory CA`);
 
-  const client = opts.client === undefined ? KubeClient.fromKubeconfig(undefined, 'trellis-injector') : opts.client;
   const reconciler = client
     ? new CaBundleReconciler({ client, configName, caCertPem: serving.caCertPem, log, resyncMs: opts.resyncMs })
     : undefined;

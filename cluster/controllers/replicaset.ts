@@ -9,6 +9,7 @@ import { claimDependents } from './claim.js';
 import { Expectations } from './expectations.js';
 import { controllerKey, newControllerRef } from './owner.js';
 import { compareForDeletion, isPodActive, isPodAvailable, isPodReady, msUntilAvailable } from './pod-util.js';
+import { quietConflicts } from './conflict.js';
 import type { SharedInformers } from './shared-informers.js';
 
 const BURST = 500; // Never create or delete more than this many pods in one sync.
@@ -22,7 +23,7 @@ export class ReplicaSetController {
   constructor(private readonly client: KubeClient, informers: SharedInformers) {
     this.rsInformer = informers.for<ReplicaSet>(R.replicaSets);
     this.podInformer = informers.for<Pod>(R.pods);
-    this.queue = new WorkQueue('replicaset', (key) => this.sync(key), 2);
+    this.queue = new WorkQueue('replicaset', quietConflicts((k) => this.sync(k), (k, ms) => this.queue.addAfter(k, ms)), 2);
     this.rsInformer.on({
       add: (rs) => this.queue.add(keyOf(rs)),
       update: (_old, rs) => this.queue.add(keyOf(rs)),

@@ -1,10 +1,9 @@
 // A container's environment: its env entries (values, downward API fields, ConfigMap and
 // Secret keys) and envFrom, plus what every Kubernetes container sees.
-import type { ConfigMap, Container, EnvVar, KubeClient, Pod, Secret } from '../../api/kube/index.js';
+import path from 'node:path';
+import type { ConfigMap, Container, EnvVar, KubeClient, Pod, Secret, Service } from '../../api/kube/index.js';
 import { R, isNotFound } from '../../api/kube/index.js';
 import { resolveFieldPath, type PodAddresses } from './fieldref.js';
-
-import path from 'node:path';
 
 const STANDARD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** The standard PATH, plus the directory of this node binary so catalog `node ...` entries resolve. */
@@ -34,6 +33,20 @@ export class ObjectSource {
 
   async secret(name: string): Promise<Secret | undefined> {
     return (await this.fetch('secrets', name)) as Secret | undefined;
+  }
+
+  /**
+   * The `kubernetes` Service's ClusterIP, which in-cluster clients reach the API server at
+   * (the kubelet derives KUBERNETES_SERVICE_HOST from it, as Kubernetes' kubelet does).
+   */
+  async apiServiceIP(): Promise<string | undefined> {
+    try {
+      const svc = await this.client.get<Service>(R.services, 'kubernetes', 'default');
+      return svc.spec.clusterIP || undefined;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
   }
 
   private async fetch(kind: 'configmaps' | 'secrets', name: string): Promise<ConfigMap | Secret | undefined> {
@@ -78,7 +91,7 @@ export async function containerEnv(pod: Pod, c: Container, addr: PodAddresses, o
     PATH: DEFAULT_PATH,
     HOME: home,
     HOSTNAME: pod.metadata.name ?? '',
-    KUBERNETES_SERVICE_HOST: '10.96.0.1',
+    KUBERNETES_SERVICE_HOST: (await objects.apiServiceIP()) ?? '10.96.0.1',
     KUBERNETES_SERVICE_PORT: '443',
     KUBERNETES_SERVICE_PORT_HTTPS: '443',
   };

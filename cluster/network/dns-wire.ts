@@ -163,7 +163,7 @@ export function decodeMessage(buf: Buffer): DnsMessage {
 class Writer {
   private buf = Buffer.alloc(512);
   length = 0;
-  /** lowercased name suffix -> offset, for compression (RFC 1035 4.1.4). */
+  /** name suffix -> offset, for compression (RFC 1035 4.1.4). */
   private readonly names = new Map<string, number>();
 
   private ensure(n: number): void {
@@ -198,7 +198,8 @@ class Writer {
     const labels = name === '' || name === '.' ? [] : name.replace(/\.$/, '').split('.');
     let total = 1;
     for (let i = 0; i < labels.length; i++) {
-      const suffix = labels.slice(i).join('.').toLowerCase();
+      // Exact-case match: compression must not change how a name is spelled.
+      const suffix = labels.slice(i).join('.');
       const known = this.names.get(suffix);
       if (known !== undefined) {
         this.u16(0xc000 | known);

@@ -34,7 +34,8 @@ export function podResolvConf(namespace: string, domain: string, nameserverIP = 
 
 /**
  * Answers one wire-format query. Returns undefined for input that deserves no answer
- * (shorter than a header, or itself a response). `maxSize` applies to UDP only.
+ * (shorter than a header, or itself a response). UDP answers are capped at 512 bytes
+ * (or the EDNS0 size, at most 1232) and truncated with TC beyond that.
  */
 export function answerQuery(zone: ClusterZone, query: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
   if (query.length < 12) return undefined;

@@ -63,6 +63,11 @@ export async function ensureNodeNetwork(opts: NodeNetworkOptions): Promise<NodeN
     if (r.code !== 0 && !(await linkExists(bridge))) throw new Error(`bridge ${bridge}: ${r.stderr.trim()}`);
   }
   await mustRun('ip', ['addr', 'replace', `${gatewayIP}/${node.prefixLength}`, 'dev', bridge]);
+  // A bridge left by a run with another node CIDR keeps its old address otherwise.
+  const addrs = await mustRun('ip', ['-o', '-4', 'addr', 'show', 'dev', bridge]);
+  for (const m of addrs.matchAll(/inet (\S+)/g)) {
+    if (m[1] !== `${gatewayIP}/${node.prefixLength}`) await mustRun('ip', ['addr', 'delete', m[1], 'dev', bridge]);
+  }
   await mustRun('ip', ['link', 'set', 'dev', bridge, 'up']);
   // The host's own connections to a ClusterIP are routed before nat OUTPUT can DNAT them;
   // with only the unreachable route, connect() would fail with EHOSTUNREACH. This route

@@ -22,6 +22,9 @@ export interface InboundPort {
   services: readonly { fqdn: string; servicePort: number; portName?: string }[];
 }
 
+// Parsed and kept in the snapshot, but not translated to Envoy config yet.
+const UNSUPPORTED_HTTP_FIELDS = ['redirect', 'delegate', 'fault', 'mirror', 'corsPolicy', 'headers'] as const;
+
 export interface PushContextOptions { version: string; domain?: string; createdAt?: Date }
 
 export class PushContext {
@@ -46,7 +49,7 @@ export class PushContext {
     this.vsByHost = vs;
     this.drByHost = dr;
     this.pods = pods;
-    this.warnings = Object.freeze(warnings);
+    this.warnings = warnings; // frozen by build() once validation has added its findings
   }
 
   static build(inputs: ConfigInputs, opts: PushContextOptions): PushContext {
@@ -86,6 +89,7 @@ export class PushContext {
 
     const push = new PushContext({ version: opts.version, domain, createdAt: opts.createdAt ?? new Date() }, inputs, services, vsByHost, drByHost, pods, warnings);
     push.validateDestinations(vsRules.map((r) => r.model), warn);
+    Object.freeze(warnings);
     return push;
   }
 
@@ -139,6 +143,12 @@ export class PushContext {
   private validateDestinations(rules: readonly VirtualServiceModel[], warn: (m: string) => void): void {
     for (const vs of rules) {
       vs.http.forEach((route, i) => {
+        for (const field of UNSUPPORTED_HTTP_FIELDS) {
+          if (route[field] !== undefined) warn(`VirtualService ${vs.namespace}/${vs.name}: spec.http[${i}].${field} is not supported yet; ignored`);
+        }
+        if (!route.route?.length && !route.directResponse && route.redirect === undefined && route.delegate === undefined) {
+          warn(`VirtualService ${vs.namespace}/${vs.name}: spec.http[${i}] has no route, redirect or directResponse; rule skipped`);
+        }
         (route.route ?? []).forEach((d: HTTPRouteDestination, j) => {
           const where = `VirtualService ${vs.namespace}/${vs.name}: spec.http[${i}].route[${j}].destination`;
           const host = d.destination?.host;

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Applier, KubeClient, R, readManifests, type Pod } from '../../api/kube/index.js';
 import { trellisHome } from '../../cli/paths.js';
-import { leftovers, networkSkipReason } from '../support/host.js';
+import { hasCommand, leftovers, networkSkipReason } from '../support/host.js';
 
 const PREFIX = 'tte2e';
 const POD_CIDR = '10.245.0.0/16';
@@ -84,9 +84,11 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
 
   it('observes a changed VirtualService (50/50) within 5 s, with no process restarted', async () => {
     const podsBefore = await client.list<Pod>(R.pods, {});
-    const applier = new Applier(client);
+    const manifest = path.join(home, 'samples/split/virtualservice-50-50.yaml');
     const changedAt = Date.now();
-    await applier.applyAll(readManifests(path.join(home, 'samples/split/virtualservice-50-50.yaml')));
+    // The way a user changes it: kubectl apply (the trellis applier where kubectl is absent).
+    if (hasCommand('kubectl')) execFileSync('kubectl', ['--kubeconfig', path.join(dataDir, 'kubeconfig'), 'apply', '-f', manifest], { stdio: 'pipe' });
+    else await new Applier(client).applyAll(readManifests(manifest));
     let seenAt = 0;
     while (Date.now() - changedAt < 10_000) {
       const probe = await fanout(100);

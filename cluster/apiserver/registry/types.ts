@@ -36,6 +36,8 @@ export interface Strategy {
   afterDelete?(obj: Json): void | Promise<void>;
   /** Graceful deletion: seconds to wait before removal; 0 or undefined = remove now. */
   gracePeriod?(obj: Json, requested: number | undefined): number | undefined;
+  /** Create-only, never stored kinds (TokenReview): computes the response object. */
+  virtualCreate?(obj: Json, ctx: OpContext): Promise<Json>;
   /** Extra field-selector fields (metadata.name and metadata.namespace are always there). */
   fields?(obj: Json): Record<string, string | undefined>;
 }

@@ -12,7 +12,7 @@ export type ClusterSpecifier =
   | { kind: 'weighted'; clusters: WeightedCluster[]; totalWeight: number };
 
 export type RouteAction =
-  | { kind: 'route'; target: ClusterSpecifier; prefixRewrite?: string; timeoutMs?: number }
+  | { kind: 'route'; target: ClusterSpecifier; prefixRewrite?: string; hostRewrite?: string; timeoutMs?: number }
   | { kind: 'direct'; status: number; body?: string };
 
 export type Headers = Record<string, string | string[] | undefined>;
@@ -21,6 +21,8 @@ export interface Route {
   name: string;
   /** True when the request's path and headers satisfy this route's match. */
   matches(path: string, headers: Headers): boolean;
+  /** The matched prefix of a prefix route (what prefixRewrite replaces). */
+  prefix?: string;
   action: RouteAction;
 }
 
@@ -189,8 +191,9 @@ function compileRouteAction(r: Obj, field: string, errors: FieldErrors): RouteAc
   if (ra) {
     const timeoutMs = durationMs(ra.timeout);
     const prefixRewrite = str(ra.prefixRewrite);
+    const hostRewrite = str(ra.hostRewriteLiteral);
     if (typeof ra.cluster === 'string' && ra.cluster !== '') {
-      return { kind: 'route', target: { kind: 'cluster', name: ra.cluster }, prefixRewrite, timeoutMs };
+      return { kind: 'route', target: { kind: 'cluster', name: ra.cluster }, prefixRewrite, hostRewrite, timeoutMs };
     }
     const wc = obj(ra.weightedClusters);
     if (wc) {
@@ -208,7 +211,7 @@ function compileRouteAction(r: Obj, field: string, errors: FieldErrors): RouteAc
       const totalWeight = clusters.reduce((s, c) => s + c.weight, 0);
       if (clusters.length === 0) errors.add(`${field}.route.weightedClusters.clusters`, 'must not be empty');
       else if (totalWeight <= 0) errors.add(`${field}.route.weightedClusters.clusters`, 'weights must sum to more than 0');
-      return { kind: 'route', target: { kind: 'weighted', clusters, totalWeight }, prefixRewrite, timeoutMs };
+      return { kind: 'route', target: { kind: 'weighted', clusters, totalWeight }, prefixRewrite, hostRewrite, timeoutMs };
     }
     errors.add(`${field}.route`, 'one of cluster, weightedClusters is required');
     return undefined;
@@ -250,7 +253,8 @@ export function compileRouteConfiguration(rc: Obj, errors: FieldErrors, prefix =
       const rf = `${vf}.routes[${ri}]`;
       const matches = compileMatch(obj(r.match), `${rf}.match`, errors);
       const action = compileRouteAction(r, rf, errors);
-      if (matches && action) routes.push({ name: str(r.name) ?? '', matches, action });
+      const prefix = str(obj(r.match)?.prefix);
+      if (matches && action) routes.push({ name: str(r.name) ?? '', matches, prefix, action });
     });
     virtualHosts.push({ name: str(vh.name) ?? '', domains, routes });
   });

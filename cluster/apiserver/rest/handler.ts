@@ -1,0 +1,169 @@
+// Dispatches a resource request to the generic verbs or a subresource handler.
+import type { ApiContext, Request } from '../context.js';
+import { forbiddenMessage } from '../authz.js';
+import { ApiError, badRequest, forbidden, methodNotSupported, unsupportedMediaType } from '../errors.js';
+import { decodeBody } from '../decode.js';
+import { readBody, sendJson } from '../http.js';
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, patchTypeOf } from '../patch.js';
+import { parse as parseYaml } from 'yaml';
+import type { KindInfo } from '../registry/types.js';
+import { getPath, isObj, str, type Json } from '../util.js';
+import { createObject, deleteObject, updateObject, type DeleteOptions, type WriteOptions } from './write.js';
+import { getObject, listObjects, serveGet, serveList } from './read.js';
+import { serveWatch } from './watch.js';
+import { bindPod, finalizeNamespace, getScale, requestToken, writeScale } from './subresources.js';
+import { resourceName } from './objects.js';
+
+const notServed = (): ApiError => new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+
+async function jsonBody(r: Request): Promise<Json> {
+  return decodeBody(await readBody(r.req), r.req.headers['content-type']);
+}
+
+function parsePatchBody(buf: Buffer, type: string): unknown {
+  const text = buf.toString('utf8');
+  try {
+    return type === 'apply' ? parseYaml(text) : JSON.parse(text);
+  } catch (e) {
+    throw badRequest(`error decoding patch: ${(e as Error).message}`);
+  }
+}
+
+function applyPatch(cur: Json, type: string, patch: unknown): Json {
+  if (type === 'json') return applyJsonPatch(cur, patch);
+  if (!isObj(patch)) throw badRequest('patch body must be a JSON object');
+  if (type === 'merge') return applyMergePatch(cur, patch) as Json;
+  return applyStrategicMergePatch(cur, patch); // strategic, and server-side apply (create-or-merge)
+}
+
+function deleteOptions(q: URLSearchParams, body: Json): DeleteOptions {
+  const qg = q.get('gracePeriodSeconds');
+  const grace = qg !== null ? Number(qg) : typeof body.gracePeriodSeconds === 'number' ? body.gracePeriodSeconds : undefined;
+  const pre = isObj(body.preconditions) ? body.preconditions : {};
+  return { gracePeriodSeconds: grace, preconditions: { uid: str(pre.uid), resourceVersion: str(pre.resourceVersion) } };
+}
+
+export async function handleResource(api: ApiContext, r: Request, apiAudiences: string[]): Promise<void> {
+  const { info, url } = r;
+  const k = api.registry.lookup(info.group, info.version, info.resource);
+  if (!k) throw notServed();
+  if (!k.namespaced && info.namespace) throw notServed();
+  const decision = await api.authorize(r.user, {
+    verb: info.verb, apiGroup: info.group, apiVersion: info.version, resource: info.resource, subresource: info.subresource,
+    namespace: info.namespace, name: info.name, resourceRequest: true, path: info.path,
+  });
+  if (!decision.allowed) {
+    throw forbidden(forbiddenMessage(r.user, { verb: info.verb, apiGroup: info.group, apiVersion: info.version, resource: info.resource, subresource: info.subresource, namespace: info.namespace, name: info.name, resourceRequest: true, path: info.path }, decision.reason));
+  }
+  const o: WriteOptions = { user: r.user, dryRun: url.searchParams.get('dryRun') === 'All', version: info.version };
+  if (info.subresource) return handleSubresource(api, r, k, o, apiAudiences);
+
+  const verb = info.verb;
+  if (!k.verbs.includes(verb)) throw methodNotSupported(resourceName(k), verb);
+  const ns = info.namespace;
+  switch (verb) {
+    case 'get': return serveGet(api, r, k);
+    case 'list': return serveList(api, r, k);
+    case 'watch': return serveWatch(api, r, k);
+    case 'create': {
+      if (info.name) throw methodNotSupported(resourceName(k), 'create');
+      if (k.namespaced && !ns && !k.strategy.virtualCreate) throw notServed();
+      const created = await createObject(api, k, ns, await jsonBody(r), o);
+      return sendJson(r.res, k.strategy.virtualCreate ? 201 : 201, created);
+    }
+    case 'update': {
+      const body = await jsonBody(r);
+      const want = str(getPath(body, 'metadata.resourceVersion')) || undefined;
+      const updated = await updateObject(api, k, ns, info.name, '', () => ({ obj: body, expectedResourceVersion: want }), o);
+      return sendJson(r.res, 200, updated);
+    }
+    case 'patch': return servePatch(api, r, k, '', o);
+    case 'delete': {
+      const raw = await readBody(r.req);
+      const body = raw.length > 0 ? decodeBody(raw, r.req.headers['content-type']) : {};
+      return sendJson(r.res, 200, await deleteObject(api, k, ns, info.name, deleteOptions(url.searchParams, body), o));
+    }
+    case 'deletecollection': {
+      const raw = await readBody(r.req);
+      const body = raw.length > 0 ? decodeBody(raw, r.req.headers['content-type']) : {};
+      const { items } = await listObjects(api, k, ns, info.version, url.searchParams);
+      const deleted: Json[] = [];
+      for (const it of items) {
+        try {
+          deleted.push(await deleteObject(api, k, String(getPath(it, 'metadata.namespace') ?? ''), String(getPath(it, 'metadata.name')), deleteOptions(url.searchParams, body), o));
+        } catch (e) {
+          if (!(e instanceof ApiError && e.code === 404)) throw e;
+        }
+      }
+      return sendJson(r.res, 200, { apiVersion: k.group ? `${k.group}/${info.version}` : info.version, kind: k.listKind, metadata: {}, items: deleted });
+    }
+    default: throw methodNotSupported(resourceName(k), verb);
+  }
+}
+
+async function servePatch(api: ApiContext, r: Request, k: KindInfo, subresource: string, o: WriteOptions): Promise<void> {
+  const type = patchTypeOf(r.req.headers['content-type']);
+  if (!type) throw unsupportedMediaType(String(r.req.headers['content-type']));
+  const patch = parsePatchBody(await readBody(r.req), type);
+  const mentionsRv = JSON.stringify(patch).includes('"resourceVersion"');
+  const { namespace: ns, name } = r.info;
+  try {
+    const out = await updateObject(api, k, ns, name, subresource, (cur) => {
+      const curRv = str(getPath(cur, 'metadata.resourceVersion'));
+      const next = applyPatch(cur, type, patch);
+      const rv = str(getPath(next, 'metadata.resourceVersion'));
+      return { obj: next, expectedResourceVersion: mentionsRv && rv ? rv : rv !== curRv ? rv : undefined };
+    }, o);
+    sendJson(r.res, 200, out);
+  } catch (e) {
+    // Server-side apply creates what does not exist yet.
+    if (type === 'apply' && subresource === '' && e instanceof ApiError && e.code === 404 && isObj(patch)) {
+      const body: Json = { ...patch, metadata: { ...(isObj(patch.metadata) ? patch.metadata : {}), name } };
+      sendJson(r.res, 201, await createObject(api, k, ns, body, o));
+      return;
+    }
+    throw e;
+  }
+}
+
+async function handleSubresource(api: ApiContext, r: Request, k: KindInfo, o: WriteOptions, apiAudiences: string[]): Promise<void> {
+  const { info } = r;
+  const { namespace: ns, name, subresource: sub, verb } = info;
+  const core = k.group === '';
+  if (sub === 'status' && k.status) {
+    if (verb === 'get') return sendJson(r.res, 200, await getObject(api, k, ns, name, info.version));
+    if (verb === 'update') {
+      const body = await jsonBody(r);
+      const want = str(getPath(body, 'metadata.resourceVersion')) || undefined;
+      return sendJson(r.res, 200, await updateObject(api, k, ns, name, 'status', () => ({ obj: body, expectedResourceVersion: want }), o));
+    }
+    if (verb === 'patch') return servePatch(api, r, k, 'status', o);
+    throw methodNotSupported(resourceName(k), verb);
+  }
+  if (sub === 'scale' && k.scale) {
+    if (verb === 'get') return sendJson(r.res, 200, await getScale(api, k, ns, name, info.version));
+    if (verb === 'update') return sendJson(r.res, 200, await writeScale(api, k, ns, name, await jsonBody(r), undefined, o));
+    if (verb === 'patch') {
+      const type = patchTypeOf(r.req.headers['content-type']);
+      if (!type) throw unsupportedMediaType(String(r.req.headers['content-type']));
+      return sendJson(r.res, 200, await writeScale(api, k, ns, name, parsePatchBody(await readBody(r.req), type), type, o));
+    }
+    throw methodNotSupported(resourceName(k), verb);
+  }
+  if (core && k.resource === 'pods' && sub === 'binding' && verb === 'create') {
+    return sendJson(r.res, 201, await bindPod(api, k, ns, name, await jsonBody(r)));
+  }
+  if (core && k.resource === 'pods' && sub === 'log' && verb === 'get') {
+    await getObject(api, k, ns, name, info.version);
+    if (!api.podLogs) throw new ApiError(503, 'ServiceUnavailable', `logs of pod ${ns}/${name} are not available: no kubelet log handler is configured`);
+    await api.podLogs(r.req, r.res, { namespace: ns, name, query: r.url.searchParams });
+    return;
+  }
+  if (core && k.resource === 'serviceaccounts' && sub === 'token' && verb === 'create') {
+    return sendJson(r.res, 201, await requestToken(api, ns, name, await jsonBody(r), apiAudiences));
+  }
+  if (core && k.resource === 'namespaces' && sub === 'finalize' && verb === 'update') {
+    return sendJson(r.res, 200, await finalizeNamespace(api, k, name, await jsonBody(r), info.version));
+  }
+  throw notServed();
+}

@@ -1,0 +1,163 @@
+// The scheduler: watches pods without a node (fieldSelector spec.nodeName=) and Nodes,
+// filters nodes (Ready, schedulable, nodeSelector/affinity, taints, resources), scores the
+// rest by least allocated, and binds with POST pods/<name>/binding. A pod no node fits gets
+// PodScheduled=False/Unschedulable saying why, and is retried when nodes change.
+import {
+  Informer, R, WorkQueue, isConflict, isNotFound, keyOf,
+  type KubeClient, type Node, type Pod, type PodCondition,
+} from '../../api/kube/index.js';
+import { filterNode, fitErrorMessage } from './predicates.js';
+import { addResources, podRequests, type Resources } from './resources.js';
+import { leastAllocatedScore, nonZeroRequests } from './score.js';
+
+export const DEFAULT_SCHEDULER_NAME = 'default-scheduler';
+const RETRY_UNSCHEDULABLE_MS = 30_000;
+const ASSUME_TTL_MS = 30_000;
+
+export interface SchedulerOptions { client: KubeClient; schedulerName?: string }
+
+interface Assumed { node: string; requests: Resources; at: number }
+interface NodeUsage { used: Resources; usedNonZero: Resources }
+
+export async function startScheduler(opts: SchedulerOptions): Promise<{ stop(): void }> {
+  const s = new Scheduler(opts.client, opts.schedulerName ?? DEFAULT_SCHEDULER_NAME);
+  await s.start();
+  return { stop: () => s.stop() };
+}
+
+export class Scheduler {
+  private readonly pending: Informer<Pod>;
+  private readonly assigned: Informer<Pod>;
+  private readonly nodes: Informer<Node>;
+  private readonly queue: WorkQueue;
+  /** Pods we bound that the assigned informer has not shown yet: their resources are taken. */
+  private readonly assumed = new Map<string, Assumed>();
+  private readonly unschedulable = new Set<string>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly client: KubeClient, readonly schedulerName: string) {
+    this.pending = new Informer<Pod>(client, R.pods, { fieldSelector: 'spec.nodeName=' });
+    this.assigned = new Informer<Pod>(client, R.pods, { fieldSelector: 'spec.nodeName!=' });
+    this.nodes = new Informer<Node>(client, R.nodes);
+    this.queue = new WorkQueue(`scheduler ${schedulerName}`, (key) => this.schedule(key));
+    this.pending.on({
+      add: (p) => this.enqueue(p),
+      update: (_o, p) => this.enqueue(p),
+      delete: (p) => this.unschedulable.delete(keyOf(p)),
+    });
+    this.assigned.on({
+      add: (p) => this.assumed.delete(keyOf(p)),
+      update: (_o, p) => this.assumed.delete(keyOf(p)),
+      // Freed resources may let a waiting pod fit.
+      delete: () => this.retryUnschedulable(),
+    });
+    this.nodes.on({ add: () => this.retryUnschedulable(), update: () => this.retryUnschedulable() });
+  }
+
+  async start(): Promise<void> {
+    this.nodes.start(); this.assigned.start(); this.pending.start();
+    await Promise.all([this.nodes.waitForSync(), this.assigned.waitForSync(), this.pending.waitForSync()]);
+    this.timer = setInterval(() => {
+      const now = Date.now();
+      for (const [k, a] of this.assumed) if (now - a.at > ASSUME_TTL_MS) this.assumed.delete(k);
+      this.retryUnschedulable();
+    }, RETRY_UNSCHEDULABLE_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.queue.stop();
+    this.pending.stop(); this.assigned.stop(); this.nodes.stop();
+  }
+
+  private responsibleFor(pod: Pod): boolean {
+    return (pod.spec.schedulerName ?? DEFAULT_SCHEDULER_NAME) === this.schedulerName
+      && !pod.spec.nodeName && !pod.metadata.deletionTimestamp;
+  }
+
+  private enqueue(pod: Pod): void {
+    if (this.responsibleFor(pod)) this.queue.add(keyOf(pod));
+  }
+
+  private retryUnschedulable(): void {
+    for (const key of this.unschedulable) this.queue.add(key);
+  }
+
+  /** Resources already committed on each node: bound pods plus pods we just bound. */
+  private usage(): Map<string, NodeUsage> {
+    const out = new Map<string, NodeUsage>();
+    const add = (node: string, r: Resources) => {
+      const u = out.get(node) ?? { used: {}, usedNonZero: {} };
+      u.used = addResources(u.used, r);
+      u.usedNonZero = addResources(u.usedNonZero, nonZeroRequests(r));
+      out.set(node, u);
+    };
+    for (const p of this.assigned.list()) {
+      const phase = p.status?.phase;
+      if (!p.spec.nodeName || phase === 'Succeeded' || phase === 'Failed') continue;
+      try { add(p.spec.nodeName, podRequests(p)); } catch { /* invalid requests were rejected at admission */ }
+    }
+    for (const [key, a] of this.assumed) if (!this.assigned.get(key)) add(a.node, a.requests);
+    return out;
+  }
+
+  async schedule(key: string): Promise<void> {
+    const pod = this.pending.get(key);
+    if (!pod || !this.responsibleFor(pod) || this.assumed.has(key)) return;
+    let requests: Resources;
+    try { requests = podRequests(pod); } catch (e) {
+      await this.markUnschedulable(pod, `pod ${key}: ${(e as Error).message}`);
+      return;
+    }
+    const nodes = this.nodes.list();
+    const usage = this.usage();
+    const reasons: string[][] = [];
+    let best: { node: Node; score: number }[] = [];
+    for (const node of nodes) {
+      const u = usage.get(node.metadata.name as string) ?? { used: {}, usedNonZero: {} };
+      const why = filterNode(pod, node, u.used);
+      if (why.length) { reasons.push(why); continue; }
+      const score = leastAllocatedScore(requests, node, u.usedNonZero);
+      if (!best.length || score > best[0].score) best = [{ node, score }];
+      else if (score === best[0].score) best.push({ node, score });
+    }
+    if (!best.length) {
+      this.unschedulable.add(key);
+      await this.markUnschedulable(pod, fitErrorMessage(nodes.length, reasons));
+      return;
+    }
+    // Equal scores: pick at random so equal nodes share the load.
+    const target = best[Math.floor(Math.random() * best.length)].node.metadata.name as string;
+    this.unschedulable.delete(key);
+    this.assumed.set(key, { node: target, requests, at: Date.now() });
+    try {
+      await this.client.createSubresource(R.pods, pod.metadata.name as string, pod.metadata.namespace, 'binding', {
+        apiVersion: 'v1', kind: 'Binding',
+        metadata: { name: pod.metadata.name, namespace: pod.metadata.namespace, uid: pod.metadata.uid },
+        target: { apiVersion: 'v1', kind: 'Node', name: target },
+      });
+    } catch (e) {
+      this.assumed.delete(key);
+      if (isNotFound(e) || isConflict(e)) return; // gone, or bound by someone else meanwhile
+      throw e;
+    }
+  }
+
+  private async markUnschedulable(pod: Pod, message: string): Promise<void> {
+    const conds = pod.status?.conditions ?? [];
+    const cur = conds.find((c) => c.type === 'PodScheduled');
+    if (cur && cur.status === 'False' && cur.reason === 'Unschedulable' && cur.message === message) return;
+    const cond: PodCondition = {
+      type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message,
+      lastTransitionTime: cur?.status === 'False' && cur.lastTransitionTime ? cur.lastTransitionTime : new Date().toISOString(),
+    };
+    const conditions = [...conds.filter((c) => c.type !== 'PodScheduled'), { ...cond, lastProbeTime: null }];
+    try {
+      await this.client.patch(R.pods, pod.metadata.name as string, pod.metadata.namespace, { status: { conditions } }, 'merge', { subresource: 'status' });
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,51 @@
+// The `trellis/pilot:0.1.0` image entry: pilot in a pod (in-cluster service account) or
+// outside (KUBECONFIG / --kubeconfig). Flags override env: --xds-port (PILOT_XDS_PORT,
+// 15010), --debug-port (PILOT_DEBUG_PORT, 15014), --host (PILOT_HOST, 0.0.0.0),
+// --domain (CLUSTER_DOMAIN, cluster.local). SIGTERM/SIGINT stop it gracefully.
+import { KubeClient } from '../api/kube/index.js';
+import { Pilot } from './pilot.js';
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return undefined;
+  const a = args[i];
+  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[i + 1];
+}
+
+function portOf(value: string | undefined, fallback: number, what: string): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${what}: '${value}' is not a port number`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const client = KubeClient.fromKubeconfig(flag(args, 'kubeconfig'), 'trellis-pilot');
+  const pilot = new Pilot(client, {
+    host: flag(args, 'host') ?? process.env.PILOT_HOST ?? '0.0.0.0',
+    xdsPort: portOf(flag(args, 'xds-port') ?? process.env.PILOT_XDS_PORT, 15010, '--xds-port'),
+    debugPort: portOf(flag(args, 'debug-port') ?? process.env.PILOT_DEBUG_PORT, 15014, '--debug-port'),
+    domain: flag(args, 'domain') ?? process.env.CLUSTER_DOMAIN ?? 'cluster.local',
+  });
+  let stopping = false;
+  const shutdown = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`pilot: ${sig}: stopping`);
+    const hard = setTimeout(() => process.exit(1), 10_000);
+    hard.unref();
+    pilot.stop().then(() => { void client.close(); process.exit(0); }, (e: unknown) => { console.error(`pilot: stop: ${(e as Error).message}`); process.exit(1); });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  const ns = process.env.POD_NAMESPACE ?? 'istio-system';
+  console.log(`pilot: starting in namespace ${ns} against ${client.access.server}`);
+  const { xdsPort, debugPort } = await pilot.start();
+  console.log(`pilot: ready: xDS on :${xdsPort} (plaintext), debug on :${debugPort}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(`pilot: ${(e as Error).stack ?? e}`);
+  process.exit(1);
+});

@@ -1,0 +1,139 @@
+// The informer layer: Namespaces, Services, Endpoints, Pods and the Istio networking CRDs,
+// read only through the Kubernetes API. It is a thin adapter: it reports that something
+// changed and hands out the cached objects as plain lists for the next snapshot.
+import { Informer, KubeClient, R, isNotFound, type KubeObject, type Pod, type ResourceRef } from '../../api/kube/index.js';
+import { NETWORKING_VERSIONS, type DestinationRule, type VirtualService } from '../../api/istio/index.js';
+import type { ConfigInputs } from './inputs.js';
+
+type Kind = keyof ConfigInputs;
+
+/** An Istio kind whose served version is found at start (v1, else v1beta1). */
+class CrdSource<T extends KubeObject> {
+  informer?: Informer<T>;
+  version?: string;
+  private timer?: NodeJS.Timeout;
+  private discovered = false;
+  private reportedMissing = false;
+  private stopped = false;
+
+  constructor(private readonly client: KubeClient, private readonly base: ResourceRef, private readonly onEvent: () => void, private readonly retryMs = 5_000) {}
+
+  get synced(): boolean { return this.discovered && (!this.informer || this.informer.hasSynced); }
+  list(): T[] { return this.informer?.list() ?? []; }
+
+  async start(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const ref = await this.findServedVersion();
+        this.discovered = true;
+        if (ref) { this.startInformer(ref); return; }
+        // Not installed yet (the CRDs may be applied after pilot): empty for now, look again.
+        if (!this.reportedMissing) {
+          this.reportedMissing = true;
+          console.warn(`pilot: ${this.base.resource}.${this.base.group} is not served (v1 or v1beta1); treated as empty until it is`);
+          this.onEvent();
+        }
+      } catch (e) {
+        console.error(`pilot: discovering ${this.base.group}/${this.base.resource}: ${(e as Error).message}`);
+      }
+      await new Promise<void>((r) => { this.timer = setTimeout(r, this.retryMs); });
+    }
+  }
+
+  private async findServedVersion(): Promise<ResourceRef | undefined> {
+    for (const version of NETWORKING_VERSIONS) {
+      const ref = { ...this.base, version };
+      try {
+        await this.client.list(ref, { limit: 1 });
+        this.version = version;
+        return ref;
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+    }
+    return undefined;
+  }
+
+  private startInformer(ref: ResourceRef): void {
+    this.informer = new Informer<T>(this.client, ref).on({ add: this.onEvent, update: this.onEvent, delete: this.onEvent }).start();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.informer?.stop();
+  }
+}
+
+// Pod status churns (conditions, probes); only what the model reads matters.
+function podChanged(a: Pod, b: Pod): boolean {
+  return JSON.stringify(a.metadata.labels ?? {}) !== JSON.stringify(b.metadata.labels ?? {})
+    || a.status?.podIP !== b.status?.podIP
+    || a.status?.phase !== b.status?.phase
+    || JSON.stringify(a.spec.containers.map((c) => c.ports ?? [])) !== JSON.stringify(b.spec.containers.map((c) => c.ports ?? []));
+}
+
+export class KubeSources {
+  private readonly core: { kind: Kind; informer: Informer<KubeObject> }[];
+  private readonly vs: CrdSource<VirtualService>;
+  private readonly dr: CrdSource<DestinationRule>;
+
+  constructor(private readonly client: KubeClient, onChange: (kind: Kind) => void) {
+    const handlers = (kind: Kind) => ({ add: () => onChange(kind), update: () => onChange(kind), delete: () => onChange(kind) });
+    const pods = new Informer<Pod>(client, R.pods).on({
+      add: () => onChange('pods'), delete: () => onChange('pods'),
+      update: (a, b) => { if (podChanged(a, b)) onChange('pods'); },
+    });
+    this.core = [
+      { kind: 'namespaces', informer: new Informer<KubeObject>(client, R.namespaces).on(handlers('namespaces')) },
+      { kind: 'services', informer: new Informer<KubeObject>(client, R.services).on(handlers('services')) },
+      { kind: 'endpoints', informer: new Informer<KubeObject>(client, R.endpoints).on(handlers('endpoints')) },
+      { kind: 'pods', informer: pods as unknown as Informer<KubeObject> },
+    ];
+    this.vs = new CrdSource<VirtualService>(client, R.virtualServices, () => onChange('virtualServices'));
+    this.dr = new CrdSource<DestinationRule>(client, R.destinationRules, () => onChange('destinationRules'));
+  }
+
+  start(): this {
+    for (const { informer } of this.core) informer.start();
+    void this.vs.start();
+    void this.dr.start();
+    return this;
+  }
+
+  get hasSynced(): boolean {
+    return this.core.every((c) => c.informer.hasSynced) && this.vs.synced && this.dr.synced;
+  }
+
+  async waitForSync(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    await Promise.all(this.core.map((c) => c.informer.waitForSync(timeoutMs)));
+    while (!this.hasSynced) {
+      if (Date.now() > deadline) throw new Error('pilot: Istio config informers not synced in time');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Served versions of the Istio kinds (undefined while a CRD is not installed). */
+  get crdVersions(): Record<string, string | null> {
+    return { virtualservices: this.vs.version ?? null, destinationrules: this.dr.version ?? null };
+  }
+
+  inputs(): ConfigInputs {
+    const get = (kind: Kind): KubeObject[] => this.core.find((c) => c.kind === kind)?.informer.list() ?? [];
+    return {
+      namespaces: get('namespaces') as ConfigInputs['namespaces'],
+      services: get('services') as ConfigInputs['services'],
+      endpoints: get('endpoints') as ConfigInputs['endpoints'],
+      pods: get('pods') as ConfigInputs['pods'],
+      virtualServices: this.vs.list(),
+      destinationRules: this.dr.list(),
+    };
+  }
+
+  stop(): void {
+    for (const { informer } of this.core) informer.stop();
+    this.vs.stop();
+    this.dr.stop();
+  }
+}

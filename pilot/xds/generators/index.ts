@@ -1,0 +1,53 @@
+// The generator table: one entry per xDS type, each a pure function of (snapshot, proxy).
+// `proxyClass` says which part of the proxy the output depends on, so proxies of one class
+// share generated (and serialized) resources within a snapshot.
+import { TYPE_URL } from '../../../api/xds/protos.js';
+import type { PushContext } from '../../model/push-context.js';
+import type { Proxy } from '../../model/proxy.js';
+import { generateClusters } from './cds.js';
+import { generateEndpoints } from './eds.js';
+import { generateListeners } from './lds.js';
+import { generateRoutes } from './rds.js';
+
+export interface NamedResource { name: string; resource: object }
+
+export type XdsTypeName = 'cds' | 'eds' | 'lds' | 'rds';
+
+export interface XdsGenerator {
+  type: XdsTypeName;
+  typeUrl: string;
+  /** Wildcard types send every resource; the others send what the proxy asks for by name. */
+  wildcard: boolean;
+  proxyClass(proxy: Proxy): string;
+  generate(push: PushContext, proxy: Proxy): NamedResource[];
+}
+
+const inboundClass = (p: Proxy): string => p.inbound.map((i) => i.port).join(',');
+
+export const GENERATORS: readonly XdsGenerator[] = [
+  {
+    type: 'cds', typeUrl: TYPE_URL.cluster, wildcard: true, proxyClass: inboundClass,
+    generate: (push, proxy) => generateClusters(push, proxy).map((c) => ({ name: c.name, resource: c })),
+  },
+  {
+    type: 'eds', typeUrl: TYPE_URL.clusterLoadAssignment, wildcard: false, proxyClass: () => '',
+    generate: (push) => generateEndpoints(push).map((c) => ({ name: c.clusterName, resource: c })),
+  },
+  {
+    type: 'lds', typeUrl: TYPE_URL.listener, wildcard: true, proxyClass: inboundClass,
+    generate: (push, proxy) => generateListeners(push, proxy).map((l) => ({ name: l.name, resource: l })),
+  },
+  {
+    type: 'rds', typeUrl: TYPE_URL.routeConfiguration, wildcard: false, proxyClass: (p) => p.namespace,
+    generate: (push, proxy) => generateRoutes(push, proxy).map((r) => ({ name: r.name, resource: r })),
+  },
+];
+
+/** Push order: clusters before endpoints before listeners before routes. */
+export const PUSH_ORDER: readonly string[] = GENERATORS.map((g) => g.typeUrl);
+
+export function generatorFor(typeUrl: string): XdsGenerator | undefined {
+  return GENERATORS.find((g) => g.typeUrl === typeUrl);
+}
+
+export { generateClusters, generateEndpoints, generateListeners, generateRoutes };

@@ -1,0 +1,37 @@
+// RDS: one RouteConfiguration per outbound port, one virtual host per service on it.
+import type { PushContext } from '../../model/push-context.js';
+import type { Proxy } from '../../model/proxy.js';
+import type { ServiceModel } from '../../model/service.js';
+import { serviceRoutes } from './http-route.js';
+import { outboundPorts, servicesOnPort } from './outbound.js';
+import { PASSTHROUGH_CLUSTER, routeConfigName } from './names.js';
+import type { RouteConfiguration, VirtualHost } from './envoy.js';
+
+/**
+ * The names a client may use for a service. Short names resolve only inside the service's
+ * own namespace (the pod's DNS search path), so they are offered to proxies there only;
+ * offering them everywhere would give two services the same domain, which Envoy rejects.
+ */
+export function serviceDomains(svc: ServiceModel, port: number, proxyNamespace: string): string[] {
+  const names = [svc.fqdn];
+  if (svc.namespace === proxyNamespace) names.push(svc.name);
+  names.push(`${svc.name}.${svc.namespace}`, `${svc.name}.${svc.namespace}.svc`);
+  if (svc.clusterIP) names.push(svc.clusterIP);
+  return names.flatMap((n) => [n, `${n}:${port}`]);
+}
+
+export function virtualHost(push: PushContext, svc: ServiceModel, port: number, proxyNamespace: string): VirtualHost {
+  return { name: `${svc.fqdn}:${port}`, domains: serviceDomains(svc, port, proxyNamespace), routes: serviceRoutes(push, svc, port) };
+}
+
+/** Hosts that are not services go out as they came (outbound traffic policy ALLOW_ANY). */
+function allowAnyVirtualHost(): VirtualHost {
+  return { name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER } }] };
+}
+
+export function generateRoutes(push: PushContext, proxy: Pick<Proxy, 'namespace'>): RouteConfiguration[] {
+  return outboundPorts(push).map((port) => ({
+    name: routeConfigName(port),
+    virtualHosts: [...servicesOnPort(push, port).map((svc) => virtualHost(push, svc, port, proxy.namespace)), allowAnyVirtualHost()],
+  }));
+}

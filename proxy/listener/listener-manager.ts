@@ -1,0 +1,138 @@
+// Binds the listeners LDS asks for and dispatches each accepted connection: recover the
+// original destination, hand off to the listener owning that address (useOriginalDst),
+// pick the filter chain, then run its network filter (HTTP connection manager or TcpProxy).
+import net from 'node:net';
+import { HttpConnectionManager } from '../http/connection-manager.js';
+import { proxyTcp } from '../tcp/tcp-proxy.js';
+import { stripV4Mapped, type SocketAddress } from '../interception/original-dst.js';
+import type { ConnectionContext, ProxyRuntime } from '../runtime.js';
+import { addressKey, type ConfigSnapshot } from '../xds/snapshot.js';
+import type { FilterChain, ListenerConfig } from '../xds/resources/listener.js';
+import type { Direction } from '../stats/labels.js';
+import { selectFilterChain } from './filter-chain-match.js';
+
+export type OriginalDstResolver = (socket: net.Socket) => SocketAddress;
+
+interface BoundListener {
+  name: string;
+  key: string;
+  server: net.Server;
+  /** The config this listener currently runs; swapped in place when only filter chains change. */
+  config: ListenerConfig;
+  port: number;
+}
+
+export class ListenerManager {
+  private readonly bound = new Map<string, BoundListener>();
+  // Built once per filter chain object, so a config push does not rebuild unchanged chains,
+  // and connections accepted before a push keep the chain they started with.
+  private readonly managers = new WeakMap<FilterChain, HttpConnectionManager>();
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(private readonly rt: ProxyRuntime, private readonly resolveOriginalDst: OriginalDstResolver) {}
+
+  /** Ports the proxy listens on (for loop detection). */
+  boundPorts(): number[] {
+    return [...this.bound.values()].map((b) => b.port);
+  }
+
+  /** Brings bound sockets in line with the snapshot's listeners. */
+  async reconcile(snapshot: ConfigSnapshot): Promise<void> {
+    const wanted = new Map<string, ListenerConfig>();
+    for (const { value } of snapshot.listeners.values()) if (value.bindToPort) wanted.set(value.name, value);
+    const work: Promise<void>[] = [];
+    for (const [name, b] of this.bound) {
+      const next = wanted.get(name);
+      if (next && addressKey(next.address.address, next.address.port) === b.key) {
+        b.config = next;
+        continue;
+      }
+      // Removed or moved: stop accepting; accepted connections finish on their own.
+      this.bound.delete(name);
+      work.push(new Promise((resolve) => b.server.close(() => resolve())));
+    }
+    await Promise.all(work);
+    await Promise.all([...wanted.values()].filter((l) => !this.bound.has(l.name)).map((l) => this.bind(l)));
+  }
+
+  private async bind(config: ListenerConfig): Promise<void> {
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+    const b: BoundListener = { name: config.name, key: addressKey(config.address.address, config.address.port), server, config, port: config.address.port };
+    server.on('connection', (socket) => this.onConnection(b, socket));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: config.address.address, port: config.address.port }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      this.rt.stats.inc('listener_manager.listener_create_failure');
+      this.rt.log(`listener ${config.name}: cannot bind ${b.key}: ${(err as Error).message}`);
+      return;
+    }
+    const addr = server.address();
+    if (addr && typeof addr === 'object') b.port = addr.port;
+    this.bound.set(config.name, b);
+    this.rt.stats.inc('listener_manager.listener_create_success');
+    this.rt.log(`listener ${config.name}: listening on ${config.address.address}:${b.port}`);
+  }
+
+  private onConnection(b: BoundListener, socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const accepting = b.config;
+    const snapshot = this.rt.config.current;
+    const local: SocketAddress = { address: stripV4Mapped(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
+    const dst = accepting.originalDstFilter ? this.resolveOriginalDst(socket) : local;
+
+    // useOriginalDst: the listener owning the original destination takes the connection.
+    let listener = accepting;
+    if (accepting.useOriginalDst) {
+      const owner = snapshot.listenersByAddress.get(addressKey(dst.address, dst.port))
+        ?? snapshot.listenersByAddress.get(addressKey('0.0.0.0', dst.port));
+      if (owner && owner !== accepting) listener = owner;
+    }
+    const chain = selectFilterChain(listener, dst);
+    this.rt.stats.inc(`listener.${listener.name}.downstream_cx_total`);
+    if (!chain) {
+      this.rt.stats.inc(`listener.${listener.name}.no_filter_chain_match`);
+      socket.destroy();
+      return;
+    }
+    const ctx: ConnectionContext = {
+      listener,
+      chain,
+      direction: directionOf(listener, accepting),
+      originalDst: dst,
+      downstreamRemote: `${stripV4Mapped(socket.remoteAddress ?? '')}:${socket.remotePort ?? 0}`,
+    };
+    if (chain.filter.kind === 'tcp') {
+      proxyTcp(socket, chain.filter, ctx, this.rt);
+      return;
+    }
+    let hcm = this.managers.get(chain);
+    if (!hcm) {
+      hcm = new HttpConnectionManager(chain.filter, this.rt);
+      this.managers.set(chain, hcm);
+    }
+    hcm.handle(socket, ctx);
+  }
+
+  async close(): Promise<void> {
+    const servers = [...this.bound.values()].map((b) => b.server);
+    this.bound.clear();
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
+
+function directionOf(listener: ListenerConfig, accepting: ListenerConfig): Direction {
+  for (const l of [listener, accepting]) {
+    if (l.direction === 'INBOUND') return 'inbound';
+    if (l.direction === 'OUTBOUND') return 'outbound';
+  }
+  return accepting.name === 'virtualInbound' ? 'inbound' : 'outbound';
+}

@@ -1,0 +1,101 @@
+// The sidecar: wires the xDS client to the config store, and the config store to the
+// listener and cluster managers; serves admin, metrics and readiness.
+import net from 'node:net';
+import { TYPE_URL } from '../api/xds/protos.js';
+import { AdsClient } from './xds/ads-client.js';
+import { buildNode, type ProxyIdentity } from './xds/node.js';
+import { XdsConfig } from './xds/xds-config.js';
+import { ClusterManager } from './upstream/cluster-manager.js';
+import { ListenerManager, type OriginalDstResolver } from './listener/listener-manager.js';
+import { IstioMetrics } from './stats/istio-metrics.js';
+import { EnvoyStats } from './stats/envoy-stats.js';
+import { stdoutAccessLog, type AccessLogSink } from './stats/access-log.js';
+import { AdminServers, type AdminPorts } from './admin/admin-server.js';
+import { originalDstOrLocal, type SocketAddress } from './interception/original-dst.js';
+import type { ProxyRuntime } from './runtime.js';
+
+export interface SidecarOptions {
+  pilotAddress: string;
+  identity: ProxyIdentity;
+  /** Defaults: Istio's 15000 / 15090 / 15021. 0 picks a free port (tests). */
+  ports?: Partial<AdminPorts>;
+  accessLog?: AccessLogSink;
+  log?: (msg: string) => void;
+  /** How a connection's original destination is found; defaults to SO_ORIGINAL_DST. */
+  originalDst?: OriginalDstResolver;
+}
+
+export class Sidecar {
+  readonly config = new XdsConfig();
+  readonly clusters = new ClusterManager();
+  readonly metrics = new IstioMetrics();
+  readonly stats = new EnvoyStats();
+  private readonly runtime: ProxyRuntime;
+  private readonly listeners: ListenerManager;
+  private readonly admin: AdminServers;
+  private ads: AdsClient | undefined;
+  private applying: Promise<void> = Promise.resolve();
+  ports: AdminPorts | undefined;
+
+  constructor(private readonly opts: SidecarOptions) {
+    const log = opts.log ?? ((msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`));
+    this.runtime = {
+      config: this.config,
+      clusters: this.clusters,
+      metrics: this.metrics,
+      stats: this.stats,
+      accessLog: opts.accessLog ?? stdoutAccessLog,
+      identity: opts.identity,
+      log,
+      isOwnListener: (a) => this.isOwnListener(a),
+    };
+    this.listeners = new ListenerManager(this.runtime, opts.originalDst ?? originalDstOrLocal);
+    this.admin = new AdminServers(this.runtime, () => this.ads);
+    this.config.on('change', (snapshot) => {
+      this.clusters.reconcile(snapshot);
+      // Binds are serialized so two quick pushes cannot bind the same listener twice.
+      this.applying = this.applying.then(() => this.listeners.reconcile(snapshot)).catch((err: Error) => log(`listeners: ${err.message}`));
+    });
+  }
+
+  async start(): Promise<void> {
+    this.ports = await this.admin.start({ admin: 15000, prometheus: 15090, readiness: 15021, ...this.opts.ports });
+    const ads = new AdsClient({
+      address: this.opts.pilotAddress,
+      node: buildNode(this.opts.identity),
+      log: this.runtime.log,
+      onResponse: (typeUrl, resources, version) => {
+        const error = this.config.apply(typeUrl, resources, version);
+        if (error) return error;
+        // Follow-up subscriptions go out before this response's ACK, as Envoy does.
+        if (typeUrl === TYPE_URL.cluster) ads.subscribe(TYPE_URL.clusterLoadAssignment, this.config.edsNames());
+        if (typeUrl === TYPE_URL.listener) ads.subscribe(TYPE_URL.routeConfiguration, this.config.rdsNames());
+        return undefined;
+      },
+    });
+    this.ads = ads;
+    ads.subscribe(TYPE_URL.cluster, undefined);
+    ads.subscribe(TYPE_URL.listener, undefined);
+    ads.start();
+  }
+
+  /** Resolves once pending listener binds for the latest config are done. */
+  async settled(): Promise<void> {
+    await this.applying;
+  }
+
+  private isOwnListener(a: SocketAddress): boolean {
+    const ports = new Set(this.listeners.boundPorts());
+    if (!ports.has(a.port)) return false;
+    return a.address.startsWith('127.') || a.address === '0.0.0.0' || a.address === this.opts.identity.instanceIp
+      || a.address === '::1' || net.isIP(a.address) === 0;
+  }
+
+  async stop(): Promise<void> {
+    this.ads?.stop();
+    await this.applying;
+    await this.listeners.close();
+    await this.admin.close();
+    await this.clusters.close();
+  }
+}

@@ -1,0 +1,36 @@
+// One Envoy-like access log line per request (Istio's default text format, abridged).
+export interface AccessLogEntry {
+  startTime: Date;
+  method: string;
+  path: string;
+  protocol: string;
+  responseCode: number;
+  responseFlags: string;
+  bytesReceived: number;
+  bytesSent: number;
+  durationMs: number;
+  forwardedFor?: string;
+  userAgent?: string;
+  requestId?: string;
+  authority?: string;
+  upstreamHost?: string;
+  upstreamCluster?: string;
+  downstreamLocal?: string;
+  downstreamRemote?: string;
+  routeName?: string;
+}
+
+const dash = (v: string | undefined): string => (v === undefined || v === '' ? '-' : v);
+
+export function formatAccessLog(e: AccessLogEntry): string {
+  return `[${e.startTime.toISOString()}] "${e.method} ${e.path} ${e.protocol}" ${e.responseCode} ${dash(e.responseFlags)} `
+    + `${e.bytesReceived} ${e.bytesSent} ${Math.round(e.durationMs)} "${dash(e.forwardedFor)}" "${dash(e.userAgent)}" `
+    + `"${dash(e.requestId)}" "${dash(e.authority)}" "${dash(e.upstreamHost)}" ${dash(e.upstreamCluster)} `
+    + `${dash(e.downstreamLocal)} ${dash(e.downstreamRemote)} ${dash(e.routeName)}`;
+}
+
+export type AccessLogSink = (line: string) => void;
+
+export const stdoutAccessLog: AccessLogSink = (line) => {
+  process.stdout.write(line + '\n');
+};

@@ -1,0 +1,95 @@
+// Clusters as the router sees them: which clusters are active (EDS clusters warm until
+// their assignment arrives), their endpoints, load balancers and connection pools.
+import { Pool } from 'undici';
+import type { ConfigSnapshot } from '../xds/snapshot.js';
+import type { ClusterConfig } from '../xds/resources/cluster.js';
+import type { Endpoint } from '../xds/resources/endpoint.js';
+import { createLoadBalancer, type LoadBalancer } from './load-balancer.js';
+
+export interface ActiveCluster {
+  config: ClusterConfig;
+  endpoints: readonly Endpoint[];
+}
+
+export type ClusterLookup = { cluster: ActiveCluster } | { warming: true } | { missing: true };
+
+export function resolveCluster(snapshot: ConfigSnapshot, name: string): ClusterLookup {
+  const c = snapshot.clusters.get(name)?.value;
+  if (!c) return { missing: true };
+  if (c.type === 'EDS') {
+    const la = snapshot.assignments.get(c.edsServiceName ?? c.name);
+    if (!la) return { warming: true };
+    return { cluster: { config: c, endpoints: la.value.endpoints } };
+  }
+  return { cluster: { config: c, endpoints: c.staticEndpoints } };
+}
+
+export interface HostCounters {
+  rqTotal: number;
+  rqActive: number;
+  cxConnectFail: number;
+}
+
+export class ClusterManager {
+  private readonly balancers = new Map<string, { policy: string; lb: LoadBalancer }>();
+  private readonly pools = new Map<string, Pool>();
+  readonly hostCounters = new Map<string, HostCounters>();
+
+  pick(cluster: ActiveCluster): Endpoint | undefined {
+    const name = cluster.config.name;
+    let entry = this.balancers.get(name);
+    if (!entry || entry.policy !== cluster.config.lbPolicy) {
+      entry = { policy: cluster.config.lbPolicy, lb: createLoadBalancer(cluster.config.lbPolicy) };
+      this.balancers.set(name, entry);
+    }
+    return entry.lb.pick(cluster.endpoints);
+  }
+
+  /** A keep-alive HTTP/1.1 pool per (host, connect timeout); shared by clusters that share hosts. */
+  pool(host: string, port: number, connectTimeoutMs: number): Pool {
+    const key = poolKey(host, port, connectTimeoutMs);
+    let pool = this.pools.get(key);
+    if (!pool) {
+      const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      pool = new Pool(origin, { connect: { timeout: connectTimeoutMs }, keepAliveTimeout: 30_000, pipelining: 1 });
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  counters(cluster: string, host: string): HostCounters {
+    const key = `${cluster}::${host}`;
+    let c = this.hostCounters.get(key);
+    if (!c) {
+      c = { rqTotal: 0, rqActive: 0, cxConnectFail: 0 };
+      this.hostCounters.set(key, c);
+    }
+    return c;
+  }
+
+  /** Drops balancers and pools nothing refers to anymore; pools close after their in-flight requests. */
+  reconcile(snapshot: ConfigSnapshot): void {
+    const live = new Set<string>();
+    for (const name of snapshot.clusters.keys()) {
+      const r = resolveCluster(snapshot, name);
+      if (!('cluster' in r)) continue;
+      for (const e of r.cluster.endpoints) live.add(poolKey(e.address, e.port, r.cluster.config.connectTimeoutMs));
+    }
+    for (const name of this.balancers.keys()) if (!snapshot.clusters.has(name)) this.balancers.delete(name);
+    for (const [key, pool] of this.pools) {
+      if (live.has(key)) continue;
+      this.pools.delete(key);
+      void pool.close().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+  }
+}
+
+function poolKey(host: string, port: number, timeoutMs: number): string {
+  return `${host}:${port}/${timeoutMs}`;
+}

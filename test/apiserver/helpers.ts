@@ -1,0 +1,99 @@
+// Test helpers: a started apiserver on an ephemeral loopback port, and a tiny HTTPS client.
+import * as fs from 'node:fs';
+import * as https from 'node:https';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startApiServer, type ApiServer } from '../../cluster/apiserver/index.js';
+import { MemoryStore } from '../../cluster/store/index.js';
+
+export interface TestServer { server: ApiServer; dir: string; stop(): Promise<void> }
+
+export async function startTestServer(opts: { memory?: boolean; dir?: string } = {}): Promise<TestServer> {
+  const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-apiserver-'));
+  const server = await startApiServer({ dataDir: dir, listen: [{ host: '127.0.0.1', port: 0 }], store: opts.memory ? new MemoryStore() : undefined });
+  return {
+    server, dir,
+    async stop() { await server.close(); if (!opts.dir) fs.rmSync(dir, { recursive: true, force: true }); },
+  };
+}
+
+export interface Resp { status: number; body: any; headers: Record<string, string | string[] | undefined> }
+
+export function call(s: ApiServer, method: string, urlPath: string, body?: unknown, opts: { token?: string | null; contentType?: string; accept?: string } = {}): Promise<Resp> {
+  const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const token = opts.token === undefined ? s.adminToken : opts.token;
+  return new Promise((resolve, reject) => {
+    const req = https.request(`${s.url}${urlPath}`, {
+      method, ca: s.caCertPem,
+      headers: {
+        ...(token ? { Authorization: `Bearer ${token}` } : {}),
+        ...(data !== undefined ? { 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(data) } : {}),
+        ...(opts.accept ? { Accept: opts.accept } : {}),
+      },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown = text;
+        try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+export interface WatchStream { events: any[]; next(timeoutMs?: number): Promise<any>; ended: Promise<void>; close(): void; status: Promise<number> }
+
+/** Opens a watch and collects its newline-delimited events. */
+export function watch(s: ApiServer, urlPath: string): WatchStream {
+  const events: any[] = [];
+  const waiters: ((e: any) => void)[] = [];
+  let consumed = 0;
+  let resolveStatus!: (n: number) => void;
+  let resolveEnd!: () => void;
+  const status = new Promise<number>((r) => { resolveStatus = r; });
+  const ended = new Promise<void>((r) => { resolveEnd = r; });
+  const req = https.request(`${s.url}${urlPath}`, { ca: s.caCertPem, headers: { Authorization: `Bearer ${s.adminToken}` } }, (res) => {
+    resolveStatus(res.statusCode ?? 0);
+    let buf = '';
+    res.on('data', (c: Buffer) => {
+      buf += c.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.trim() === '') continue;
+        const ev = JSON.parse(line);
+        events.push(ev);
+        const w = waiters.shift();
+        if (w) { consumed++; w(ev); }
+      }
+    });
+    res.on('end', () => resolveEnd());
+    res.on('close', () => resolveEnd());
+  });
+  req.on('error', () => resolveEnd());
+  req.end();
+  return {
+    events, ended, status,
+    next(timeoutMs = 3000) {
+      if (consumed < events.length) return Promise.resolve(events[consumed++]);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no watch event within ${timeoutMs}ms (got ${JSON.stringify(events.map((e) => e.type))})`)), timeoutMs);
+        waiters.push((e) => { clearTimeout(t); resolve(e); });
+      });
+    },
+    close() { req.destroy(); },
+  };
+}
+
+export const ns = (name: string, labels?: Record<string, string>) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+
+export const pod = (name: string, extra: Record<string, unknown> = {}) => ({
+  apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app: name } },
+  spec: { containers: [{ name: 'app', image: 'trellis/sample-http:0.1.0', env: [{ name: 'A', value: '1' }] }] },
+  ...extra,
+});

@@ -1,0 +1,103 @@
+// Pure pieces of the controllers and scheduler: template hashing, rollout arithmetic,
+// endpoint resolution, scheduler filters and messages.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Deployment, Node, Pod, Service } from '../../api/kube/index.js';
+import { podTemplateHash, resolveIntOrPercent, surgeAndUnavailable } from '../../cluster/controllers/deployment-util.js';
+import { endpointGroups, resolveTargetPort } from '../../cluster/controllers/endpoint-addresses.js';
+import { compareForDeletion } from '../../cluster/controllers/pod-util.js';
+import { filterNode, fitErrorMessage, tolerates } from '../../cluster/scheduler/predicates.js';
+import { parseQuantity, toAmount } from '../../cluster/scheduler/quantity.js';
+
+const template = { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c', image: 'x' }] } };
+
+function deployment(replicas: number, ru?: { maxSurge?: number | string; maxUnavailable?: number | string }): Deployment {
+  return { metadata: { name: 'd' }, spec: { replicas, selector: { matchLabels: { app: 'web' } }, template, strategy: { type: 'RollingUpdate', rollingUpdate: ru } } };
+}
+
+describe('deployment arithmetic', () => {
+  it('hashes templates stably, ignoring key order and the hash label', () => {
+    const a = podTemplateHash(template);
+    const b = podTemplateHash({ spec: { containers: [{ image: 'x', name: 'c' }] }, metadata: { labels: { app: 'web', 'pod-template-hash': a } } });
+    assert.equal(a, b);
+    assert.match(a, /^[bcdfghjklmnpqrstvwxz2456789]+$/);
+    assert.notEqual(a, podTemplateHash({ ...template, spec: { containers: [{ name: 'c', image: 'y' }] } }));
+    assert.notEqual(a, podTemplateHash(template, 1));
+  });
+
+  it('rounds surge up and unavailable down, as Kubernetes', () => {
+    assert.deepEqual(surgeAndUnavailable(deployment(3)), { maxSurge: 1, maxUnavailable: 0 });
+    assert.deepEqual(surgeAndUnavailable(deployment(10)), { maxSurge: 3, maxUnavailable: 2 });
+    assert.deepEqual(surgeAndUnavailable(deployment(4, { maxSurge: 0, maxUnavailable: 0 })), { maxSurge: 0, maxUnavailable: 1 });
+    assert.equal(resolveIntOrPercent('50%', 5, true, '25%'), 3);
+    assert.throws(() => resolveIntOrPercent('x%', 5, true, '25%'), /int-or-percent/);
+  });
+});
+
+describe('pod ranking for scale-down', () => {
+  it('prefers unscheduled, then not ready, then newest', () => {
+    const pod = (name: string, node: string | undefined, ready: boolean, created: string): Pod => ({
+      metadata: { name, creationTimestamp: created }, spec: { nodeName: node, containers: [] },
+      status: { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+    });
+    const pods = [pod('old-ready', 'n', true, '2024-01-01T00:00:00Z'), pod('new-ready', 'n', true, '2024-01-02T00:00:00Z'),
+      pod('unready', 'n', false, '2024-01-01T00:00:00Z'), pod('unscheduled', undefined, true, '2024-01-01T00:00:00Z')];
+    assert.deepEqual([...pods].sort(compareForDeletion).map((p) => p.metadata.name), ['unscheduled', 'unready', 'new-ready', 'old-ready']);
+  });
+});
+
+describe('endpoint resolution', () => {
+  const pod = (name: string, ip: string | undefined, ready: boolean, port = 8080, deleting = false): Pod => ({
+    metadata: { name, namespace: 'ns', uid: `u-${name}`, labels: { app: 'web' }, deletionTimestamp: deleting ? '2024-01-01T00:00:00Z' : undefined },
+    spec: { nodeName: 'node-1', containers: [{ name: 'c', ports: [{ name: 'http', containerPort: port }] }] },
+    status: { phase: 'Running', podIP: ip, conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+  });
+  const svc: Service = { metadata: { name: 's', namespace: 'ns' }, spec: { selector: { app: 'web' }, ports: [{ name: 'web', port: 80, targetPort: 'http', appProtocol: 'http' }] } };
+
+  it('resolves named target ports per pod and groups by port set', () => {
+    assert.equal(resolveTargetPort(pod('a', '1.1.1.1', true), { port: 80, targetPort: 'http' }), 8080);
+    assert.equal(resolveTargetPort(pod('a', '1.1.1.1', true), { port: 80, targetPort: 'nope' }), undefined);
+    assert.equal(resolveTargetPort(pod('a', '1.1.1.1', true), { port: 80 }), 80);
+    const groups = endpointGroups(svc, [pod('a', '10.0.0.2', true), pod('b', '10.0.0.3', false), pod('c', '10.0.0.4', true, 9090), pod('d', undefined, true), pod('e', '10.0.0.5', true, 8080, true)]);
+    assert.equal(groups.length, 2);
+    const g8080 = groups.find((g) => g.ports[0].port === 8080);
+    assert.deepEqual(g8080?.ports, [{ name: 'web', port: 8080, protocol: 'TCP', appProtocol: 'http' }]);
+    assert.deepEqual(g8080?.endpoints.map((e) => [e.ip, e.ready, e.terminating]), [['10.0.0.2', true, false], ['10.0.0.3', false, false], ['10.0.0.5', false, true]]);
+  });
+});
+
+describe('scheduler filters', () => {
+  const node = (name: string, extra: Partial<Node> = {}): Node => ({
+    metadata: { name, labels: { zone: 'a' } },
+    spec: {},
+    status: { conditions: [{ type: 'Ready', status: 'True' }], allocatable: { cpu: '2', memory: '1Gi', pods: '110' } },
+    ...extra,
+  });
+  const pod = (spec: Partial<Pod['spec']> = {}): Pod => ({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c' }], ...spec } });
+
+  it('parses quantities', () => {
+    assert.equal(toAmount('cpu', '250m'), 250);
+    assert.equal(toAmount('cpu', '1.5'), 1500);
+    assert.equal(parseQuantity('128Mi'), 128 * 1024 * 1024);
+    assert.equal(parseQuantity('1e3'), 1000);
+    assert.throws(() => parseQuantity('abc', 'spec.containers[0].resources.requests.cpu'), /spec.containers\[0\].resources.requests.cpu/);
+  });
+
+  it('checks readiness, selector, taints and resources', () => {
+    assert.deepEqual(filterNode(pod(), node('n'), {}), []);
+    assert.deepEqual(filterNode(pod({ nodeSelector: { zone: 'b' } }), node('n'), {}), ["node(s) didn't match Pod's node affinity/selector"]);
+    assert.deepEqual(filterNode(pod(), node('n', { status: { conditions: [{ type: 'Ready', status: 'False' }] } }), {}), ['node(s) had untolerated taint {node.kubernetes.io/not-ready: }']);
+    const tainted = node('n', { spec: { taints: [{ key: 'dedicated', value: 'gpu', effect: 'NoSchedule' }] } });
+    assert.deepEqual(filterNode(pod(), tainted, {}), ['node(s) had untolerated taint {dedicated: gpu}']);
+    assert.deepEqual(filterNode(pod({ tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }] }), tainted, {}), []);
+    assert.equal(tolerates({ operator: 'Exists' }, { key: 'any', effect: 'NoSchedule' }), true);
+    assert.deepEqual(filterNode(pod({ containers: [{ name: 'c', resources: { requests: { cpu: '3', memory: '2Gi' } } }] }), node('n'), {}), ['Insufficient cpu', 'Insufficient memory']);
+    assert.deepEqual(filterNode(pod(), node('n'), { pods: 110 }), ['Too many pods']);
+    assert.deepEqual(filterNode(pod(), node('n', { spec: { unschedulable: true } }), {}), ['node(s) were unschedulable']);
+  });
+
+  it('formats the FitError as kube-scheduler does', () => {
+    assert.equal(fitErrorMessage(1, [["node(s) didn't match Pod's node affinity/selector"]]), "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.");
+    assert.equal(fitErrorMessage(3, [['Insufficient cpu'], ['node(s) were unschedulable'], ['Insufficient cpu']]), '0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu.');
+  });
+});

@@ -78,8 +78,13 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
     assert.ok(Math.abs(v1 - 0.8) <= 0.05, `v1 share ${v1} is 0.80 ± 0.05 (${JSON.stringify(res.byVersion)})`);
     const afterCounts = await sidecarCounters();
     assert.ok(afterCounts.source - before.source >= 1000, `the client's sidecar counted them outbound (${afterCounts.source - before.source})`);
-    assert.ok(afterCounts.destination.v1 - before.destination.v1 === (res.byVersion.v1 ?? 0), 'web-v1 sidecar counted exactly the v1 answers inbound');
-    assert.ok(afterCounts.destination.v2 - before.destination.v2 === (res.byVersion.v2 ?? 0), 'web-v2 sidecar counted exactly the v2 answers inbound');
+    // The kubelet's readiness probes also pass through the inbound sidecar (probe rewriting
+    // to the agent port is issue 7), so allow a few requests more than the client sent.
+    for (const v of ['v1', 'v2']) {
+      const inbound = afterCounts.destination[v] - before.destination[v];
+      const sent = res.byVersion[v] ?? 0;
+      assert.ok(inbound >= sent && inbound <= sent + 10, `web-${v} sidecar counted the ${sent} ${v} answers inbound (counted ${inbound})`);
+    }
   });
 
   it('observes a changed VirtualService (50/50) within 5 s, with no process restarted', async () => {

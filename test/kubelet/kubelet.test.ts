@@ -247,7 +247,8 @@ describe('kubelet', { skip, timeout: 240_000 }, () => {
       assert.equal(e.GREETING, 'hello');
       assert.equal(e.PASSWORD, 's3cret');
       assert.equal(e.MESSAGE, 'hello from web');
-      assert.equal(e.KUBERNETES_SERVICE_HOST, '10.96.0.1');
+      // The kubernetes Service's ClusterIP in this cluster's service CIDR (10.254.0.0/16).
+      assert.equal(e.KUBERNETES_SERVICE_HOST, '10.254.0.1');
       assert.equal(e.KUBERNETES_SERVICE_PORT, '443');
       assert.ok(e.PATH?.includes('/usr/bin'));
     });

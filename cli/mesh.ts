@@ -5,7 +5,8 @@ import { Applier, KubeClient, R, readManifests, type KubeObject } from '../api/k
 import { waitFor, waitForDeployments } from './wait.js';
 
 export const MESH_NAMESPACE = 'trellis-system';
-export const WEBHOOK_CONFIG = 'trellis-sidecar-injector';
+export const INJECTOR_WEBHOOK_CONFIG = 'trellis-sidecar-injector';
+export const VALIDATION_WEBHOOK_CONFIG = 'istio-validator-trellis-system';
 
 interface WebhookConfig extends KubeObject { webhooks?: { name: string; clientConfig?: { caBundle?: string } }[] }
 
@@ -13,12 +14,14 @@ export async function installMesh(client: KubeClient, home: string, log: (l: str
   const applier = new Applier(client);
   await applier.applyAll(readManifests(path.join(home, 'install')), log);
   await waitForDeployments(client, MESH_NAMESPACE, timeoutMs);
-  // The injector publishes its CA into the webhook configuration before it reports ready;
-  // a pod created before that would be rejected (failurePolicy Fail), so wait for it.
-  await waitFor('the injector to publish its caBundle', timeoutMs, async () => {
-    const mwc = await client.get<WebhookConfig>(R.mutatingWebhookConfigurations, WEBHOOK_CONFIG);
-    return (mwc.webhooks ?? []).every((w) => !!w.clientConfig?.caBundle);
-  });
+  // The injector and pilot publish their serving CAs into their webhook configurations;
+  // before that, pods to inject and Istio config would be rejected (both fail closed).
+  const published = (r: typeof R.mutatingWebhookConfigurations, name: string) => async (): Promise<boolean> => {
+    const config = await client.get<WebhookConfig>(r, name);
+    return (config.webhooks ?? []).every((w) => !!w.clientConfig?.caBundle);
+  };
+  await waitFor('the injector to publish its caBundle', timeoutMs, published(R.mutatingWebhookConfigurations, INJECTOR_WEBHOOK_CONFIG));
+  await waitFor('pilot to publish its validation caBundle', timeoutMs, published(R.validatingWebhookConfigurations, VALIDATION_WEBHOOK_CONFIG));
 }
 
 export async function deploySample(client: KubeClient, home: string, log: (l: string) => void, timeoutMs = 120_000): Promise<void> {

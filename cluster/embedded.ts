@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { KubeClient } from '../api/kube/index.js';
 import { startApiServer } from './apiserver/server.js';
 import { startControllers } from './controllers/index.js';
-import { startKubelet, type Kubelet } from './kubelet/index.js';
+import { removePodCgroups, startKubelet, type Kubelet } from './kubelet/index.js';
 import { podLogHandler } from './kubelet/log-handler.js';
 import { startClusterDNS, type ClusterDNS } from './network/dns.js';
 import { runNetworkControllers, type NetworkControllers } from './network/informer-adapter.js';
@@ -118,4 +118,5 @@ export async function purgeCluster(prefix: string): Promise<void> {
     for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
   }
   await teardownNodeNetwork(prefix);
+  await removePodCgroups(prefix);
 }

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type http from 'node:http';
 import { KubeClient } from '../api/kube/index.js';
-import { CaBundleReconciler } from './ca-bundle.js';
-import { generateServingCertificate, serviceDnsNames } from './certs.js';
+import { CaBundleReconciler } from '../api/kube/ca-bundle.js';
+import { generateServingCertificate, serviceDnsNames } from '../api/tls/serving-cert.js';
 import { templateValuesFromEnv, type TemplateValues } from './template.js';
 import { createReadyServer, createWebhookServer, listen } from './webhook-server.js';
 
@@ -57,7 +57,7 @@ export async function startInjector(opts: InjectorOptions = {}): Promise<Running
   // Resolve API access first: without it the webhook could never become ready.
   const client = opts.client === undefined ? KubeClient.fromKubeconfig(undefined, 'trellis-injector') : opts.client;
   const dnsNames = [...serviceDnsNames(serviceName, namespace), ...(opts.extraDnsNames ?? [])];
-  const serving = generateServingCertificate({ dnsNames, ipAddresses: opts.ipAddresses });
+  const serving = generateServingCertificate({ dnsNames, ipAddresses: opts.ipAddresses, caName: 'trellis-injector-ca' });
   log(`serving certificate for ${dnsNames.join(', ')} issued by a fresh in-memory CA`);
 
   const reconciler = client

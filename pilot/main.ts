@@ -1,9 +1,13 @@
 // The `trellis/pilot:0.1.0` image entry: pilot in a pod (in-cluster service account) or
 // outside (KUBECONFIG / --kubeconfig). Flags override env: --xds-port (PILOT_XDS_PORT,
 // 15010), --debug-port (PILOT_DEBUG_PORT, 15014), --host (PILOT_HOST, 0.0.0.0),
-// --domain (CLUSTER_DOMAIN, cluster.local). SIGTERM/SIGINT stop it gracefully.
-import { KubeClient } from '../api/kube/index.js';
+// --domain (CLUSTER_DOMAIN, cluster.local), --webhook-port (PILOT_WEBHOOK_PORT, 15017; `off`),
+// --webhook-config (VALIDATION_WEBHOOK_CONFIG_NAME, istio-validator-trellis-system: the
+// ValidatingWebhookConfiguration whose caBundle pilot keeps equal to its serving CA).
+// SIGTERM/SIGINT stop it gracefully.
+import { CaBundleReconciler, KubeClient, R } from '../api/kube/index.js';
 import { Pilot } from './pilot.js';
+import { ValidationWebhook } from './validation/webhook.js';
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
@@ -43,6 +47,18 @@ async function main(): Promise<void> {
   console.log(`pilot: starting in namespace ${ns} against ${client.access.server}`);
   const { xdsPort, debugPort } = await pilot.start();
   console.log(`pilot: ready: xDS on :${xdsPort} (plaintext), debug on :${debugPort}`);
+  // The validation webhook (/validate, HTTPS); --webhook-port 0 or PILOT_WEBHOOK_PORT=off disables it.
+  const hookFlag = flag(args, 'webhook-port') ?? process.env.PILOT_WEBHOOK_PORT;
+  if (hookFlag !== 'off' && hookFlag !== '0') {
+    const hook = new ValidationWebhook({ host: flag(args, 'host') ?? process.env.PILOT_HOST ?? '0.0.0.0', port: portOf(hookFlag, 15017, '--webhook-port') });
+    const hookPort = await hook.start();
+    console.log(`pilot: validation webhook on :${hookPort} (/validate, HTTPS)`);
+    const configName = flag(args, 'webhook-config') ?? process.env.VALIDATION_WEBHOOK_CONFIG_NAME ?? 'istio-validator-trellis-system';
+    new CaBundleReconciler({
+      client, resource: R.validatingWebhookConfigurations, configName, caCertPem: hook.certificate.caCertPem,
+      log: (m) => console.log(`pilot: ${m}`),
+    }).start();
+  }
 }
 
 main().catch((e: unknown) => {

@@ -27,9 +27,9 @@ export interface SidecarOptions {
 
 export class Sidecar {
   readonly config = new XdsConfig();
-  readonly clusters = new ClusterManager();
   readonly metrics = new IstioMetrics();
   readonly stats = new EnvoyStats();
+  readonly clusters = new ClusterManager(this.stats);
   private readonly runtime: ProxyRuntime;
   private readonly listeners: ListenerManager;
   private readonly admin: AdminServers;

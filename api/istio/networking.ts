@@ -1,5 +1,5 @@
 // networking.istio.io VirtualService and DestinationRule, as written in YAML (camelCase).
-// Partial on purpose: the fields Trellis reads are typed, the rest passes through.
+// The fields Trellis reads are typed; validation (pilot/validation) knows the full field set.
 import type { KubeObject } from '../kube/types.js';
 
 /** Exactly one of exact, prefix or regex (RE2). */
@@ -27,30 +27,77 @@ export interface HTTPMatchRequest {
   sourceNamespace?: string;
   gateways?: string[];
   ignoreUriCase?: boolean;
+  statPrefix?: string;
 }
 
 export interface HTTPRouteDestination { destination: Destination; weight?: number; headers?: Headers }
 
-export interface HTTPRetry { attempts?: number; perTryTimeout?: string; retryOn?: string }
-export interface HTTPRewrite { uri?: string; authority?: string }
+export interface HTTPRetry {
+  attempts?: number;
+  perTryTimeout?: string;
+  retryOn?: string;
+  retryRemoteLocalities?: boolean;
+  retryIgnorePreviousHosts?: boolean;
+  backoff?: string;
+}
+export interface HTTPRewrite { uri?: string; authority?: string; uriRegexRewrite?: { match?: string; rewrite?: string } }
+export interface HTTPRedirect {
+  uri?: string;
+  authority?: string;
+  port?: number;
+  derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT';
+  scheme?: string;
+  redirectCode?: number;
+}
 export interface HTTPDirectResponse { status: number; body?: { string?: string; bytes?: string } }
+export interface Percent { value?: number }
+export interface HTTPFaultInjection {
+  delay?: { fixedDelay?: string; percentage?: Percent; percent?: number };
+  abort?: { httpStatus?: number; grpcStatus?: string; percentage?: Percent };
+}
+export interface CorsPolicy {
+  allowOrigins?: StringMatch[];
+  /** Deprecated: exact origins. */
+  allowOrigin?: string[];
+  allowMethods?: string[];
+  allowHeaders?: string[];
+  exposeHeaders?: string[];
+  maxAge?: string;
+  allowCredentials?: boolean;
+  unmatchedPreflights?: 'UNSPECIFIED' | 'FORWARD' | 'IGNORE';
+}
 
 export interface HTTPRoute {
   name?: string;
   match?: HTTPMatchRequest[];
   route?: HTTPRouteDestination[];
-  redirect?: Record<string, unknown>;
+  redirect?: HTTPRedirect;
   directResponse?: HTTPDirectResponse;
   delegate?: { name?: string; namespace?: string };
   rewrite?: HTTPRewrite;
   /** Duration, e.g. "1.5s"; default disabled. */
   timeout?: string;
   retries?: HTTPRetry;
-  fault?: Record<string, unknown>;
+  fault?: HTTPFaultInjection;
   mirror?: Destination;
-  corsPolicy?: Record<string, unknown>;
+  mirrorPercentage?: Percent;
+  /** Deprecated integer percentage. */
+  mirrorPercent?: number;
+  mirrors?: { destination: Destination; percentage?: Percent }[];
+  corsPolicy?: CorsPolicy;
   headers?: Headers;
 }
+
+export interface L4MatchAttributes {
+  destinationSubnets?: string[];
+  port?: number;
+  sourceSubnet?: string;
+  sourceLabels?: Record<string, string>;
+  gateways?: string[];
+  sourceNamespace?: string;
+}
+export interface RouteDestination { destination: Destination; weight?: number }
+export interface TCPRoute { match?: L4MatchAttributes[]; route?: RouteDestination[] }
 
 export interface VirtualServiceSpec {
   hosts?: string[];
@@ -58,26 +105,62 @@ export interface VirtualServiceSpec {
   gateways?: string[];
   http?: HTTPRoute[];
   tls?: unknown[];
-  tcp?: unknown[];
+  tcp?: TCPRoute[];
   exportTo?: string[];
 }
 
 export interface VirtualService extends KubeObject { spec: VirtualServiceSpec }
 
-export interface LoadBalancerSettings { simple?: 'UNSPECIFIED' | 'LEAST_CONN' | 'RANDOM' | 'PASSTHROUGH' | 'ROUND_ROBIN' | 'LEAST_REQUEST'; consistentHash?: Record<string, unknown> }
+export interface ConsistentHashLB {
+  httpHeaderName?: string;
+  httpCookie?: { name: string; path?: string; ttl?: string };
+  useSourceIp?: boolean;
+  httpQueryParameterName?: string;
+  ringHash?: { minimumRingSize?: number };
+  maglev?: { tableSize?: number };
+  /** Deprecated: ring size at this level. */
+  minimumRingSize?: number;
+}
+
+export interface LoadBalancerSettings {
+  simple?: 'UNSPECIFIED' | 'LEAST_CONN' | 'RANDOM' | 'PASSTHROUGH' | 'ROUND_ROBIN' | 'LEAST_REQUEST';
+  consistentHash?: ConsistentHashLB;
+}
 
 export interface ConnectionPoolSettings {
-  tcp?: { maxConnections?: number; connectTimeout?: string; idleTimeout?: string };
-  http?: { http1MaxPendingRequests?: number; http2MaxRequests?: number; maxRequestsPerConnection?: number; maxRetries?: number; idleTimeout?: string };
+  tcp?: {
+    maxConnections?: number; connectTimeout?: string; idleTimeout?: string; maxConnectionDuration?: string;
+    tcpKeepalive?: { probes?: number; time?: string; interval?: string };
+  };
+  http?: {
+    http1MaxPendingRequests?: number; http2MaxRequests?: number; maxRequestsPerConnection?: number;
+    maxRetries?: number; idleTimeout?: string; h2UpgradePolicy?: string; useClientProtocol?: boolean;
+    maxConcurrentStreams?: number;
+  };
+}
+
+export interface OutlierDetection {
+  consecutive5xxErrors?: number;
+  consecutiveGatewayErrors?: number;
+  /** Deprecated alias of consecutiveGatewayErrors (Istio maps it so). */
+  consecutiveErrors?: number;
+  splitExternalLocalOriginErrors?: boolean;
+  consecutiveLocalOriginFailures?: number;
+  interval?: string;
+  baseEjectionTime?: string;
+  maxEjectionPercent?: number;
+  minHealthPercent?: number;
 }
 
 export interface TrafficPolicy {
   loadBalancer?: LoadBalancerSettings;
   connectionPool?: ConnectionPoolSettings;
-  outlierDetection?: Record<string, unknown>;
+  outlierDetection?: OutlierDetection;
   tls?: { mode?: 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL'; sni?: string };
-  portLevelSettings?: (Omit<TrafficPolicy, 'portLevelSettings'> & { port?: PortSelector })[];
+  portLevelSettings?: PortTrafficPolicy[];
 }
+
+export type PortTrafficPolicy = Omit<TrafficPolicy, 'portLevelSettings'> & { port?: PortSelector };
 
 export interface Subset { name: string; labels?: Record<string, string>; trafficPolicy?: TrafficPolicy }
 

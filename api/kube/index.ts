@@ -8,3 +8,4 @@ export * from './workqueue.js';
 export * from './labels.js';
 export * from './discovery.js';
 export * from './apply.js';
+export * from './ca-bundle.js';

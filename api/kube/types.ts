@@ -140,6 +140,9 @@ export interface ProjectedSource {
 
 export interface PodSpec {
   nodeName?: string;
+  hostname?: string;
+  subdomain?: string;
+  affinity?: { nodeAffinity?: unknown; podAffinity?: unknown; podAntiAffinity?: unknown };
   nodeSelector?: Record<string, string>;
   serviceAccountName?: string;
   restartPolicy?: 'Always' | 'OnFailure' | 'Never';

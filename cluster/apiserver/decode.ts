@@ -78,6 +78,53 @@ function decodeObjectMeta(b: Buffer): Json {
   return m;
 }
 
+// authorization.k8s.io/v1 (generated.proto): `kubectl auth can-i` posts these as protobuf.
+const ACCESS_REVIEWS = new Set(['SelfSubjectAccessReview', 'SelfSubjectRulesReview', 'SubjectAccessReview', 'LocalSubjectAccessReview']);
+const RESOURCE_ATTRIBUTES = ['namespace', 'verb', 'group', 'version', 'resource', 'subresource', 'name']; // fields 1..7
+
+function strings(fs: Field[], names: string[]): Json {
+  const out: Json = {};
+  names.forEach((key, i) => { const v = text(fs.find((f) => f.no === i + 1)); if (v) out[key] = v; });
+  return out;
+}
+
+function decodeReviewSpec(kind: string, spec: Field[]): Json {
+  if (kind === 'SelfSubjectRulesReview') return strings(spec, ['namespace']);
+  const out: Json = {};
+  const ra = spec.find((f) => f.no === 1);
+  const nra = spec.find((f) => f.no === 2);
+  if (ra) out.resourceAttributes = strings(fields(sub(ra)), RESOURCE_ATTRIBUTES);
+  if (nra) out.nonResourceAttributes = strings(fields(sub(nra)), ['path', 'verb']);
+  if (kind === 'SubjectAccessReview' || kind === 'LocalSubjectAccessReview') {
+    const user = text(spec.find((f) => f.no === 3));
+    if (user) out.user = user;
+    const groups = spec.filter((f) => f.no === 4).map((f) => text(f) ?? '');
+    if (groups.length) out.groups = groups;
+    const uid = text(spec.find((f) => f.no === 6));
+    if (uid) out.uid = uid;
+  }
+  return out;
+}
+
+// rbac.authorization.k8s.io/v1 (generated.proto): `kubectl create role/rolebinding/...` post these.
+const RBAC_KINDS = new Set(['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding']);
+const RULE_LISTS = ['verbs', 'apiGroups', 'resources', 'resourceNames', 'nonResourceURLs']; // fields 1..5
+
+function decodeRbac(kind: string, raw: Field[], obj: Json): void {
+  if (kind === 'Role' || kind === 'ClusterRole') {
+    obj.rules = raw.filter((f) => f.no === 2).map((f) => {
+      const rf = fields(sub(f));
+      const rule: Json = {};
+      RULE_LISTS.forEach((key, i) => { const vs = rf.filter((x) => x.no === i + 1).map((x) => text(x) ?? ''); if (vs.length) rule[key] = vs; });
+      return rule;
+    });
+    return;
+  }
+  obj.subjects = raw.filter((f) => f.no === 2).map((f) => strings(fields(sub(f)), ['kind', 'apiGroup', 'name', 'namespace']));
+  const ref = raw.find((f) => f.no === 3);
+  if (ref) obj.roleRef = strings(fields(sub(ref)), ['apiGroup', 'kind', 'name']);
+}
+
 /** Decodes the runtime.Unknown envelope; objects get their metadata and, for ConfigMap/Secret, data. */
 function decodeProtobuf(body: Buffer): Json {
   if (body.length < 4 || body.subarray(0, 4).toString('latin1') !== 'k8s\0') throw badRequest('protobuf body without the k8s magic prefix');
@@ -100,6 +147,11 @@ function decodeProtobuf(body: Buffer): Json {
     if (data) obj.data = data;
     const type = text(raw.find((f) => f.no === 3));
     if (type) obj.type = type;
+  } else if (ACCESS_REVIEWS.has(kind) && apiVersion.startsWith('authorization.k8s.io/')) {
+    const specField = raw.find((f) => f.no === 2);
+    obj.spec = decodeReviewSpec(kind, specField ? fields(sub(specField)) : []);
+  } else if (RBAC_KINDS.has(kind) && apiVersion.startsWith('rbac.authorization.k8s.io/')) {
+    decodeRbac(kind, raw, obj);
   } else if (kind !== 'Namespace' && raw.some((f) => f.no > 1 && sub(f).length > 2)) {
     throw unsupportedMediaType('application/vnd.kubernetes.protobuf (only metadata-only objects are decoded; send JSON)');
   }

@@ -5,6 +5,8 @@ import type { ApiContext } from './context.js';
 import { ApiError, toApiError, unauthorized } from './errors.js';
 import { sendError, sendJson, sendText } from './http.js';
 import { requestInfo } from './requestinfo.js';
+import { authorizeRequest } from './authz.js';
+import { impersonate } from './impersonation.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, openApiV3GroupDoc, openApiV3Root, VERSION_INFO } from './discovery.js';
 import { handleResource } from './rest/handler.js';
 
@@ -24,10 +26,11 @@ export function createRouter(api: ApiContext, opts: { serverAddress: () => strin
     const token = api.authn.bearerToken(req.headers.authorization);
     const result = token ? await api.authn.authenticate(token) : undefined;
     if (!result?.user) throw unauthorized();
-    const user = result.user;
+    const user = await impersonate(req, result.user, api.authorize);
 
     const info = requestInfo(req.method ?? 'GET', url);
     if (info.resourceRequest) return handleResource(api, { req, res, url, info, user }, opts.apiAudiences);
+    await authorizeRequest(api.authorize, user, info);
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError(405, 'MethodNotAllowed', `${req.method} is not allowed on ${path}`);
 
     if (path === '/api') return sendJson(res, 200, apiVersions(opts.serverAddress()));

@@ -10,7 +10,11 @@ import { isStoreError } from '../store/types.js';
 import { ensurePki } from './pki.js';
 import { TokenSigner } from './tokens.js';
 import { Authenticator } from './authn.js';
-import { allowAuthenticated, type Authorizer } from './authz.js';
+import { allowAuthenticated, type AuthorizationMode, type Authorizer } from './authz.js';
+import { RbacAuthorizer } from './rbac/authorizer.js';
+import { bootstrapRbac } from './rbac/bootstrap-policy.js';
+import { authorizationKinds } from './strategies/authorization.js';
+import { storeKey } from './registry/types.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { Registry } from './registry/registry.js';
 import type { KindInfo } from './registry/types.js';
@@ -38,6 +42,9 @@ export interface ApiServerOptions {
   listen?: ListenAddress[];
   serviceCIDR?: string;
   clusterName?: string;
+  /** RBAC (default): Roles/ClusterRoles and their bindings decide; AlwaysAllow: every authenticated user may do anything. */
+  authorization?: AuthorizationMode;
+  /** A custom authorizer; overrides `authorization`. */
   authorize?: Authorizer;
   /** Serves pods/{name}/log (the kubelet's logs); 503 without it. */
   podLogs?: PodLogHandler;
@@ -110,8 +117,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     ...namespacesKind,
     strategy: { ...namespacesKind.strategy, afterCreate: (ns) => publishRootCA(store, String(getPath(ns, 'metadata.name')), pki.caCertPem) },
   };
+  const mode = opts.authorization ?? 'RBAC';
+  const rbac = new RbacAuthorizer(store);
+  const authorize: Authorizer = opts.authorize ?? (mode === 'RBAC' ? (u, a) => rbac.authorize(u, a) : allowAuthenticated);
   const registry = new Registry([]);
-  for (const k of [namespaces, podsKind, services.kind, ...coreKinds.filter((k) => k.resource !== 'namespaces'), ...appsKinds, ...miscKinds(authn)]) registry.add(k);
+  const reviews = authorizationKinds({ authorize, rulesFor: !opts.authorize && mode === 'RBAC' ? (u, ns) => rbac.rulesFor(u, ns) : undefined });
+  for (const k of [namespaces, podsKind, services.kind, ...coreKinds.filter((k) => k.resource !== 'namespaces'), ...appsKinds, ...miscKinds(authn).map((k) => withRbacCache(k, rbac)), ...reviews]) registry.add(k);
   registry.add(crdKind(registry, store));
 
   // Rebuild in-memory state from the store: allocated IPs and served CRDs.
@@ -121,7 +132,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     try { registry.add(kindFromCrd(crd)); } catch (e) { console.error(`apiserver: cannot serve CRD ${String(getPath(crd, 'metadata.name'))}: ${(e as Error).message}`); }
   }
 
-  const api: ApiContext = { store, registry, authn, authorize: opts.authorize ?? allowAuthenticated, signer, webhooks: new WebhookAdmission(store), podLogs: opts.podLogs };
+  await bootstrapRbac(store);
+  await rbac.start();
+
+  const api: ApiContext = { store, registry, authn, authorize, signer, webhooks: new WebhookAdmission(store), podLogs: opts.podLogs };
   let ready = false;
   let port = 0;
   const advertise = listen.find((l) => !isLoopback(l.host) && l.host !== '0.0.0.0')?.host ?? listen[0].host;
@@ -143,6 +157,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     for (const ns of SYSTEM_NAMESPACES) await publishRootCA(store, ns, pki.caCertPem);
   } catch (e) {
     for (const s of servers) s.close();
+    rbac.stop();
     if (ownStore) await store.close();
     throw e;
   }
@@ -162,7 +177,24 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       closed = true;
       ready = false;
       await Promise.all(servers.map((s) => new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); })));
+      rbac.stop();
       if (ownStore) await store.close();
+    },
+  };
+}
+
+/** RBAC writes through this server reach the authorizer at once (its watch may lag behind). */
+function withRbacCache(k: KindInfo, rbac: RbacAuthorizer): KindInfo {
+  if (k.group !== 'rbac.authorization.k8s.io') return k;
+  const at = (o: Json): [string, number] => [storeKey(k, String(getPath(o, 'metadata.namespace') ?? '') || undefined, String(getPath(o, 'metadata.name'))), Number(getPath(o, 'metadata.resourceVersion') ?? 0)];
+  const s = k.strategy;
+  return {
+    ...k,
+    strategy: {
+      ...s,
+      async afterCreate(o) { await s.afterCreate?.(o); const [key, rv] = at(o); rbac.apply(key, o, rv); },
+      async afterUpdate(o, old) { await s.afterUpdate?.(o, old); const [key, rv] = at(o); rbac.apply(key, o, rv); },
+      async afterDelete(o) { await s.afterDelete?.(o); const [key, rv] = at(o); rbac.apply(key, undefined, rv); },
     },
   };
 }

@@ -41,11 +41,14 @@ export function calculateStatus({ d, all, newRS, createdNewRS, now = new Date() 
   const current = conds.find((c) => c.type === 'Progressing');
   if (d.spec.paused) {
     conds = setCondition(conds, { type: 'Progressing', status: 'Unknown', reason: 'DeploymentPaused', message: 'Deployment is paused' }, ts);
+  } else if (current?.reason === 'DeploymentPaused' && !createdNewRS && !isComplete(d, status)) {
+    // As Kubernetes: resuming is recorded first; the next sync reports progress again.
+    conds = setCondition(conds, { type: 'Progressing', status: 'Unknown', reason: 'DeploymentResumed', message: 'Deployment is resumed' }, ts);
   } else if (isComplete(d, status)) {
     conds = setCondition(conds, { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', message: `ReplicaSet "${rsName}" has successfully progressed.` }, ts);
   } else if (createdNewRS) {
     conds = setCondition(conds, { type: 'Progressing', status: 'True', reason: 'NewReplicaSetCreated', message: `Created new replica set "${rsName}"` }, ts, true);
-  } else if (!current || current.reason === 'DeploymentPaused' || hasProgressed(prev, status)) {
+  } else if (!current || current.reason === 'DeploymentPaused' || current.reason === 'DeploymentResumed' || hasProgressed(prev, status)) {
     conds = setCondition(conds, { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: `ReplicaSet "${rsName}" is progressing.` }, ts, true);
   } else if (timedOut(d, current, now)) {
     conds = setCondition(conds, { type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: `ReplicaSet "${rsName}" has timed out progressing.` }, ts);

@@ -6,6 +6,34 @@ export const TEMPLATE_HASH_LABEL = 'pod-template-hash';
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
 export const DESIRED_REPLICAS_ANNOTATION = 'deployment.kubernetes.io/desired-replicas';
 export const MAX_REPLICAS_ANNOTATION = 'deployment.kubernetes.io/max-replicas';
+export const REVISION_HISTORY_ANNOTATION = 'deployment.kubernetes.io/revision-history';
+
+// Deployment annotations that stay on the Deployment (the rest, e.g. kubernetes.io/change-cause,
+// are copied to its ReplicaSets so `kubectl rollout history` can show them per revision).
+const NOT_COPIED = new Set([
+  'kubectl.kubernetes.io/last-applied-configuration', REVISION_ANNOTATION, REVISION_HISTORY_ANNOTATION,
+  DESIRED_REPLICAS_ANNOTATION, MAX_REPLICAS_ANNOTATION, 'deprecated.deployment.rollback.to',
+]);
+
+export function copyableAnnotations(d: Deployment): Record<string, string> {
+  return Object.fromEntries(Object.entries(d.metadata.annotations ?? {}).filter(([k]) => !NOT_COPIED.has(k)));
+}
+
+/**
+ * Splits `total` over buckets in proportion to their current sizes (largest remainders get
+ * the leftovers, ties to the later, i.e. newer, bucket). Sizes all zero: the last takes all.
+ */
+export function proportionalScale(sizes: number[], total: number): number[] {
+  const sum = sizes.reduce((a, b) => a + b, 0);
+  if (!sizes.length) return [];
+  if (sum === 0) return sizes.map((_, i) => (i === sizes.length - 1 ? total : 0));
+  const exact = sizes.map((s) => (s * total) / sum);
+  const out = exact.map(Math.floor);
+  let left = total - out.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => ({ i, frac: x - Math.floor(x) })).sort((a, b) => b.frac - a.frac || b.i - a.i);
+  for (let k = 0; left > 0; k = (k + 1) % order.length, left--) out[order[k].i]++;
+  return out;
+}
 
 /** JSON with object keys sorted, so equal templates hash equally whatever the key order. */
 export function stableStringify(v: unknown): string {

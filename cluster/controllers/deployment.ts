@@ -6,10 +6,11 @@ import {
   type Deployment, type Informer, type KubeClient, type Pod, type ReplicaSet,
 } from '../../api/kube/index.js';
 import { claimDependents } from './claim.js';
+import { referenceTo, type EventRecorder } from './events.js';
 import { calculateStatus, isComplete, msUntilDeadline } from './deployment-status.js';
 import {
-  DESIRED_REPLICAS_ANNOTATION, MAX_REPLICAS_ANNOTATION, REVISION_ANNOTATION, TEMPLATE_HASH_LABEL,
-  byCreation, desiredReplicas, isRecreate, podTemplateHash, revisionOf, specReplicas, stableStringify,
+  DESIRED_REPLICAS_ANNOTATION, MAX_REPLICAS_ANNOTATION, REVISION_ANNOTATION, REVISION_HISTORY_ANNOTATION, TEMPLATE_HASH_LABEL,
+  byCreation, copyableAnnotations, proportionalScale, desiredReplicas, isRecreate, podTemplateHash, revisionOf, specReplicas, stableStringify,
   sumSpec, sumStatus, surgeAndUnavailable, templatesEqual,
 } from './deployment-util.js';
 import { controllerKey, controllerRefOf, isControlledBy, newControllerRef } from './owner.js';
@@ -26,7 +27,7 @@ export class DeploymentController {
   private readonly podInformer: Informer<Pod>;
   private readonly queue: WorkQueue;
 
-  constructor(private readonly client: KubeClient, informers: SharedInformers) {
+  constructor(private readonly client: KubeClient, informers: SharedInformers, private readonly recorder?: EventRecorder) {
     this.dInformer = informers.for<Deployment>(R.deployments);
     this.rsInformer = informers.for<ReplicaSet>(R.replicaSets);
     this.podInformer = informers.for<Pod>(R.pods);
@@ -71,10 +72,7 @@ export class DeploymentController {
     const plan = this.split(d, owned);
 
     if (d.spec.paused) {
-      // A paused Deployment still scales, but never rolls to a new template.
-      if (plan.newRS && specReplicas(plan.newRS) !== desiredReplicas(d) && plan.old.every((rs) => specReplicas(rs) === 0)) {
-        plan.newRS = await this.scale(d, plan.newRS, desiredReplicas(d));
-      }
+      await this.syncPaused(plan);
     } else if (isRecreate(d)) {
       await this.rolloutRecreate(plan);
     } else {
@@ -91,6 +89,30 @@ export class DeploymentController {
       ?? live.find((rs) => templatesEqual(rs.spec.template, d.spec.template))
       ?? live.find((rs) => rs.metadata.labels?.[TEMPLATE_HASH_LABEL] === hash);
     return { d, newRS, old: live.filter((rs) => rs !== newRS), createdNewRS: false };
+  }
+
+  // ---- paused ------------------------------------------------------------------
+
+  /**
+   * A paused Deployment never creates a ReplicaSet for a new template, but a replicas change
+   * still applies: spread over the active ReplicaSets in proportion to their size, as
+   * Kubernetes' proportional scaling does, so a half-done rollout keeps its ratio.
+   */
+  private async syncPaused(plan: Plan): Promise<void> {
+    const { d } = plan;
+    const all = plan.newRS ? [...plan.old, plan.newRS] : [...plan.old];
+    let active = all.filter((rs) => specReplicas(rs) > 0);
+    // Nothing running: the newest ReplicaSet (the current template's, if it exists) takes it all.
+    if (!active.length) active = plan.newRS ? [plan.newRS] : all.slice(-1);
+    if (!active.length) return;
+    const targets = proportionalScale(active.map(specReplicas), desiredReplicas(d));
+    for (let i = 0; i < active.length; i++) {
+      if (targets[i] === specReplicas(active[i])) continue;
+      const scaled = await this.scale(d, active[i], targets[i]);
+      if (active[i] === plan.newRS) plan.newRS = scaled;
+      else plan.old[plan.old.indexOf(active[i])] = scaled;
+    }
+    if (all.every((rs) => specReplicas(rs) === 0 || rs === plan.newRS)) await this.cleanupIfComplete(plan);
   }
 
   // ---- RollingUpdate -------------------------------------------------------
@@ -177,12 +199,20 @@ export class DeploymentController {
     if (plan.newRS) {
       const rs = plan.newRS;
       const ann = rs.metadata.annotations ?? {};
-      const wantRevision = revisionOf(rs) < Number(revision) ? revision : ann[REVISION_ANNOTATION];
+      // A rollback (the template of an old ReplicaSet again) re-uses that ReplicaSet under
+      // the next revision, remembering the revisions it held before for `rollout history`.
+      const bump = revisionOf(rs) < Number(revision);
+      const want: Record<string, string> = { ...ann, ...copyableAnnotations(d) };
+      if (bump) {
+        want[REVISION_ANNOTATION] = revision;
+        const oldRev = ann[REVISION_ANNOTATION];
+        if (oldRev) want[REVISION_HISTORY_ANNOTATION] = ann[REVISION_HISTORY_ANNOTATION] ? `${ann[REVISION_HISTORY_ANNOTATION]},${oldRev}` : oldRev;
+      }
       const minReady = d.spec.minReadySeconds;
-      if (ann[REVISION_ANNOTATION] !== wantRevision || rs.spec.minReadySeconds !== minReady) {
+      if (stableStringify(want) !== stableStringify(ann) || rs.spec.minReadySeconds !== minReady) {
         plan.newRS = await this.client.update(R.replicaSets, {
           ...rs,
-          metadata: { ...rs.metadata, annotations: { ...ann, [REVISION_ANNOTATION]: wantRevision as string } },
+          metadata: { ...rs.metadata, annotations: want },
           spec: { ...rs.spec, minReadySeconds: minReady },
         });
       }
@@ -201,6 +231,7 @@ export class DeploymentController {
         namespace: d.metadata.namespace,
         labels: { ...(t.metadata.labels ?? {}) },
         annotations: {
+          ...copyableAnnotations(d),
           [REVISION_ANNOTATION]: revision,
           [DESIRED_REPLICAS_ANNOTATION]: String(desiredReplicas(d)),
           [MAX_REPLICAS_ANNOTATION]: String(desiredReplicas(d) + maxSurge),
@@ -220,6 +251,7 @@ export class DeploymentController {
     try {
       plan.newRS = await this.client.create(R.replicaSets, rs);
       plan.createdNewRS = true;
+      if (replicas > 0) this.recorder?.event(referenceTo(d, R.deployments), 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${rs.metadata.name} from 0 to ${replicas}`);
     } catch (e) {
       if (!isAlreadyExists(e)) throw e;
       const existing = await this.client.get<ReplicaSet>(R.replicaSets, rs.metadata.name as string, rs.metadata.namespace);
@@ -250,7 +282,8 @@ export class DeploymentController {
 
   private async scale(d: Deployment, rs: ReplicaSet, replicas: number): Promise<ReplicaSet> {
     const { maxSurge } = surgeAndUnavailable(d);
-    return this.client.update(R.replicaSets, {
+    const from = specReplicas(rs);
+    const scaled = await this.client.update(R.replicaSets, {
       ...rs,
       metadata: {
         ...rs.metadata,
@@ -262,13 +295,20 @@ export class DeploymentController {
       },
       spec: { ...rs.spec, replicas },
     });
+    if (from !== replicas) {
+      this.recorder?.event(referenceTo(d, R.deployments), 'Normal', 'ScalingReplicaSet',
+        `Scaled ${replicas > from ? 'up' : 'down'} replica set ${rs.metadata.name} to ${replicas} from ${from}`);
+    }
+    return scaled;
   }
 
   /** Once the rollout is complete, old ReplicaSets beyond revisionHistoryLimit are deleted. */
   private async cleanupIfComplete(plan: Plan): Promise<void> {
     const { d } = plan;
     const limit = d.spec.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT;
-    const idle = plan.old.filter((rs) => specReplicas(rs) === 0 && (rs.status?.replicas ?? 0) === 0).sort(byCreation);
+    // Oldest revision first (a rolled-back-to ReplicaSet is old by age but new by revision).
+    const idle = plan.old.filter((rs) => specReplicas(rs) === 0 && (rs.status?.replicas ?? 0) === 0)
+      .sort((a, b) => revisionOf(a) - revisionOf(b) || byCreation(a, b));
     for (const rs of idle.slice(0, Math.max(0, idle.length - limit))) {
       try { await this.client.delete(R.replicaSets, rs.metadata.name as string, rs.metadata.namespace); } catch (e) {
         if (!isNotFound(e)) throw e;

@@ -68,6 +68,10 @@ export function endpointGroups(svc: Service, pods: Pod[]): EndpointGroup[] {
       targetRef: { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name as string, uid: pod.metadata.uid },
     };
     if (pod.spec.nodeName) address.nodeName = pod.spec.nodeName;
+    // A pod whose subdomain names this Service gets a DNS name <hostname>.<svc>.<ns>.svc
+    // (StatefulSet pods behind their headless Service).
+    const { hostname, subdomain } = pod.spec as { hostname?: string; subdomain?: string };
+    if (hostname && subdomain === svc.metadata.name && pod.metadata.namespace === svc.metadata.namespace) address.hostname = hostname;
     const key = JSON.stringify(ports);
     let g = groups.get(key);
     if (!g) { g = { ports, endpoints: [] }; groups.set(key, g); }

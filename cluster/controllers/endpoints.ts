@@ -23,6 +23,7 @@ export interface EndpointSlice extends KubeObject {
     addresses: string[];
     conditions: { ready: boolean; serving: boolean; terminating: boolean };
     nodeName?: string;
+    hostname?: string;
     targetRef?: { kind: string; name: string; namespace?: string; uid?: string };
   }[];
   ports: { name?: string; port: number; protocol?: string; appProtocol?: string }[];
@@ -171,6 +172,7 @@ export function desiredSlices(svc: Service, groups: EndpointGroup[]): EndpointSl
           targetRef: e.address.targetRef,
         };
         if (e.address.nodeName) ep.nodeName = e.address.nodeName;
+        if (e.address.hostname) ep.hostname = e.address.hostname;
         return ep;
       })));
     }

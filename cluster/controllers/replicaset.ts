@@ -6,6 +6,7 @@ import {
   type Informer, type KubeClient, type Pod, type ReplicaSet,
 } from '../../api/kube/index.js';
 import { claimDependents } from './claim.js';
+import { referenceTo, type EventRecorder } from './events.js';
 import { Expectations } from './expectations.js';
 import { controllerKey, newControllerRef } from './owner.js';
 import { compareForDeletion, isPodActive, isPodAvailable, isPodReady, msUntilAvailable } from './pod-util.js';
@@ -20,7 +21,7 @@ export class ReplicaSetController {
   private readonly queue: WorkQueue;
   readonly expectations = new Expectations();
 
-  constructor(private readonly client: KubeClient, informers: SharedInformers) {
+  constructor(private readonly client: KubeClient, informers: SharedInformers, private readonly recorder?: EventRecorder) {
     this.rsInformer = informers.for<ReplicaSet>(R.replicaSets);
     this.podInformer = informers.for<Pod>(R.pods);
     this.queue = new WorkQueue('replicaset', quietConflicts((k) => this.sync(k), (k, ms) => this.queue.addAfter(k, ms)), 2);
@@ -113,9 +114,13 @@ export class ReplicaSetController {
       await Promise.all(victims.map(async (pod) => {
         try {
           await this.client.delete(R.pods, pod.metadata.name as string, pod.metadata.namespace);
+          this.recorder?.event(referenceTo(rs, R.replicaSets), 'Normal', 'SuccessfulDelete', `Deleted pod: ${pod.metadata.name}`);
         } catch (e) {
           this.expectations.deletionObserved(key, pod.metadata.uid);
-          if (!isNotFound(e)) throw e;
+          if (!isNotFound(e)) {
+            this.recorder?.event(referenceTo(rs, R.replicaSets), 'Warning', 'FailedDelete', `Error deleting: ${(e as Error).message}`);
+            throw e;
+          }
         }
       }));
     }
@@ -133,7 +138,13 @@ export class ReplicaSetController {
       },
       spec: structuredClone(t.spec),
     };
-    await this.client.create(R.pods, pod);
+    try {
+      const created = await this.client.create(R.pods, pod);
+      this.recorder?.event(referenceTo(rs, R.replicaSets), 'Normal', 'SuccessfulCreate', `Created pod: ${created.metadata.name}`);
+    } catch (e) {
+      this.recorder?.event(referenceTo(rs, R.replicaSets), 'Warning', 'FailedCreate', `Error creating: ${(e as Error).message}`);
+      throw e;
+    }
   }
 
   private async updateStatus(key: string, rs: ReplicaSet, pods: Pod[]): Promise<void> {

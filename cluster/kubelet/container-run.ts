@@ -4,6 +4,8 @@
 import path from 'node:path';
 import type { Container, ContainerStatus, KubeClient, Pod } from '../../api/kube/index.js';
 import { RestartBackoff } from './backoff.js';
+import { parseMemoryQuantity, type PodCgroup } from './cgroups.js';
+import { containerFieldPath, type EventSink, type EventType } from './events.js';
 import { ImageNotInCatalogError, lookupImage } from './catalog.js';
 import { ContainerConfigError, ObjectSource, containerEnv, expandVars } from './env.js';
 import { launchArgv, type Mount } from './launcher.js';
@@ -23,11 +25,15 @@ export interface ContainerContext {
   hostIP: string;
   mounts: (c: Container) => Mount[];
   imageCatalogs: string[];
+  /** The pod's cgroup when memory limits are enforced on this machine. */
+  cgroup?: PodCgroup;
+  events?: EventSink;
   onChange: () => void; // the container exited or a probe result changed: sync the pod
 }
 
 function terminatedState(e: ExitInfo): State {
-  return { terminated: { exitCode: e.exitCode, reason: e.exitCode === 0 ? 'Completed' : 'Error', startedAt: e.startedAt, finishedAt: e.finishedAt } };
+  const reason = e.reason ?? (e.exitCode === 0 ? 'Completed' : 'Error');
+  return { terminated: { exitCode: e.exitCode, reason, startedAt: e.startedAt, finishedAt: e.finishedAt } };
 }
 
 export class ContainerRun {
@@ -82,14 +88,17 @@ export class ContainerRun {
     const where = `pod ${pod.metadata.namespace}/${pod.metadata.name} container ${this.name}`;
     let argv: string[];
     let mounts: Mount[];
+    let cgroupProcs: string | undefined;
     try {
       this.env = await containerEnv(pod, this.spec, { podIP: this.ctx.podIP, hostIP: this.ctx.hostIP },
         new ObjectSource(this.ctx.client, pod.metadata.namespace ?? 'default'), this.uid === 0 ? '/root' : '/');
       argv = this.program(where);
       mounts = this.ctx.mounts(this.spec);
+      cgroupProcs = this.prepareCgroup(where);
     } catch (e) {
       if (e instanceof ImageNotInCatalogError || e instanceof ContainerConfigError) {
         this.startError = { reason: e.reason, message: e.message };
+        this.event('Warning', 'Failed', `Error: ${e.reason}: ${e.message}`);
         return false;
       }
       throw e;
@@ -100,20 +109,47 @@ export class ContainerRun {
       this.restartCount++;
     }
     const { file, args } = launchArgv({
-      netns: this.ctx.netns, mounts, uid: this.uid, gid: this.gid, workingDir: this.spec.workingDir, argv,
+      netns: this.ctx.netns, mounts, uid: this.uid, gid: this.gid, workingDir: this.spec.workingDir, argv, cgroupProcs,
     });
     const log = path.join(this.ctx.podDir, this.name, `${this.restartCount}.log`);
     this.startupDone = !this.spec.startupProbe;
     this.readyNow = false;
     this.readyEver = false;
     this.killedBy = undefined;
-    const proc = new ContainerProcess(file, args, this.env, log, () => {
+    const proc = new ContainerProcess(file, args, this.env, log, (e) => {
+      if (this.ctx.cgroup?.oomKilled(this.name)) e.reason = 'OOMKilled';
       this.stopProbes();
       this.ctx.onChange();
     });
     this.proc = proc;
+    if (this.spec.image) this.event('Normal', 'Pulled', `Container image "${this.spec.image}" already present on machine`);
+    this.event('Normal', 'Created', `Created container ${this.name}`);
+    this.event('Normal', 'Started', `Started container ${this.name}`);
     if (proc.running && this.role !== 'init') this.startProbes(where);
     return true;
+  }
+
+  /** The container's cgroup with resources.limits.memory; undefined where cgroups are off. */
+  private prepareCgroup(where: string): string | undefined {
+    const cg = this.ctx.cgroup;
+    if (!cg) return undefined;
+    const limit = this.spec.resources?.limits?.memory;
+    let bytes: number | undefined;
+    try {
+      bytes = limit === undefined ? undefined : parseMemoryQuantity(limit, `${where}: resources.limits.memory`);
+    } catch (e) {
+      throw new ContainerConfigError((e as Error).message);
+    }
+    try {
+      return cg.prepareContainer(this.name, bytes);
+    } catch (e) {
+      throw new ContainerConfigError(`${where}: cgroup: ${(e as Error).message}`);
+    }
+  }
+
+  /** An event about this container (no-op without a recorder). */
+  event(type: EventType, reason: string, message: string): void {
+    this.ctx.events?.record(this.ctx.pod, type, reason, message, containerFieldPath(this.ctx.pod, this.name));
   }
 
   private program(where: string): string[] {
@@ -135,7 +171,9 @@ export class ContainerRun {
     const mk = (kind: ProbeKind): Prober | undefined => {
       const probe = kind === 'startup' ? this.spec.startupProbe : kind === 'readiness' ? this.spec.readinessProbe : this.spec.livenessProbe;
       if (!probe) return undefined;
-      return new Prober(kind, this.spec, probe, target, `${where}.${kind}Probe`, (k, ok) => this.onProbe(k, ok));
+      const title = `${kind[0].toUpperCase()}${kind.slice(1)}`;
+      return new Prober(kind, this.spec, probe, target, `${where}.${kind}Probe`, (k, ok) => this.onProbe(k, ok),
+        (_k, message) => this.event('Warning', 'Unhealthy', `${title} probe failed: ${message}`));
     };
     const startup = mk('startup');
     const rest = [mk('readiness'), mk('liveness')].filter((p): p is Prober => !!p);
@@ -159,6 +197,7 @@ export class ContainerRun {
     } else if (!ok) {
       // Failed liveness or startup: kill; the exit makes the pod sync restart it per policy.
       this.killedBy = kind;
+      this.event('Normal', 'Killing', `Container ${this.name} failed ${kind} probe, will be restarted`);
       console.error(`kubelet: pod ${this.ctx.pod.metadata.namespace}/${this.ctx.pod.metadata.name} container ${this.name} failed its ${kind} probe, killing it`);
       void this.proc?.stop((this.ctx.pod.spec.terminationGracePeriodSeconds ?? 30) * 1000);
     }
@@ -180,7 +219,12 @@ export class ContainerRun {
     if (this.backoffFor !== e) {
       this.backoffFor = e;
       const ranFor = Date.parse(e.finishedAt) - (this.proc?.startedMs ?? 0);
-      this.nextStartAt = Date.now() + this.backoff.onExit(ranFor);
+      const delay = this.backoff.onExit(ranFor);
+      this.nextStartAt = Date.now() + delay;
+      if (delay > 0) {
+        const pod = this.ctx.pod.metadata;
+        this.event('Warning', 'BackOff', `Back-off restarting failed container ${this.name} in pod ${pod.name}_${pod.namespace}(${pod.uid})`);
+      }
     }
     return Math.max(0, this.nextStartAt - Date.now());
   }

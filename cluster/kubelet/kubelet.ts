@@ -6,6 +6,8 @@ import type { KubeClient, Pod } from '../../api/kube/index.js';
 import { Informer, R, WorkQueue, isConflict, isNotFound, keyOf } from '../../api/kube/index.js';
 import { parseCidr } from '../network/cidr.js';
 import { validatePrefix } from '../network/names.js';
+import { cgroupSupport, removeSlice, type MemoryCgroupBackend } from './cgroups.js';
+import { EventRecorder } from './events.js';
 import { Ipam } from './ipam.js';
 import { NodeHeartbeat, registerNode } from './node-status.js';
 import { PodRuntime } from './pod-runtime.js';
@@ -22,6 +24,8 @@ export interface KubeletOptions {
   dataDir: string;
   clusterDNS: string;
   clusterDomain: string;
+  /** Enforce resources.limits.memory with cgroups where the machine allows (default true). */
+  memoryCgroups?: boolean;
 }
 
 const POD_WORKERS = 8;
@@ -51,6 +55,9 @@ export class Kubelet {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly prefixLength: number;
   private stopping = false;
+  readonly events: EventRecorder;
+  /** Where pod cgroups are made, or why memory limits are not enforced. */
+  cgroups: { backend?: MemoryCgroupBackend; reason?: string } = { reason: 'not started' };
 
   constructor(private readonly o: KubeletOptions) {
     validatePrefix(o.prefix);
@@ -58,6 +65,7 @@ export class Kubelet {
     this.ipam = new Ipam(path.join(o.dataDir, 'ipam.json'), o.nodePodCIDR, o.gatewayIP);
     this.informer = new Informer<Pod>(o.client, R.pods, { fieldSelector: `spec.nodeName=${o.nodeName}` });
     this.queue = new WorkQueue(`kubelet ${o.nodeName}`, (key) => this.tracked(key), POD_WORKERS);
+    this.events = new EventRecorder(o.client, o.nodeName);
     this.heartbeat = new NodeHeartbeat(o.client, { nodeName: o.nodeName, gatewayIP: o.gatewayIP, nodePodCIDR: o.nodePodCIDR });
   }
 
@@ -67,7 +75,15 @@ export class Kubelet {
     // then recreate every pod still assigned here.
     const removed = await removeLeftoverSandboxes(this.o.prefix);
     if (removed.length) console.error(`kubelet: removed leftovers of a previous run: ${removed.join(' ')}`);
+    if (this.o.memoryCgroups ?? true) {
+      await removeSlice(this.o.prefix); // a crashed run's pod groups (and stragglers in them)
+      this.cgroups = cgroupSupport(this.o.prefix);
+      if (!this.cgroups.backend) console.error(`kubelet: memory limits are not enforced: ${this.cgroups.reason}`);
+    } else {
+      this.cgroups = { reason: 'disabled (memoryCgroups: false)' };
+    }
     await registerNode(this.o.client, { nodeName: this.o.nodeName, gatewayIP: this.o.gatewayIP, nodePodCIDR: this.o.nodePodCIDR });
+    await this.markPodsNotRunning();
     this.heartbeat.start();
     this.informer.on({
       add: (p) => this.queue.add(keyOf(p)),
@@ -76,6 +92,33 @@ export class Kubelet {
     }).start();
     await this.informer.waitForSync();
     this.ipam.retainOnly(new Set(this.informer.list().filter((p) => !isTerminalPhase(p)).map((p) => p.metadata.uid ?? '')));
+  }
+
+  /**
+   * No container of this node survived the kubelet's restart: until each runs again, its
+   * stored status must not say ready (Endpoints, Deployments and `trellis up` read it).
+   */
+  private async markPodsNotRunning(): Promise<void> {
+    const now = new Date().toISOString();
+    const pods = await this.o.client.list<Pod>(R.pods, { fieldSelector: `spec.nodeName=${this.o.nodeName}` });
+    for (const p of pods.items) {
+      const st = p.status;
+      if (!st || isTerminalPhase(p) || !st.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) continue;
+      const notRunning = (cs: NonNullable<typeof st.containerStatuses>) => cs.map((c) => ({ ...c, ready: false, started: false, state: { waiting: { reason: 'ContainerCreating' } } }));
+      const status = {
+        ...st,
+        conditions: st.conditions.map((c) => (c.type === 'Ready' || c.type === 'ContainersReady'
+          ? { ...c, status: 'False' as const, reason: 'KubeletRestarted', message: 'the node agent restarted; containers are being started again', lastTransitionTime: now }
+          : c)),
+        containerStatuses: notRunning(st.containerStatuses ?? []),
+        initContainerStatuses: notRunning(st.initContainerStatuses ?? []),
+      };
+      try {
+        await this.o.client.updateStatus(R.pods, { ...p, status });
+      } catch (e) {
+        if (!isConflict(e) && !isNotFound(e)) throw e; // changed or gone meanwhile: the sync loop handles it
+      }
+    }
   }
 
   /** Runs sync(key) and remembers it, so stop() can wait for syncs in progress. */
@@ -124,8 +167,8 @@ export class Kubelet {
       rt = new PodRuntime(pod, {
         client: this.o.client, prefix: this.o.prefix, bridge: this.o.bridge, gatewayIP: this.o.gatewayIP,
         prefixLength: this.prefixLength, dataDir: this.o.dataDir, clusterDNS: this.o.clusterDNS,
-        clusterDomain: this.o.clusterDomain, imageCatalogs: this.o.imageCatalogs, ipam: this.ipam,
-        requeue: (ms) => this.requeue(key, ms),
+        clusterDomain: this.o.clusterDomain, imageCatalogs: this.o.imageCatalogs, ipam: this.ipam, cgroups: this.cgroups.backend,
+        events: this.events, requeue: (ms) => this.requeue(key, ms),
       });
       this.runtimes.set(key, rt);
     }
@@ -176,11 +219,13 @@ export class Kubelet {
     this.informer.stop();
     this.queue.stop();
     await Promise.all([...this.inFlight]);
+    await this.events.flush();
     const errors: string[] = [];
     await Promise.all([...this.runtimes.values()].map((rt) => rt.shutdown(STOP_GRACE_MS).catch((e: unknown) => { errors.push((e as Error).message); })));
     this.runtimes.clear();
     // Anything a half-finished sync left behind goes too.
     await removeLeftoverSandboxes(this.o.prefix).catch((e: unknown) => { errors.push((e as Error).message); });
+    if (this.cgroups.backend) await removeSlice(this.o.prefix).catch((e: unknown) => { errors.push((e as Error).message); });
     if (errors.length) throw new Error(`kubelet ${this.o.nodeName} stop: ${errors.join('; ')}`);
   }
 }

@@ -12,14 +12,18 @@ export interface LaunchSpec {
   uid: number;
   gid: number;
   workingDir?: string;
+  /** cgroup.procs of the container's cgroup: the launcher joins it before exec. */
+  cgroupProcs?: string;
   argv: string[];
 }
 
-// $1 workdir, $2 uid, $3 gid, then groups of four (kind source target ro|rw) up to "--",
+// $1 workdir, $2 uid, $3 gid, $4 cgroup.procs file or "-", then groups of four (kind source target ro|rw) up to "--",
 // then the program and its arguments.
 const LAUNCHER = [
   'set -e',
-  'workdir=$1; uid=$2; gid=$3; shift 3',
+  'workdir=$1; uid=$2; gid=$3; cgroup=$4; shift 4',
+  // Join the container's cgroup first, so everything the container runs is limited.
+  'if [ "$cgroup" != - ]; then echo $$ > "$cgroup"; fi',
   'while [ "$1" != "--" ]; do',
   '  kind=$1; src=$2; dst=$3; ro=$4; shift 4',
   '  if [ "$kind" = file ]; then',
@@ -37,7 +41,7 @@ const LAUNCHER = [
 
 export function launchArgv(spec: LaunchSpec): { file: string; args: string[] } {
   const inner = ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', LAUNCHER, 'trellis-launcher',
-    spec.workingDir || '/', String(spec.uid), String(spec.gid)];
+    spec.workingDir || '/', String(spec.uid), String(spec.gid), spec.cgroupProcs ?? '-'];
   for (const m of spec.mounts) inner.push(m.kind, m.source, m.target, m.readOnly ? 'ro' : 'rw');
   inner.push('--', ...spec.argv);
   if (!spec.netns) return { file: inner[0], args: inner.slice(1) };

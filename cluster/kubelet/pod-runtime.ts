@@ -5,7 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Container, ContainerStatus, KubeClient, Pod, PodCondition, PodStatus } from '../../api/kube/index.js';
+import { PodCgroup, type MemoryCgroupBackend } from './cgroups.js';
 import { ContainerRun, type ContainerContext, type ContainerRole } from './container-run.js';
+import type { EventSink } from './events.js';
 import { ContainerConfigError } from './env.js';
 import type { Ipam } from './ipam.js';
 import type { Mount } from './launcher.js';
@@ -26,6 +28,9 @@ export interface PodRuntimeDeps {
   clusterDomain: string;
   imageCatalogs: string[];
   ipam: Ipam;
+  /** Where pod cgroups go; undefined when memory limits cannot be enforced here. */
+  cgroups?: MemoryCgroupBackend;
+  events?: EventSink;
   requeue: (ms?: number) => void;
 }
 
@@ -58,6 +63,8 @@ export class PodRuntime {
     this.ctx = {
       pod, client: deps.client, podDir: this.podDir, podIP: '', hostIP: deps.gatewayIP,
       mounts: (c) => this.mountsFor(c), imageCatalogs: deps.imageCatalogs, onChange: () => deps.requeue(),
+      cgroup: deps.cgroups ? new PodCgroup(deps.cgroups, this.uid) : undefined,
+      events: deps.events,
     };
     const role = (c: Container): ContainerRole => (c.restartPolicy === 'Always' ? 'sidecar' : 'init');
     this.inits = (pod.spec.initContainers ?? []).map((c) => new ContainerRun(c, role(c), this.ctx));
@@ -217,11 +224,14 @@ export class PodRuntime {
   private async stopAll(graceMs: number, hooks: boolean): Promise<void> {
     const deadline = Date.now() + graceMs;
     const first = [...this.apps, ...this.inits.filter((c) => c.role === 'init')];
+    const killing = (c: ContainerRun): void => { if (hooks && c.running) c.event('Normal', 'Killing', `Stopping container ${c.name}`); };
     await Promise.all(first.map(async (c) => {
+      killing(c);
       if (hooks) await this.preStop(c, deadline);
       await c.stop(Math.max(0, deadline - Date.now()));
     }));
     for (const c of this.inits.filter((x) => x.role === 'sidecar').reverse()) {
+      killing(c);
       if (hooks) await this.preStop(c, Math.max(deadline, Date.now() + SIDECAR_MIN_GRACE_MS));
       await c.stop(Math.max(SIDECAR_MIN_GRACE_MS, deadline - Date.now()));
     }
@@ -229,6 +239,8 @@ export class PodRuntime {
 
   private async removeSandbox(releaseIP: boolean): Promise<void> {
     this.volumes?.close();
+    // After stopAll: the containers' groups are empty (or hold only stragglers to kill).
+    await this.ctx.cgroup?.remove();
     if (!this.pod.spec.hostNetwork) await removeSandbox(this.deps.prefix, this.uid);
     this.sandboxReady = false;
     if (releaseIP) this.deps.ipam.release(this.uid);

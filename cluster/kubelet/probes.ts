@@ -27,45 +27,66 @@ export function resolvePort(c: Container, port: number | string, where: string):
   return p.containerPort;
 }
 
-function httpProbe(p: NonNullable<Probe['httpGet']>, host: string, port: number, timeoutMs: number): Promise<boolean> {
+/** A probe's outcome; `message` says why it failed, in the kubelet's words (for Unhealthy events). */
+export interface ProbeResult { ok: boolean; message?: string }
+
+function httpProbe(p: NonNullable<Probe['httpGet']>, host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const mod = (p.scheme ?? 'HTTP').toUpperCase() === 'HTTPS' ? https : http;
+    const scheme = (p.scheme ?? 'HTTP').toUpperCase() === 'HTTPS' ? 'https' : 'http';
+    const mod = scheme === 'https' ? https : http;
+    const target = p.host || host;
+    const url = `${scheme}://${target}:${port}${p.path || '/'}`;
     const headers: Record<string, string> = { 'user-agent': 'kube-probe/1.30', accept: '*/*' };
     for (const h of p.httpHeaders ?? []) headers[h.name] = h.value;
     const req = mod.request({
-      host: p.host || host, port, path: p.path || '/', method: 'GET', headers, agent: false, timeout: timeoutMs,
+      host: target, port, path: p.path || '/', method: 'GET', headers, agent: false, timeout: timeoutMs,
       rejectUnauthorized: false, // kubelet does not verify probe certificates either
     }, (res) => {
       res.resume();
       const code = res.statusCode ?? 0;
-      resolve(code >= 200 && code < 400);
+      resolve(code >= 200 && code < 400 ? { ok: true } : { ok: false, message: `HTTP probe failed with statuscode: ${code}` });
     });
-    req.on('timeout', () => { req.destroy(); resolve(false); });
-    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve({ ok: false, message: `Get "${url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)` });
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ ok: false, message: `Get "${url}": ${describeError(e)}` }));
     req.end();
   });
 }
 
-function tcpProbe(host: string, port: number, timeoutMs: number): Promise<boolean> {
+function describeError(e: NodeJS.ErrnoException): string {
+  if (e.code === 'ECONNREFUSED') return `dial tcp ${String((e as { address?: string }).address ?? '')}:${String((e as { port?: number }).port ?? '')}: connect: connection refused`;
+  return e.message;
+}
+
+function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const s = net.connect({ host, port });
-    const done = (ok: boolean): void => { s.destroy(); resolve(ok); };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.on('connect', () => done(true));
-    s.on('error', () => done(false));
+    const done = (r: ProbeResult): void => { s.destroy(); resolve(r); };
+    s.setTimeout(timeoutMs, () => done({ ok: false, message: `dial tcp ${host}:${port}: i/o timeout` }));
+    s.on('connect', () => done({ ok: true }));
+    s.on('error', (e: NodeJS.ErrnoException) => done({ ok: false, message: e.code === 'ECONNREFUSED' ? `dial tcp ${host}:${port}: connect: connection refused` : `dial tcp ${host}:${port}: ${e.message}` }));
   });
 }
 
-function execProbe(target: ProbeTarget, command: string[], timeoutMs: number): Promise<boolean> {
+function execProbe(target: ProbeTarget, command: string[], timeoutMs: number): Promise<ProbeResult> {
   const pid = target.pid();
-  if (pid <= 0) return Promise.resolve(false);
+  if (pid <= 0) return Promise.resolve({ ok: false, message: 'container is not running' });
   const { file, args } = execArgv(pid, target.uid, target.gid, command);
   return new Promise((resolve) => {
-    execFile(file, args, { env: target.env, timeout: timeoutMs, killSignal: 'SIGKILL' }, (err) => resolve(!err));
+    execFile(file, args, { env: target.env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
+      if (!err) return resolve({ ok: true });
+      // Like the kubelet: the command's output is the message; else how it ended.
+      const out = `${String(stdout)}${String(stderr)}`.trim();
+      const how = err.killed ? `command timed out after ${timeoutMs / 1000}s` : `command ${JSON.stringify(command.join(' '))} exited with ${String(err.code)}`;
+      resolve({ ok: false, message: out ? out.slice(0, 512) : how });
+    });
   });
 }
 
-export async function runProbeOnce(c: Container, probe: Probe, target: ProbeTarget, where: string): Promise<boolean> {
+/** Runs a probe (or a lifecycle hook shaped like one) once. */
+export async function probeOnce(c: Container, probe: Probe, target: ProbeTarget, where: string): Promise<ProbeResult> {
   const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
   try {
     if (probe.httpGet) return await httpProbe(probe.httpGet, target.podIP, resolvePort(c, probe.httpGet.port, `${where}.httpGet.port`), timeoutMs);
@@ -73,9 +94,13 @@ export async function runProbeOnce(c: Container, probe: Probe, target: ProbeTarg
     if (probe.exec) return await execProbe(target, probe.exec.command, timeoutMs);
   } catch (e) {
     console.error(`kubelet: ${(e as Error).message}`);
-    return false;
+    return { ok: false, message: (e as Error).message };
   }
-  return true; // a probe with no handler cannot fail
+  return { ok: true }; // a probe with no handler cannot fail
+}
+
+export async function runProbeOnce(c: Container, probe: Probe, target: ProbeTarget, where: string): Promise<boolean> {
+  return (await probeOnce(c, probe, target, where)).ok;
 }
 
 /**
@@ -97,6 +122,8 @@ export class Prober {
     private readonly target: ProbeTarget,
     private readonly where: string,
     private readonly onChange: (kind: ProbeKind, result: boolean) => void,
+    /** Every failed attempt, with its message (the kubelet's Unhealthy events). */
+    private readonly onFailure?: (kind: ProbeKind, message: string) => void,
   ) {}
 
   start(): void {
@@ -115,8 +142,9 @@ export class Prober {
   }
 
   private async tick(): Promise<void> {
-    const ok = await runProbeOnce(this.container, this.probe, this.target, this.where);
+    const { ok, message } = await probeOnce(this.container, this.probe, this.target, this.where);
     if (this.stopped) return;
+    if (!ok) this.onFailure?.(this.kind, message ?? 'probe failed');
     const successThreshold = this.kind === 'readiness' ? (this.probe.successThreshold ?? 1) : 1;
     const failureThreshold = this.probe.failureThreshold ?? 3;
     if (ok) { this.successes++; this.failures = 0; } else { this.failures++; this.successes = 0; }

@@ -5,7 +5,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 
-export interface ExitInfo { exitCode: number; signal?: string; startedAt: string; finishedAt: string }
+export interface ExitInfo {
+  exitCode: number;
+  signal?: string;
+  startedAt: string;
+  finishedAt: string;
+  /** Set by the owner when it knows better than the exit code (OOMKilled). */
+  reason?: string;
+}
 
 export class ContainerProcess {
   pid = -1;

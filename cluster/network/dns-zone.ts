@@ -1,5 +1,5 @@
 import { parseIpv4 } from './cidr.js';
-import { type Collection, type Endpoints, type Service, isHeadless, objectKey, protocolOf, readyEndpointsFor, toList } from './kube-types.js';
+import { type Collection, type Endpoints, type Pod, type Service, isHeadless, objectKey, protocolOf, readyEndpointsFor, toList } from './kube-types.js';
 import { Rcode, RRClass, RRType, type ResourceRecord } from './dns-wire.js';
 
 export interface ZoneAnswer {
@@ -40,12 +40,12 @@ export class ClusterZone {
     this.rebuild([], []);
   }
 
-  update(services: Collection<Service>, endpoints: Collection<Endpoints>): void {
-    this.rebuild(toList(services), toList(endpoints));
+  update(services: Collection<Service>, endpoints: Collection<Endpoints>, pods?: Collection<Pod>): void {
+    this.rebuild(toList(services), toList(endpoints), toList(pods));
     this.serial = (this.serial + 1) >>> 0;
   }
 
-  private rebuild(services: Service[], endpointsList: Endpoints[]): void {
+  private rebuild(services: Service[], endpointsList: Endpoints[], pods: Pod[] = []): void {
     const records = new Map<string, NameRecords>();
     const get = (name: string): NameRecords => {
       let r = records.get(name);
@@ -97,6 +97,28 @@ export class ClusterZone {
           }
         }
       }
+    }
+
+    // `<hostname>.<subdomain>.<ns>.svc`: a pod with spec.hostname and spec.subdomain, when a
+    // headless Service named like the subdomain exists in its namespace (the DNS spec's pod
+    // records; kube-dns learns them from endpoint hostnames, we read the pods directly so it
+    // does not depend on the endpoints controller filling `hostname`). Like the endpoints,
+    // only ready pods, unless the service publishes not-ready addresses.
+    const headlessByKey = new Map(services.filter(isHeadless).map((s) => [objectKey(s.metadata), s] as const));
+    for (const pod of pods) {
+      const hostname = pod.spec?.hostname?.toLowerCase();
+      const subdomain = pod.spec?.subdomain?.toLowerCase();
+      const ip = pod.status?.podIP;
+      if (!hostname || !subdomain || !ip || parseIpv4(ip) === undefined) continue;
+      if (!DNS_LABEL.test(hostname) || !DNS_LABEL.test(subdomain)) continue;
+      if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
+      const ns = (pod.metadata.namespace ?? 'default').toLowerCase();
+      const svc = headlessByKey.get(`${ns}/${subdomain}`);
+      if (!svc) continue;
+      const ready = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+      if (!ready && !svc.spec?.publishNotReadyAddresses) continue;
+      const r = get(`${hostname}.${subdomain}.${ns}.svc.${this.domain}`);
+      if (!r.a.includes(ip)) r.a.push(ip);
     }
 
     const existing = new Set<string>([this.domain, `svc.${this.domain}`, `pod.${this.domain}`]);

@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { decodeMessage, encodeMessage, optRecord, DnsFormatError, Opcode, Rcode, RRClass, RRType, type DnsMessage } from './dns-wire.js';
 import { ClusterZone } from './dns-zone.js';
-import type { Collection, Endpoints, Service } from './kube-types.js';
+import type { Collection, Endpoints, Pod, Service } from './kube-types.js';
 
 export interface ListenAddress {
   host: string;
@@ -18,7 +18,8 @@ export interface ClusterDNSOptions {
 export interface ClusterDNS {
   /** Bound addresses (UDP and TCP share the port). */
   readonly addresses: ListenAddress[];
-  update(services: Collection<Service>, endpoints: Collection<Endpoints>): void;
+  /** Replaces the whole zone; pods add `<hostname>.<subdomain>.<ns>.svc` records. */
+  update(services: Collection<Service>, endpoints: Collection<Endpoints>, pods?: Collection<Pod>): void;
   close(): Promise<void>;
 }
 
@@ -200,7 +201,7 @@ export async function startClusterDNS(opts: ClusterDNSOptions): Promise<ClusterD
 
   return {
     addresses,
-    update: (services, endpoints) => zone.update(services, endpoints),
+    update: (services, endpoints, pods) => zone.update(services, endpoints, pods),
     close: closeAll,
   };
 }

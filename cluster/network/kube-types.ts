@@ -12,6 +12,7 @@ export interface ServicePort {
   protocol?: string; // TCP (default), UDP, SCTP
   port: number;
   targetPort?: number | string;
+  nodePort?: number; // NodePort and LoadBalancer services, allocated by the apiserver
 }
 
 export interface Service {
@@ -22,7 +23,18 @@ export interface Service {
     clusterIPs?: string[];
     externalName?: string;
     ports?: ServicePort[];
+    sessionAffinity?: string; // None (default) or ClientIP
+    sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
+    publishNotReadyAddresses?: boolean;
   };
+  status?: unknown;
+}
+
+/** The slice of core/v1 Pod that cluster DNS reads (hostname/subdomain records). */
+export interface Pod {
+  metadata: ObjectMeta;
+  spec?: { hostname?: string; subdomain?: string };
+  status?: { podIP?: string; phase?: string; conditions?: { type: string; status: string }[] };
 }
 
 export interface EndpointAddress {

@@ -1,4 +1,5 @@
-import { chainName, chainPrefix, validatePrefix } from './names.js';
+import { readFile, writeFile } from 'node:fs/promises';
+import { bridgeName, chainName, chainPrefix, validatePrefix } from './names.js';
 import { chainsWithPrefix, ensureRule, restoreNoFlush, saveTable, type IptablesTable } from './iptables.js';
 import { buildServiceRules, type DnsRedirect } from './service-rules.js';
 import type { Collection, Endpoints, Service } from './kube-types.js';
@@ -8,6 +9,8 @@ export interface ServiceProxyOptions {
   prefix: string;
   /** Redirect for the cluster DNS service IP (10.96.0.10:53 -> gateway:53), udp and tcp. */
   dns?: DnsRedirect;
+  /** The node bridge (default `<prefix>-br0`); node ports on 127.0.0.1 are routed onto it. */
+  bridge?: string;
   /** Coalesces bursts of updates into one iptables-restore. Default 100 ms. */
   debounceMs?: number;
   /** Failures of debounced syncs (they are retried); default logs to stderr. */
@@ -31,6 +34,7 @@ interface Hook {
 export class ServiceProxy {
   private readonly prefix: string;
   private readonly debounceMs: number;
+  private readonly bridge: string;
   private services: Collection<Service> = [];
   private endpoints: Collection<Endpoints> = [];
   private timer: NodeJS.Timeout | undefined;
@@ -43,6 +47,23 @@ export class ServiceProxy {
     validatePrefix(opts.prefix);
     this.prefix = opts.prefix;
     this.debounceMs = opts.debounceMs ?? 100;
+    this.bridge = opts.bridge ?? bridgeName(opts.prefix);
+  }
+
+  /**
+   * Node ports on 127.0.0.1: nat OUTPUT DNATs the host's connection to a pod, but its source
+   * stays 127.0.0.1, which the kernel refuses to route out of (and accept back on) a
+   * non-loopback device unless route_localnet is set on that device. kube-proxy sets it on
+   * `all`, for every interface of the host; we set it only on our own bridge, which leads
+   * nowhere but our pods' namespaces and disappears with it (nothing host-wide is left
+   * behind), and the LOCALNET filter rule drops any unsolicited packet from a pod to
+   * 127.0.0.0/8. The masquerade in POSTROUTING gives the pod the bridge address as source.
+   */
+  private async enableRouteLocalnet(): Promise<void> {
+    const file = `/proc/sys/net/ipv4/conf/${this.bridge}/route_localnet`;
+    const now = await readFile(file, 'utf8').catch(() => undefined);
+    if (now === undefined) return; // no bridge (yet): node ports on 127.0.0.1 wait for the next apply
+    if (now.trim() !== '1') await writeFile(file, '1\n');
   }
 
   private get hooks(): Hook[] {
@@ -54,6 +75,7 @@ export class ServiceProxy {
       { table: 'nat', chain: 'POSTROUTING', target: chainName(this.prefix, 'POSTROUTING'), comment: `${this.prefix} service masquerade` },
       { table: 'filter', chain: 'FORWARD', target: services, comment: `${this.prefix} services without endpoints` },
       { table: 'filter', chain: 'OUTPUT', target: services, comment: `${this.prefix} services without endpoints` },
+      { table: 'filter', chain: 'INPUT', target: chainName(this.prefix, 'LOCALNET'), comment: `${this.prefix} localnet guard` },
     ];
   }
 
@@ -94,7 +116,7 @@ export class ServiceProxy {
     for (const h of this.hooks) {
       await runCommand('iptables', ['-w', '5', '-t', h.table, '-D', h.chain, ...this.hookRule(h)]);
     }
-    const owned = new RegExp(`^${chainPrefix(this.prefix)}(SERVICES|POSTROUTING|MARK-MASQ|SVC-.*|SEP-.*)$`);
+    const owned = new RegExp(`^${chainPrefix(this.prefix)}(SERVICES|POSTROUTING|MARK-MASQ|NODEPORTS|LOCALNET|SVC-.*|SEP-.*)$`);
     for (const table of ['nat', 'filter'] as const) {
       const chains = chainsWithPrefix(await saveTable(table), chainPrefix(this.prefix)).filter((c) => owned.test(c));
       if (chains.length === 0) continue;
@@ -131,8 +153,10 @@ export class ServiceProxy {
       services: this.services,
       endpoints: this.endpoints,
       dns: this.opts.dns,
+      bridge: this.bridge,
       existingNatChains: existing,
     });
+    await this.enableRouteLocalnet();
     if (rules.skipped.length > 0) this.opts.onSkipped?.(rules.skipped);
     const hasStale = /^-X /m.test(rules.restore);
     if (rules.fingerprint !== this.lastFingerprint || hasStale || !existing.includes(chainName(this.prefix, 'SERVICES'))) {

@@ -16,6 +16,12 @@ export interface ServiceRulesInput {
   services: Collection<Service>;
   endpoints: Collection<Endpoints>;
   dns?: DnsRedirect;
+  /**
+   * The node bridge. Node ports on 127.0.0.1 need route_localnet on it (see ServiceProxy);
+   * filter <P>-LOCALNET then drops anything arriving on it for 127.0.0.0/8 that is not the
+   * reply of a connection we DNAT'd (kube-proxy's guard against CVE-2020-8558).
+   */
+  bridge?: string;
   /** nat chains of the prefix that exist now; SVC/SEP chains no longer wanted are deleted. */
   existingNatChains?: readonly string[];
 }
@@ -30,6 +36,22 @@ export interface ServiceRules {
 }
 
 const PROTOCOLS = new Set(['TCP', 'UDP', 'SCTP']);
+
+/** Kubernetes' default for sessionAffinityConfig.clientIP.timeoutSeconds (3 hours); the API caps it at a day. */
+export const DEFAULT_AFFINITY_SECONDS = 10800;
+const MAX_AFFINITY_SECONDS = 86400;
+
+/** The ClientIP affinity timeout of a service, or undefined when it has no affinity. */
+export function affinitySeconds(svc: Service): number | undefined {
+  if (svc.spec?.sessionAffinity !== 'ClientIP') return undefined;
+  const t = svc.spec.sessionAffinityConfig?.clientIP?.timeoutSeconds;
+  return typeof t === 'number' && Number.isInteger(t) && t > 0 && t <= MAX_AFFINITY_SECONDS ? t : DEFAULT_AFFINITY_SECONDS;
+}
+
+/** NodePort and LoadBalancer services are also reachable on the node's own addresses. */
+function hasNodePorts(svc: Service): boolean {
+  return svc.spec?.type === 'NodePort' || svc.spec?.type === 'LoadBalancer';
+}
 
 function comment(text: string): string {
   // Names come from API objects: keep the restore file line-safe and quote-safe.
@@ -46,15 +68,24 @@ function validPort(p: unknown): p is number {
  * endpoint chain <P>-SEP-<hash> with `statistic --mode random` (probability 1/(n-i) for
  * the i-th, so all are equally likely); the SEP chain marks for masquerade and DNATs.
  * filter <P>-SERVICES rejects service ports that have no ready endpoint.
+ * NodePort (and LoadBalancer) ports: <P>-NODEPORTS matches the node port and jumps to the
+ * same SVC chain; it is entered last from <P>-SERVICES, only for connections the host itself
+ * opens to one of its own addresses (127.0.0.1 included), never for traffic arriving from
+ * other machines (network-safety rule: pods are not exposed outside this host).
+ * ClientIP session affinity: the `recent` module, as kube-proxy does: each SEP chain records
+ * the client address in a list named after the chain (--set), and the SVC chain first sends
+ * a client seen within timeoutSeconds back to the endpoint whose list holds it (--rcheck).
  */
 export function buildServiceRules(input: ServiceRulesInput): ServiceRules {
   const P = (s: string) => chainName(input.prefix, s);
   const services = P('SERVICES');
   const markMasq = P('MARK-MASQ');
   const postrouting = P('POSTROUTING');
+  const nodePorts = P('NODEPORTS');
   const skipped: string[] = [];
 
-  const natChains: string[] = [services, markMasq, postrouting];
+  const natChains: string[] = [services, markMasq, postrouting, nodePorts];
+  const nodePortRules: string[] = [];
   const natRules: string[] = [
     `-A ${markMasq} -j MARK --or-mark ${MASQ_MARK}`,
     `-A ${postrouting} -m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`,
@@ -113,9 +144,25 @@ export function buildServiceRules(input: ServiceRulesInput): ServiceRules {
       const svcChain = P(`SVC-${shortHash(`${svcPortName}/${proto}`)}`);
       natChains.push(svcChain);
       svcRules.push(`-A ${services} ${match} -m comment --comment ${comment(`${svcPortName} cluster IP`)} -j ${svcChain}`);
+      if (hasNodePorts(svc)) {
+        if (validPort(port.nodePort)) {
+          nodePortRules.push(`-A ${nodePorts} -p ${p} -m ${p} --dport ${port.nodePort} -m comment --comment ${comment(`${svcPortName} node port`)} -j ${svcChain}`);
+        } else if (port.nodePort !== undefined) {
+          skipped.push(`${where}.nodePort ${String(port.nodePort)} is not a valid port`);
+        }
+      }
+      const affinity = affinitySeconds(svc);
       eps.sort((a, b) => `${a.ip}:${a.port}`.localeCompare(`${b.ip}:${b.port}`));
+      const sepChains = eps.map((ep) => P(`SEP-${shortHash(`${svcPortName}/${proto}/${ep.ip}:${ep.port}`)}`));
+      // The list name is the SEP chain's: unique per endpoint and carrying the prefix.
+      const recent = (sep: string, op: string): string => `-m recent ${op} --name ${sep} --mask 255.255.255.255 --rsource`;
+      if (affinity !== undefined) {
+        eps.forEach((ep, j) => {
+          natRules.push(`-A ${svcChain} -m comment --comment ${comment(`${svcPortName} -> ${ep.ip}:${ep.port} affinity`)} ${recent(sepChains[j], `--rcheck --seconds ${affinity} --reap`)} -j ${sepChains[j]}`);
+        });
+      }
       eps.forEach((ep, j) => {
-        const sepChain = P(`SEP-${shortHash(`${svcPortName}/${proto}/${ep.ip}:${ep.port}`)}`);
+        const sepChain = sepChains[j];
         natChains.push(sepChain);
         const n = eps.length - j;
         const pick = n > 1 ? `-m statistic --mode random --probability ${(1 / n).toFixed(10)} ` : '';
@@ -123,17 +170,36 @@ export function buildServiceRules(input: ServiceRulesInput): ServiceRules {
         // Masquerade all service traffic: a pod on the same bridge (or the pod itself,
         // hairpin) would otherwise answer the client directly, bypassing the un-DNAT.
         natRules.push(`-A ${sepChain} -j ${markMasq}`);
-        natRules.push(`-A ${sepChain} -p ${p} -m ${p} -j DNAT --to-destination ${ep.ip}:${ep.port}`);
+        const remember = affinity !== undefined ? `${recent(sepChain, '--set')} ` : '';
+        natRules.push(`-A ${sepChain} -p ${p} ${remember}-m ${p} -j DNAT --to-destination ${ep.ip}:${ep.port}`);
       });
     });
   }
+
+  // Last in SERVICES (cluster IPs match first), as kube-proxy orders KUBE-NODEPORTS.
+  if (nodePortRules.length > 0) {
+    svcRules.push(
+      `-A ${services} -m addrtype --src-type LOCAL --dst-type LOCAL -m comment --comment ${comment('node ports, from this host only')} -j ${nodePorts}`,
+    );
+  }
+  natRules.push(...nodePortRules);
 
   const ownedPattern = new RegExp(`^${chainPrefix(input.prefix)}(SVC|SEP)-`);
   const wanted = new Set(natChains);
   const stale = (input.existingNatChains ?? []).filter((c) => ownedPattern.test(c) && !wanted.has(c)).sort();
 
   const declare = (chains: readonly string[]) => chains.map((c) => `:${c} - [0:0]`);
-  const filter = ['*filter', ...declare([services]), ...filterRules, 'COMMIT'];
+  const filterChains = [services];
+  if (input.bridge) {
+    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(input.bridge)) throw new Error(`bridge: "${input.bridge}" is not a valid interface name`);
+    const localnet = P('LOCALNET');
+    filterChains.push(localnet);
+    filterRules.push(
+      `-A ${localnet} -i ${input.bridge} -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT ` +
+        `-m comment --comment ${comment('block localnet from pods')} -j DROP`,
+    );
+  }
+  const filter = ['*filter', ...declare(filterChains), ...filterRules, 'COMMIT'];
   const fingerprint = ['*nat', ...declare(natChains), ...svcRules, ...natRules, 'COMMIT', ...filter, ''].join('\n');
   // Stale chains are declared (which flushes them), and deleted at the end, once the new
   // SERVICES chain no longer jumps to them; all in one atomic transaction.

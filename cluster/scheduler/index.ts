@@ -6,6 +6,7 @@ import {
   Informer, R, WorkQueue, isConflict, isNotFound, keyOf,
   type KubeClient, type Node, type Pod, type PodCondition,
 } from '../../api/kube/index.js';
+import { EventRecorder, referenceTo } from '../controllers/events.js';
 import { filterNode, fitErrorMessage } from './predicates.js';
 import { addResources, podRequests, type Resources } from './resources.js';
 import { leastAllocatedScore, nonZeroRequests } from './score.js';
@@ -14,13 +15,19 @@ export const DEFAULT_SCHEDULER_NAME = 'default-scheduler';
 const RETRY_UNSCHEDULABLE_MS = 30_000;
 const ASSUME_TTL_MS = 30_000;
 
-export interface SchedulerOptions { client: KubeClient; schedulerName?: string }
+export interface SchedulerOptions {
+  client: KubeClient;
+  schedulerName?: string;
+  /** Where Scheduled / FailedScheduling events go (default: a recorder with component = schedulerName). */
+  recorder?: EventRecorder;
+}
 
 interface Assumed { node: string; requests: Resources; at: number }
 interface NodeUsage { used: Resources; usedNonZero: Resources }
 
 export async function startScheduler(opts: SchedulerOptions): Promise<{ stop(): void }> {
-  const s = new Scheduler(opts.client, opts.schedulerName ?? DEFAULT_SCHEDULER_NAME);
+  const name = opts.schedulerName ?? DEFAULT_SCHEDULER_NAME;
+  const s = new Scheduler(opts.client, name, opts.recorder ?? new EventRecorder(opts.client, { component: name }));
   await s.start();
   return { stop: () => s.stop() };
 }
@@ -35,7 +42,7 @@ export class Scheduler {
   private readonly unschedulable = new Set<string>();
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly client: KubeClient, readonly schedulerName: string) {
+  constructor(private readonly client: KubeClient, readonly schedulerName: string, private readonly recorder?: EventRecorder) {
     this.pending = new Informer<Pod>(client, R.pods, { fieldSelector: 'spec.nodeName=' });
     this.assigned = new Informer<Pod>(client, R.pods, { fieldSelector: 'spec.nodeName!=' });
     this.nodes = new Informer<Node>(client, R.nodes);
@@ -107,7 +114,7 @@ export class Scheduler {
     if (!pod || !this.responsibleFor(pod) || this.assumed.has(key)) return;
     let requests: Resources;
     try { requests = podRequests(pod); } catch (e) {
-      await this.markUnschedulable(pod, `pod ${key}: ${(e as Error).message}`);
+      await this.failed(pod, `pod ${key}: ${(e as Error).message}`);
       return;
     }
     const nodes = this.nodes.list();
@@ -124,7 +131,7 @@ export class Scheduler {
     }
     if (!best.length) {
       this.unschedulable.add(key);
-      await this.markUnschedulable(pod, fitErrorMessage(nodes.length, reasons));
+      await this.failed(pod, fitErrorMessage(nodes.length, reasons));
       return;
     }
     // Equal scores: pick at random so equal nodes share the load.
@@ -142,6 +149,13 @@ export class Scheduler {
       if (isNotFound(e) || isConflict(e)) return; // gone, or bound by someone else meanwhile
       throw e;
     }
+    this.recorder?.event(referenceTo(pod, R.pods), 'Normal', 'Scheduled', `Successfully assigned ${key} to ${target}`);
+  }
+
+  /** Every failed attempt is an event (repeats aggregate into its count); the condition changes only when the reason does. */
+  private async failed(pod: Pod, message: string): Promise<void> {
+    this.recorder?.event(referenceTo(pod, R.pods), 'Warning', 'FailedScheduling', message);
+    await this.markUnschedulable(pod, message);
   }
 
   private async markUnschedulable(pod: Pod, message: string): Promise<void> {

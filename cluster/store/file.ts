@@ -3,7 +3,7 @@
 // (tmp + fsync + rename). A torn last log line (crash mid-append) is ignored and cut off.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MemoryStore, type MemoryStoreOptions, type MutationRecord } from './memory.js';
+import { MemoryStore, type HistoryEvent, type MemoryStoreOptions, type MutationRecord } from './memory.js';
 import type { JsonObject } from './types.js';
 
 export interface FileStoreOptions extends MemoryStoreOptions {
@@ -34,12 +34,52 @@ export class FileStore extends MemoryStore {
     this.ready = true;
   }
 
+  // Group commit: records are appended at once (in revision order) and made durable by one
+  // fdatasync per batch, run off the event loop. Writers are acknowledged, and watchers told,
+  // only after the sync that covers their record: the store never acknowledges or shows a
+  // change that a crash could still lose.
+  private unsynced: HistoryEvent[] = [];
+  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private syncing?: Promise<void>;
+
   protected override persist(record: MutationRecord): void {
     if (!this.ready) return;
     fs.writeSync(this.walFd, JSON.stringify(record) + '\n');
-    fs.fdatasyncSync(this.walFd);
     this.walRecords++;
-    if (this.walRecords >= this.compactEvery) queueMicrotask(() => { if (!this.closed) this.compact(); });
+  }
+
+  protected override publish(h: HistoryEvent): void {
+    if (!this.ready) { this.record(h); return; }
+    this.unsynced.push(h);
+  }
+
+  protected override durable(): Promise<void> {
+    if (!this.ready) return Promise.resolve();
+    const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.syncing ??= this.syncLoop();
+    return p;
+  }
+
+  /** Syncs batches until nothing is waiting; each batch is what was written before its sync began. */
+  private async syncLoop(): Promise<void> {
+    while (this.waiters.length) {
+      const waiters = this.waiters.splice(0);
+      const events = this.unsynced.splice(0);
+      try {
+        await new Promise<void>((resolve, reject) => fs.fdatasync(this.walFd, (e) => (e ? reject(e) : resolve())));
+      } catch (e) {
+        // The disk refused: what is in memory may not be on disk, so stop taking writes
+        // rather than acknowledge anything more.
+        const err = new Error(`store: write-ahead log sync failed, store closed: ${(e as Error).message}`);
+        this.closed = true;
+        [...waiters, ...this.waiters.splice(0)].forEach((w) => w.reject(err));
+        break;
+      }
+      for (const h of events) this.record(h);
+      waiters.forEach((w) => w.resolve());
+      if (this.walRecords >= this.compactEvery && !this.closed) this.compact();
+    }
+    this.syncing = undefined;
   }
 
   /** Writes a snapshot of the current state and empties the log. */
@@ -68,6 +108,7 @@ export class FileStore extends MemoryStore {
 
   override async close(): Promise<void> {
     if (this.closed) return;
+    await this.syncing;
     await super.close();
     fs.closeSync(this.walFd);
   }

@@ -14,7 +14,7 @@ export type MutationRecord =
   | { rev: number; op: 'put'; key: string; value: JsonObject; create: number; ver: number }
   | { rev: number; op: 'del'; key: string };
 
-interface HistoryEvent { type: StoreEventType; key: string; revision: number; json: string; prevJson?: string; prevRevision?: number }
+export interface HistoryEvent { type: StoreEventType; key: string; revision: number; json: string; prevJson?: string; prevRevision?: number }
 
 interface Watcher { prefix: string; onEvent: (ev: StoreEvent) => void }
 
@@ -59,6 +59,15 @@ export class MemoryStore implements Store {
   /** Persistence hook: called before a mutation is applied; throwing aborts it. */
   protected persist(_record: MutationRecord): void {}
 
+  /**
+   * Resolves once every mutation persisted so far is durable; a write is acknowledged only
+   * after it. The memory store has nothing to wait for.
+   */
+  protected durable(): Promise<void> { return Promise.resolve(); }
+
+  /** Publishes a committed change to history and watchers; a durable store defers this until the change is on disk. */
+  protected publish(h: HistoryEvent): void { this.record(h); }
+
   async get(key: string): Promise<JsonObject | undefined> {
     const e = this.entries.get(key);
     return e ? materialize(e.json, e.modRevision) : undefined;
@@ -73,7 +82,9 @@ export class MemoryStore implements Store {
   async create(key: string, value: JsonObject): Promise<JsonObject> {
     this.checkOpen();
     if (this.entries.has(key)) throw new StoreError('AlreadyExists', key, `key ${key} already exists`);
-    return this.put(key, value, undefined);
+    const out = this.put(key, value, undefined);
+    await this.durable();
+    return out;
   }
 
   async update(key: string, value: JsonObject, expectedModRevision?: number): Promise<JsonObject> {
@@ -83,7 +94,9 @@ export class MemoryStore implements Store {
     if (expectedModRevision !== undefined && cur.modRevision !== expectedModRevision) {
       throw new StoreError('Conflict', key, `key ${key} has modRevision ${cur.modRevision}, expected ${expectedModRevision}`);
     }
-    return this.put(key, value, cur);
+    const out = this.put(key, value, cur);
+    await this.durable();
+    return out;
   }
 
   async delete(key: string, expectedModRevision?: number): Promise<JsonObject> {
@@ -97,7 +110,8 @@ export class MemoryStore implements Store {
     this.persist({ rev, op: 'del', key });
     this.rev = rev;
     this.entries.delete(key);
-    this.record({ type: 'DELETED', key, revision: rev, json: cur.json, prevJson: cur.json, prevRevision: cur.modRevision });
+    this.publish({ type: 'DELETED', key, revision: rev, json: cur.json, prevJson: cur.json, prevRevision: cur.modRevision });
+    await this.durable();
     return materialize(cur.json, rev);
   }
 
@@ -130,7 +144,7 @@ export class MemoryStore implements Store {
     this.persist({ rev, op: 'put', key, value: JSON.parse(json) as JsonObject, create: createRevision, ver: version });
     this.rev = rev;
     this.entries.set(key, { json, createRevision, modRevision: rev, version });
-    this.record({ type: cur ? 'MODIFIED' : 'ADDED', key, revision: rev, json, prevJson: cur?.json, prevRevision: cur?.modRevision });
+    this.publish({ type: cur ? 'MODIFIED' : 'ADDED', key, revision: rev, json, prevJson: cur?.json, prevRevision: cur?.modRevision });
     return materialize(json, rev);
   }
 
@@ -141,7 +155,7 @@ export class MemoryStore implements Store {
     this.rev = Math.max(this.rev, r.rev);
   }
 
-  private record(h: HistoryEvent): void {
+  protected record(h: HistoryEvent): void {
     this.history.push(h);
     if (this.history.length > this.historySize) {
       const dropped = this.history.splice(0, this.history.length - this.historySize);

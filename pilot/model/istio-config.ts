@@ -1,7 +1,7 @@
 // VirtualServices and DestinationRules indexed by the service host they apply to, with
-// Istio's host resolution and its rule for conflicts: for sidecars, the oldest rule for a
-// host wins (merging is a gateway-only feature), and the others are reported.
-import type { DestinationRule, HTTPRoute, Subset, TrafficPolicy, VirtualService } from '../../api/istio/index.js';
+// Istio's host resolution, exportTo visibility, and its merge rule: several
+// VirtualServices for one host are merged (their routes concatenated, oldest rule first).
+import type { DestinationRule, HTTPRoute, Subset, TCPRoute, TrafficPolicy, VirtualService } from '../../api/istio/index.js';
 import { hostMatches, resolveHost } from './hosts.js';
 
 export interface VirtualServiceModel {
@@ -10,6 +10,8 @@ export interface VirtualServiceModel {
   /** Hosts resolved to FQDNs (or kept as wildcards). */
   hosts: readonly string[];
   http: readonly HTTPRoute[];
+  tcp: readonly TCPRoute[];
+  exportTo?: readonly string[];
 }
 
 export interface SubsetModel { name: string; labels: Readonly<Record<string, string>>; trafficPolicy?: TrafficPolicy }
@@ -20,6 +22,7 @@ export interface DestinationRuleModel {
   host: string;
   trafficPolicy?: TrafficPolicy;
   subsets: ReadonlyMap<string, SubsetModel>;
+  exportTo?: readonly string[];
 }
 
 /** Oldest first, then by namespace/name, so the choice is stable across snapshots. */
@@ -38,12 +41,23 @@ export function appliesToMesh(vs: VirtualService): boolean {
   return gws.length === 0 || gws.includes('mesh');
 }
 
+/**
+ * Istio's exportTo: absent or `*` means every namespace, `.` the rule's own namespace,
+ * any other entry a namespace by name.
+ */
+export function exportedTo(exportTo: readonly string[] | undefined, ownNamespace: string, namespace: string | undefined): boolean {
+  if (namespace === undefined || !exportTo || exportTo.length === 0) return true;
+  return exportTo.some((e) => e === '*' || e === namespace || (e === '.' && ownNamespace === namespace));
+}
+
 export function virtualServiceModel(vs: VirtualService, domain: string): VirtualServiceModel {
   const namespace = vs.metadata.namespace ?? 'default';
   return {
     name: vs.metadata.name ?? '', namespace,
     hosts: (vs.spec.hosts ?? []).map((h) => resolveHost(h, namespace, domain)),
     http: vs.spec.http ?? [],
+    tcp: vs.spec.tcp ?? [],
+    exportTo: vs.spec.exportTo,
   };
 }
 
@@ -59,21 +73,17 @@ export function destinationRuleModel(dr: DestinationRule, domain: string, warn: 
   return {
     name: dr.metadata.name ?? '', namespace,
     host: resolveHost(dr.spec.host ?? '', namespace, domain),
-    trafficPolicy: dr.spec.trafficPolicy, subsets,
+    trafficPolicy: dr.spec.trafficPolicy, subsets, exportTo: dr.spec.exportTo,
   };
 }
 
-/** For each service FQDN, the one rule that applies: exact host first, then wildcard hosts. */
-export function indexByHost<T>(rules: readonly { model: T; hosts: readonly string[]; id: string }[], fqdns: readonly string[], kind: string, warn: (m: string) => void): Map<string, T> {
-  const out = new Map<string, T>();
+/** For each service FQDN, every rule that applies, oldest first: exact hosts, else wildcard hosts. */
+export function indexByHost<T>(rules: readonly { model: T; hosts: readonly string[] }[], fqdns: readonly string[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
   for (const fqdn of fqdns) {
     const exact = rules.filter((r) => r.hosts.includes(fqdn));
     const candidates = exact.length ? exact : rules.filter((r) => r.hosts.some((h) => hostMatches(h, fqdn)));
-    if (!candidates.length) continue;
-    out.set(fqdn, candidates[0].model);
-    if (candidates.length > 1) {
-      warn(`${kind}s ${candidates.map((c) => c.id).join(', ')} all apply to host ${fqdn}; only the oldest, ${candidates[0].id}, is used`);
-    }
+    if (candidates.length) out.set(fqdn, candidates.map((c) => c.model));
   }
   return out;
 }

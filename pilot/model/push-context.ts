@@ -7,9 +7,9 @@ import { matchesMap } from '../../api/kube/index.js';
 import type { HTTPRouteDestination } from '../../api/istio/index.js';
 import type { ConfigInputs } from './inputs.js';
 import { DEFAULT_DOMAIN, resolveHost } from './hosts.js';
-import { buildService, indexPods, resolveTargetPort, type EndpointModel, type PodIndex, type ServiceModel } from './service.js';
+import { buildService, indexPods, isHttpProtocol, resolveTargetPort, type EndpointModel, type PodIndex, type ServiceModel } from './service.js';
 import {
-  appliesToMesh, byAge, destinationRuleModel, indexByHost, virtualServiceModel,
+  appliesToMesh, byAge, destinationRuleModel, exportedTo, indexByHost, virtualServiceModel,
   type DestinationRuleModel, type SubsetModel, type VirtualServiceModel,
 } from './istio-config.js';
 
@@ -19,11 +19,13 @@ export interface Workload { namespace: string; labels: Readonly<Record<string, s
 /** One port the workload serves, with the services that expose it. */
 export interface InboundPort {
   port: number;
+  /** Served through an HTTP connection manager (else a TCP proxy), from the service ports' protocols. */
+  http: boolean;
   services: readonly { fqdn: string; servicePort: number; portName?: string }[];
 }
 
 // Parsed and kept in the snapshot, but not translated to Envoy config yet.
-const UNSUPPORTED_HTTP_FIELDS = ['redirect', 'delegate', 'fault', 'mirror', 'corsPolicy', 'headers'] as const;
+const UNSUPPORTED_HTTP_FIELDS = ['delegate'] as const;
 
 export interface PushContextOptions { version: string; domain?: string; createdAt?: Date }
 
@@ -35,11 +37,11 @@ export class PushContext {
   readonly warnings: readonly string[];
   private readonly servicesByFqdn: ReadonlyMap<string, ServiceModel>;
   private readonly sortedServices: readonly ServiceModel[];
-  private readonly vsByHost: ReadonlyMap<string, VirtualServiceModel>;
-  private readonly drByHost: ReadonlyMap<string, DestinationRuleModel>;
+  private readonly vsByHost: ReadonlyMap<string, readonly VirtualServiceModel[]>;
+  private readonly drByHost: ReadonlyMap<string, readonly DestinationRuleModel[]>;
   private readonly pods: PodIndex;
 
-  private constructor(opts: Required<PushContextOptions>, inputs: ConfigInputs, services: Map<string, ServiceModel>, vs: Map<string, VirtualServiceModel>, dr: Map<string, DestinationRuleModel>, pods: PodIndex, warnings: string[]) {
+  private constructor(opts: Required<PushContextOptions>, inputs: ConfigInputs, services: Map<string, ServiceModel>, vs: Map<string, VirtualServiceModel[]>, dr: Map<string, DestinationRuleModel[]>, pods: PodIndex, warnings: string[]) {
     this.version = opts.version;
     this.domain = opts.domain;
     this.createdAt = opts.createdAt;
@@ -84,8 +86,16 @@ export class PushContext {
     for (const r of drRules) {
       if (!services.has(r.model.host) && !r.model.host.startsWith('*')) warn(`${r.id}: spec.host '${r.model.host}' matches no service; rule ignored`);
     }
-    const vsByHost = indexByHost(vsRules, fqdns, 'VirtualService', warn);
-    const drByHost = indexByHost(drRules, fqdns, 'DestinationRule', warn);
+    const vsByHost = indexByHost(vsRules, fqdns);
+    const drByHost = indexByHost(drRules, fqdns);
+    for (const [fqdn, drs] of drByHost) {
+      // Istio keeps one DestinationRule per host and namespace (the oldest).
+      const seen = new Set<string>();
+      for (const dr of drs) {
+        if (seen.has(dr.namespace)) warn(`DestinationRule ${dr.namespace}/${dr.name}: another, older DestinationRule in namespace ${dr.namespace} already applies to host ${fqdn}; this one is ignored`);
+        seen.add(dr.namespace);
+      }
+    }
 
     const push = new PushContext({ version: opts.version, domain, createdAt: opts.createdAt ?? new Date() }, inputs, services, vsByHost, drByHost, pods, warnings);
     push.validateDestinations(vsRules.map((r) => r.model), warn);
@@ -95,19 +105,47 @@ export class PushContext {
 
   services(): readonly ServiceModel[] { return this.sortedServices; }
   service(fqdn: string): ServiceModel | undefined { return this.servicesByFqdn.get(fqdn); }
-  virtualServiceFor(fqdn: string): VirtualServiceModel | undefined { return this.vsByHost.get(fqdn); }
-  destinationRuleFor(fqdn: string): DestinationRuleModel | undefined { return this.drByHost.get(fqdn); }
+  /** The first (oldest) VirtualService for a host visible from `namespace` (all when undefined). */
+  virtualServiceFor(fqdn: string, namespace?: string): VirtualServiceModel | undefined { return this.virtualServicesFor(fqdn, namespace)[0]; }
+
+  /** Every VirtualService for a host visible from `namespace`, oldest first: Istio merges them. */
+  virtualServicesFor(fqdn: string, namespace?: string): readonly VirtualServiceModel[] {
+    return (this.vsByHost.get(fqdn) ?? []).filter((vs) => exportedTo(vs.exportTo, vs.namespace, namespace));
+  }
+
+  /** Every VirtualService of the snapshot that applies to some service, with its host. */
+  allVirtualServices(): { fqdn: string; vs: VirtualServiceModel }[] {
+    return [...this.vsByHost.entries()].flatMap(([fqdn, list]) => list.map((vs) => ({ fqdn, vs })));
+  }
+
+  /**
+   * The DestinationRule for a host as seen from `namespace` (Istio's lookup order): one in
+   * that namespace, else one in the service's namespace, else the oldest exported one.
+   */
+  destinationRuleFor(fqdn: string, namespace?: string): DestinationRuleModel | undefined {
+    const visible = (this.drByHost.get(fqdn) ?? []).filter((dr) => exportedTo(dr.exportTo, dr.namespace, namespace));
+    const svcNs = this.servicesByFqdn.get(fqdn)?.namespace;
+    return visible.find((dr) => dr.namespace === namespace) ?? visible.find((dr) => dr.namespace === svcNs) ?? visible[0];
+  }
+
+  /** Every DestinationRule subset name defined for a host (by any rule). */
+  subsetNames(fqdn: string): string[] {
+    const names = new Set<string>();
+    for (const dr of this.drByHost.get(fqdn) ?? []) for (const n of dr.subsets.keys()) names.add(n);
+    return [...names];
+  }
 
   /** The subset a DestinationRule defines for a host; undefined when none does. */
-  subset(fqdn: string, name: string): SubsetModel | undefined {
-    return this.drByHost.get(fqdn)?.subsets.get(name);
+  subset(fqdn: string, name: string, namespace?: string): SubsetModel | undefined {
+    return this.destinationRuleFor(fqdn, namespace)?.subsets.get(name)
+      ?? (namespace === undefined ? (this.drByHost.get(fqdn) ?? []).find((dr) => dr.subsets.has(name))?.subsets.get(name) : undefined);
   }
 
   /** The endpoints of a service port, narrowed to a subset's labels when one is given. */
-  endpoints(fqdn: string, port: number, subset?: string): readonly EndpointModel[] {
+  endpoints(fqdn: string, port: number, subset?: string, namespace?: string): readonly EndpointModel[] {
     const all = this.servicesByFqdn.get(fqdn)?.endpoints.get(port) ?? [];
     if (!subset) return all;
-    const s = this.subset(fqdn, subset);
+    const s = this.subset(fqdn, subset, namespace);
     if (!s) return [];
     return all.filter((ep) => Object.entries(s.labels).every(([k, v]) => ep.labels[k] === v));
   }
@@ -124,6 +162,7 @@ export class PushContext {
    */
   inboundPorts(w: Workload): InboundPort[] {
     const byPort = new Map<number, { fqdn: string; servicePort: number; portName?: string }[]>();
+    const httpPorts = new Set<number>();
     for (const svc of this.sortedServices) {
       if (svc.namespace !== w.namespace || !matchesMap(svc.selector as Record<string, string> | undefined, w.labels as Record<string, string>)) continue;
       for (const sp of svc.ports) {
@@ -132,10 +171,11 @@ export class PushContext {
         if (target === undefined) continue;
         const list = byPort.get(target) ?? [];
         list.push({ fqdn: svc.fqdn, servicePort: sp.port, portName: sp.name });
+        if (isHttpProtocol(sp.appProtocol)) httpPorts.add(target);
         byPort.set(target, list);
       }
     }
-    return [...byPort.entries()].sort((a, b) => a[0] - b[0]).map(([port, services]) => ({ port, services }));
+    return [...byPort.entries()].sort((a, b) => a[0] - b[0]).map(([port, services]) => ({ port, http: httpPorts.has(port), services }));
   }
 
   // A route to a host or subset that does not exist is kept (the request gets a 503, as in

@@ -3,11 +3,41 @@
 import type { Endpoints, Pod, Service } from '../../api/kube/index.js';
 import { serviceFqdn } from './hosts.js';
 
+/** Istio's application protocol of a service port (from appProtocol or the port name). */
+export type PortProtocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'GRPC-WEB' | 'HTTPS' | 'TLS' | 'TCP' | 'MONGO' | 'MYSQL' | 'REDIS' | 'UDP' | 'UNKNOWN';
+
 export interface ServicePortModel {
   name?: string;
   port: number;
   targetPort?: number | string;
+  /** The Kubernetes L4 protocol (TCP, UDP, SCTP). */
   protocol: string;
+  appProtocol: PortProtocol;
+}
+
+const PROTOCOL_NAMES: Record<string, PortProtocol> = {
+  http: 'HTTP', http2: 'HTTP2', h2c: 'HTTP2', 'kubernetes.io/h2c': 'HTTP2', grpc: 'GRPC', 'grpc-web': 'GRPC-WEB',
+  https: 'HTTPS', tls: 'TLS', tcp: 'TCP', mongo: 'MONGO', mysql: 'MYSQL', redis: 'REDIS',
+  'kubernetes.io/ws': 'HTTP', 'kubernetes.io/wss': 'HTTPS',
+};
+
+/**
+ * Istio's protocol selection: `appProtocol` first, then the port name (`<protocol>` or
+ * `<protocol>-<suffix>`, e.g. `http-web`, `grpc`, `tcp-db`); anything else is UNKNOWN, which
+ * Istio sniffs and Trellis (no sniffing yet) serves as HTTP.
+ */
+export function portProtocol(name: string | undefined, appProtocol: string | undefined, l4: string): PortProtocol {
+  if (l4 === 'UDP' || l4 === 'SCTP') return 'UDP';
+  const fromApp = appProtocol ? PROTOCOL_NAMES[appProtocol.toLowerCase()] : undefined;
+  if (fromApp) return fromApp;
+  const lower = (name ?? '').toLowerCase();
+  if (lower.startsWith('grpc-web')) return 'GRPC-WEB';
+  return PROTOCOL_NAMES[lower.split('-')[0]] ?? 'UNKNOWN';
+}
+
+/** Ports served through an HTTP connection manager (UNKNOWN included, see portProtocol). */
+export function isHttpProtocol(p: PortProtocol): boolean {
+  return p === 'HTTP' || p === 'HTTP2' || p === 'GRPC' || p === 'GRPC-WEB' || p === 'UNKNOWN';
 }
 
 export interface EndpointModel {
@@ -58,6 +88,7 @@ export function buildService(svc: Service, eps: Endpoints | undefined, pods: Pod
   if (svc.spec.type === 'ExternalName') return undefined;
   const ports: ServicePortModel[] = (svc.spec.ports ?? []).map((p) => ({
     name: p.name || undefined, port: p.port, targetPort: p.targetPort, protocol: p.protocol ?? 'TCP',
+    appProtocol: portProtocol(p.name, p.appProtocol, p.protocol ?? 'TCP'),
   }));
   const endpoints = new Map<number, EndpointModel[]>();
   for (const sp of ports) endpoints.set(sp.port, endpointsForPort(sp, eps, pods, namespace));

@@ -73,13 +73,16 @@ export class AdminServers {
       lines.push(`${name}::observability_name::${name}`);
       if ('warming' in r) lines.push(`${name}::warming::true`);
       if (!('cluster' in r)) continue;
+      const od = this.rt.clusters.existingOutlierDetector(name);
+      if (od) lines.push(`${name}::outlier::ejections_active::${od.ejectedCount()}`);
+      if (this.rt.clusters.panicking.has(name)) lines.push(`${name}::panic_mode::true`);
       for (const e of r.cluster.endpoints) {
         const host = `${e.address}:${e.port}`;
         const c = this.rt.clusters.counters(name, host);
         lines.push(`${name}::${host}::rq_total::${c.rqTotal}`);
         lines.push(`${name}::${host}::rq_active::${c.rqActive}`);
         lines.push(`${name}::${host}::cx_connect_fail::${c.cxConnectFail}`);
-        lines.push(`${name}::${host}::health_flags::healthy`);
+        lines.push(`${name}::${host}::health_flags::${od?.isEjected(host) ? '/failed_outlier_check' : 'healthy'}`);
         lines.push(`${name}::${host}::weight::${e.weight}`);
       }
     }
@@ -108,6 +111,11 @@ export class AdminServers {
       extra['control_plane.ack'] = ads.stats.acks;
       extra['control_plane.nack'] = ads.stats.nacks;
       extra['control_plane.stream_errors'] = ads.stats.streamErrors;
+    }
+    for (const name of cfg.current.clusters.keys()) {
+      const od = this.rt.clusters.existingOutlierDetector(name);
+      if (od) extra[`cluster.${name}.outlier_detection.ejections_active`] = od.ejectedCount();
+      extra[`cluster.${name}.lb_healthy_panic_active`] = this.rt.clusters.panicking.has(name) ? 1 : 0;
     }
     return this.rt.stats.text(extra);
   }

@@ -7,11 +7,13 @@ import type { HttpConnectionManagerConfig } from '../xds/resources/listener.js';
 import type { ConnectionContext, ProxyRuntime } from '../runtime.js';
 import { formatAccessLog } from '../stats/access-log.js';
 import { requestLabels } from '../stats/labels.js';
-import { firstValue, requestIdOf } from './headers.js';
-import { sendLocalReply } from './local-reply.js';
-import { chooseCluster, matchRequest, routeTableFor } from './route-stage.js';
-import { chooseUpstream } from './upstream-stage.js';
-import { forward } from './forward-stage.js';
+import { firstValue, requestIdOf, upstreamRequestHeaders } from './headers.js';
+import { REASON_HEADER, sendLocalReply } from './local-reply.js';
+import { chooseCluster, matchRequest, redirectLocation, requestHash, routeTableFor } from './route-stage.js';
+import { routeToCluster } from './router.js';
+import { effectiveFault, runFault } from './fault-stage.js';
+import { applyToRequest, applyToResponse, mutationsFor } from './header-mutation.js';
+import { rewritePath } from './path-rewrite.js';
 import { elapsedMs, newStreamInfo, type StreamInfo } from './stream-info.js';
 
 export class HttpConnectionManager {
@@ -59,7 +61,8 @@ export class HttpConnectionManager {
       return;
     }
     info.routeName = match.route.name || match.virtualHost.name;
-    const action = match.route.action;
+    const { route, virtualHost } = match;
+    const action = route.action;
     if (action.kind === 'direct') {
       info.responseCode = action.status;
       const body = action.body ?? '';
@@ -67,6 +70,33 @@ export class HttpConnectionManager {
       res.end(body);
       info.bytesSent += Buffer.byteLength(body);
       return;
+    }
+    if (action.kind === 'redirect') {
+      info.responseCode = action.status;
+      res.writeHead(action.status, { location: redirectLocation(action, req, route.prefix), 'content-length': 0 });
+      res.end();
+      return;
+    }
+    const fault = effectiveFault(this.hcm, virtualHost, route);
+    if (fault) {
+      const before = info.responseFlags.length;
+      const abort = await runFault(fault, res, info.responseFlags);
+      if (info.responseFlags.length > before && info.responseFlags.includes('DI')) this.rt.stats.inc(`http.${prefix}.fault.delays_injected`);
+      if (res.destroyed) {
+        info.responseFlags.push('DC');
+        return;
+      }
+      if (abort) {
+        this.rt.stats.inc(`http.${prefix}.fault.aborts_injected`);
+        info.responseCode = abort.status;
+        const body = 'fault filter abort';
+        const headers: Record<string, string | number> = { 'content-type': 'text/plain', 'content-length': body.length, [REASON_HEADER]: `FI ${body}` };
+        if (abort.grpcStatus !== undefined) Object.assign(headers, { 'content-type': 'application/grpc', 'grpc-status': abort.grpcStatus, 'grpc-message': body, 'content-length': 0 });
+        res.writeHead(abort.status, headers);
+        res.end(abort.grpcStatus !== undefined ? undefined : body);
+        info.bytesSent += abort.grpcStatus !== undefined ? 0 : body.length;
+        return;
+      }
     }
     const clusterName = chooseCluster(action.target);
     if (!clusterName) {
@@ -76,53 +106,16 @@ export class HttpConnectionManager {
       return;
     }
     info.cluster = clusterName;
-    const choice = chooseUpstream(snapshot, this.rt.clusters, clusterName, ctx);
-    if (!choice.ok) {
-      if (choice.flag === 'UH') this.rt.stats.inc(`cluster.${clusterName}.upstream_rq_no_healthy_upstream`);
-      info.responseFlags.push(choice.flag);
-      info.responseCode = choice.status;
-      info.bytesSent += sendLocalReply(res, choice.status, choice.flag, choice.text);
-      return;
-    }
-    if (this.rt.isOwnListener(choice.host)) {
-      info.responseFlags.push('UF');
-      info.responseCode = 503;
-      info.bytesSent += sendLocalReply(res, 503, 'UF', `refusing to connect to the proxy's own listener ${choice.host.address}:${choice.host.port}`);
-      return;
-    }
-    const hostKey = `${choice.host.address}:${choice.host.port}`;
-    info.upstreamHost = hostKey;
-    const counters = this.rt.clusters.counters(clusterName, hostKey);
-    counters.rqTotal++;
-    counters.rqActive++;
-    const pool = this.rt.clusters.pool(choice.host.address, choice.host.port, choice.cluster.config.connectTimeoutMs);
-    try {
-      const url = req.url ?? '/';
-      const prefix = match.route.prefix;
-      const path = action.prefixRewrite !== undefined && prefix !== undefined ? action.prefixRewrite + url.slice(prefix.length) : url;
-      await forward(req, res, info, {
-        pool,
-        path: path.startsWith('/') ? path : `/${path}`,
-        hostRewrite: action.hostRewrite,
-        timeoutMs: action.timeoutMs,
-        onUpstreamResult: (status, connectFailed) => {
-          if (connectFailed) {
-            counters.cxConnectFail++;
-            this.rt.stats.inc(`cluster.${clusterName}.upstream_cx_connect_fail`);
-          }
-          this.chargeUpstream(clusterName, status ?? 503);
-        },
-      });
-    } finally {
-      counters.rqActive--;
-    }
-  }
-
-  private chargeUpstream(cluster: string, status: number): void {
-    this.rt.metrics.recordUpstream(cluster, status);
-    this.rt.stats.inc(`cluster.${cluster}.upstream_rq_total`);
-    this.rt.stats.inc(`cluster.${cluster}.upstream_rq_${status}`);
-    this.rt.stats.inc(`cluster.${cluster}.upstream_rq_${Math.floor(status / 100)}xx`);
+    const path = rewritePath(req.url ?? '/', route.prefix, action.prefixRewrite, action.regexRewrite);
+    const levels = mutationsFor([route.headers, virtualHost.headers, routeTableFor(this.hcm, snapshot)?.headers]);
+    const baseHeaders = upstreamRequestHeaders(req, info.requestId, action.hostRewrite);
+    await routeToCluster({
+      req, res, info, ctx, snapshot, action, virtualHost, clusterName,
+      path: path.startsWith('/') ? path : `/${path}`,
+      headers: levels.length > 0 ? applyToRequest(baseHeaders, levels) : baseHeaders,
+      responseHeaders: (h) => (levels.length > 0 ? applyToResponse(h, levels) : h),
+      hash: requestHash(action.hashPolicies, req, ctx),
+    }, this.rt);
   }
 
   private finish(req: http.IncomingMessage, info: StreamInfo, ctx: ConnectionContext | undefined): void {

@@ -5,6 +5,9 @@ import type { ConfigSnapshot } from '../xds/snapshot.js';
 import type { ClusterConfig } from '../xds/resources/cluster.js';
 import type { Endpoint } from '../xds/resources/endpoint.js';
 import { createLoadBalancer, type LoadBalancer } from './load-balancer.js';
+import { ResourceManager } from './resource-manager.js';
+import { OutlierDetector } from './outlier-detector.js';
+import type { EnvoyStats } from '../stats/envoy-stats.js';
 
 export interface ActiveCluster {
   config: ClusterConfig;
@@ -30,19 +33,86 @@ export interface HostCounters {
   cxConnectFail: number;
 }
 
+export interface PickOptions {
+  hash?: number;
+  /** Hosts ("ip:port") to avoid (retry_host_predicate previous_hosts). */
+  exclude?: ReadonlySet<string>;
+}
+
 export class ClusterManager {
   private readonly balancers = new Map<string, { policy: string; lb: LoadBalancer }>();
   private readonly pools = new Map<string, Pool>();
+  private readonly resources = new Map<string, ResourceManager>();
+  private readonly outliers = new Map<string, OutlierDetector>();
+  /** Clusters whose last pick ran in panic mode (healthy hosts below the threshold). */
+  readonly panicking = new Set<string>();
   readonly hostCounters = new Map<string, HostCounters>();
 
-  pick(cluster: ActiveCluster): Endpoint | undefined {
+  constructor(private readonly stats?: EnvoyStats) {}
+
+  pick(cluster: ActiveCluster, opts: PickOptions = {}): Endpoint | undefined {
     const name = cluster.config.name;
     let entry = this.balancers.get(name);
     if (!entry || entry.policy !== cluster.config.lbPolicy) {
-      entry = { policy: cluster.config.lbPolicy, lb: createLoadBalancer(cluster.config.lbPolicy) };
+      entry = { policy: cluster.config.lbPolicy, lb: createLoadBalancer(cluster.config.lbPolicy, cluster.config.lb) };
       this.balancers.set(name, entry);
     }
-    return entry.lb.pick(cluster.endpoints);
+    let hosts = cluster.endpoints;
+    const od = this.outlierDetector(cluster);
+    if (od && hosts.length > 0) {
+      const healthy = hosts.filter((e) => !od.isEjected(`${e.address}:${e.port}`));
+      // Panic mode: below the healthy threshold Envoy balances over all hosts, ejected or not.
+      if ((healthy.length / hosts.length) * 100 < cluster.config.lb.panicThresholdPercent) {
+        if (!this.panicking.has(name)) this.panicking.add(name);
+        this.stats?.inc(`cluster.${name}.lb_healthy_panic`);
+      } else {
+        this.panicking.delete(name);
+        hosts = healthy;
+      }
+    }
+    if (opts.exclude && opts.exclude.size > 0) {
+      const rest = hosts.filter((e) => !opts.exclude?.has(`${e.address}:${e.port}`));
+      if (rest.length > 0) hosts = rest;
+    }
+    return entry.lb.pick(hosts, { hash: opts.hash, active: (e) => this.counters(name, `${e.address}:${e.port}`).rqActive });
+  }
+
+  /** The cluster's circuit breakers; limits follow the latest config. */
+  resourceManager(cluster: ActiveCluster): ResourceManager {
+    const name = cluster.config.name;
+    let rm = this.resources.get(name);
+    if (!rm) {
+      rm = new ResourceManager(cluster.config.circuitBreakers);
+      this.resources.set(name, rm);
+    }
+    rm.limits = cluster.config.circuitBreakers;
+    return rm;
+  }
+
+  outlierDetector(cluster: ActiveCluster): OutlierDetector | undefined {
+    const name = cluster.config.name;
+    const cfg = cluster.config.outlierDetection;
+    if (!cfg) {
+      this.outliers.delete(name);
+      return undefined;
+    }
+    let od = this.outliers.get(name);
+    if (!od) {
+      od = new OutlierDetector(cfg, {
+        onEject: (_host, reason) => {
+          this.stats?.inc(`cluster.${name}.outlier_detection.ejections_enforced_total`);
+          this.stats?.inc(`cluster.${name}.outlier_detection.ejections_enforced_${reason}`);
+        },
+      });
+      this.outliers.set(name, od);
+    }
+    od.config = cfg;
+    return od;
+  }
+
+  /** Outlier state for /clusters and /stats, without creating anything. */
+  existingOutlierDetector(name: string): OutlierDetector | undefined {
+    return this.outliers.get(name);
   }
 
   /** A keep-alive HTTP/1.1 pool per (host, connect timeout); shared by clusters that share hosts. */
@@ -76,6 +146,7 @@ export class ClusterManager {
       for (const e of r.cluster.endpoints) live.add(poolKey(e.address, e.port, r.cluster.config.connectTimeoutMs));
     }
     for (const name of this.balancers.keys()) if (!snapshot.clusters.has(name)) this.balancers.delete(name);
+    for (const name of this.outliers.keys()) if (!snapshot.clusters.has(name)) this.outliers.delete(name);
     for (const [key, pool] of this.pools) {
       if (live.has(key)) continue;
       this.pools.delete(key);

@@ -76,8 +76,10 @@ test('TokenRequest issues a token that authenticates, and TokenReview reports it
   assert.equal(claims.sub, 'system:serviceaccount:tok:robot');
   assert.equal(claims['kubernetes.io'].pod.name, 'tp');
 
+  // Authenticated (not 401), but RBAC grants the service account nothing yet.
   const asRobot = await call(s, 'GET', '/api/v1/namespaces/tok/pods', undefined, { token });
-  assert.equal(asRobot.status, 200);
+  assert.equal(asRobot.status, 403);
+  assert.equal(asRobot.body.message, 'pods is forbidden: User "system:serviceaccount:tok:robot" cannot list resource "pods" in API group "" in the namespace "tok"');
 
   const review = await call(s, 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } });
   assert.equal(review.status, 201);

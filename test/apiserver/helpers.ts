@@ -5,12 +5,44 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startApiServer, type ApiServer } from '../../cluster/apiserver/index.js';
 import { MemoryStore } from '../../cluster/store/index.js';
+import type { Store } from '../../cluster/store/types.js';
 
 export interface TestServer { server: ApiServer; dir: string; stop(): Promise<void> }
 
-export async function startTestServer(opts: { memory?: boolean; dir?: string } = {}): Promise<TestServer> {
+const PKI_CACHE = path.join(os.tmpdir(), 'trellis-apiserver-test-pki');
+const CACHED = ['ca.key', 'ca.crt', 'sa.key'];
+
+/**
+ * Test servers share one CA and service-account key (cached in the temp dir), so each start
+ * skips generating them; every server still issues its own serving certificate.
+ */
+function seedPki(dir: string): void {
+  const target = path.join(dir, 'pki');
+  if (fs.existsSync(path.join(target, 'ca.key'))) return;
+  if (CACHED.every((f) => fs.existsSync(path.join(PKI_CACHE, f)))) {
+    fs.mkdirSync(target, { recursive: true, mode: 0o700 });
+    for (const f of CACHED) fs.copyFileSync(path.join(PKI_CACHE, f), path.join(target, f));
+  }
+}
+
+function fillPkiCache(dir: string): void {
+  if (fs.existsSync(PKI_CACHE)) return;
+  // Written next to the cache and renamed, so concurrent test files never see half a cache.
+  const tmp = `${PKI_CACHE}.${process.pid}`;
+  try {
+    fs.mkdirSync(tmp, { recursive: true, mode: 0o700 });
+    for (const f of CACHED) fs.copyFileSync(path.join(dir, 'pki', f), path.join(tmp, f));
+    fs.renameSync(tmp, PKI_CACHE);
+  } catch {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export async function startTestServer(opts: { memory?: boolean; store?: Store; dir?: string; authorization?: 'RBAC' | 'AlwaysAllow' } = {}): Promise<TestServer> {
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-apiserver-'));
-  const server = await startApiServer({ dataDir: dir, listen: [{ host: '127.0.0.1', port: 0 }], store: opts.memory ? new MemoryStore() : undefined });
+  seedPki(dir);
+  const server = await startApiServer({ dataDir: dir, listen: [{ host: '127.0.0.1', port: 0 }], store: opts.store ?? (opts.memory ? new MemoryStore() : undefined), authorization: opts.authorization });
+  fillPkiCache(dir);
   return {
     server, dir,
     async stop() { await server.close(); if (!opts.dir) fs.rmSync(dir, { recursive: true, force: true }); },
@@ -48,7 +80,7 @@ export function call(s: ApiServer, method: string, urlPath: string, body?: unkno
 export interface WatchStream { events: any[]; next(timeoutMs?: number): Promise<any>; ended: Promise<void>; close(): void; status: Promise<number> }
 
 /** Opens a watch and collects its newline-delimited events. */
-export function watch(s: ApiServer, urlPath: string): WatchStream {
+export function watch(s: ApiServer, urlPath: string, token = s.adminToken): WatchStream {
   const events: any[] = [];
   const waiters: ((e: any) => void)[] = [];
   let consumed = 0;
@@ -56,7 +88,7 @@ export function watch(s: ApiServer, urlPath: string): WatchStream {
   let resolveEnd!: () => void;
   const status = new Promise<number>((r) => { resolveStatus = r; });
   const ended = new Promise<void>((r) => { resolveEnd = r; });
-  const req = https.request(`${s.url}${urlPath}`, { ca: s.caCertPem, headers: { Authorization: `Bearer ${s.adminToken}` } }, (res) => {
+  const req = https.request(`${s.url}${urlPath}`, { ca: s.caCertPem, headers: { Authorization: `Bearer ${token}` } }, (res) => {
     resolveStatus(res.statusCode ?? 0);
     let buf = '';
     res.on('data', (c: Buffer) => {

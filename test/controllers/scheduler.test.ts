@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { R, type Node, type Pod } from '../../api/kube/index.js';
 import { startScheduler } from '../../cluster/scheduler/index.js';
+import type { CoreEvent } from '../../cluster/controllers/index.js';
 import { startCluster, waitFor, type Cluster } from './harness.js';
 
 const NS = 'default';
@@ -31,6 +32,10 @@ describe('scheduler', () => {
     await cluster?.close();
   });
 
+  const podEvents = async (name: string) => (await cluster.client.list<CoreEvent>(R.events, {
+    namespace: NS, fieldSelector: `involvedObject.kind=Pod,involvedObject.name=${name}`,
+  })).items;
+
   const pod = (name: string, spec: Partial<Pod['spec']> = {}): Pod => ({
     metadata: { name, namespace: NS },
     spec: { containers: [{ name: 'c', image: 'x', resources: { requests: { cpu: '100m', memory: '64Mi' } } }], ...spec },
@@ -40,6 +45,10 @@ describe('scheduler', () => {
     await cluster.client.create(R.pods, pod('fits'));
     const bound = await waitFor('pod bound', async () => { const p = await cluster.client.get<Pod>(R.pods, 'fits', NS); return p.spec.nodeName ? p : undefined; });
     assert.equal(bound.spec.nodeName, 'node-1');
+    const ev = await waitFor('Scheduled event', async () => (await podEvents('fits')).find((e) => e.reason === 'Scheduled'));
+    assert.equal(ev.message, 'Successfully assigned default/fits to node-1');
+    assert.equal(ev.source?.component, 'default-scheduler');
+    assert.equal(ev.involvedObject.uid, bound.metadata.uid);
   });
 
   it('marks a pod no node fits Unschedulable, and binds it once a node matches', async () => {
@@ -51,6 +60,15 @@ describe('scheduler', () => {
     assert.equal(cond.reason, 'Unschedulable');
     assert.equal(cond.message, "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.");
     assert.equal((await cluster.client.get<Pod>(R.pods, 'picky', NS)).spec.nodeName, undefined);
+    const failed = await waitFor('FailedScheduling event', async () => (await podEvents('picky')).find((e) => e.reason === 'FailedScheduling'));
+    assert.equal(failed.type, 'Warning');
+    assert.equal(failed.message, cond.message);
+    // Another failed attempt (a node change retries) bumps the same Event's count.
+    await cluster.client.patch(R.nodes, 'node-1', undefined, { metadata: { labels: { unrelated: 'x' } } }, 'merge');
+    await waitFor('FailedScheduling count 2', async () => {
+      const l = (await podEvents('picky')).filter((e) => e.reason === 'FailedScheduling');
+      return l.length === 1 && l[0].count === 2;
+    });
 
     await cluster.client.patch(R.nodes, 'node-1', undefined, { metadata: { labels: { disktype: 'ssd' } } }, 'merge');
     await waitFor('picky bound after the node changed', async () => (await cluster.client.get<Pod>(R.pods, 'picky', NS)).spec.nodeName === 'node-1');

@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Deployment, Node, Pod, Service } from '../../api/kube/index.js';
-import { podTemplateHash, resolveIntOrPercent, surgeAndUnavailable } from '../../cluster/controllers/deployment-util.js';
+import { podTemplateHash, proportionalScale, resolveIntOrPercent, surgeAndUnavailable } from '../../cluster/controllers/deployment-util.js';
+import { targetNodeOf } from '../../cluster/controllers/daemonset.js';
+import { ordinalOf } from '../../cluster/controllers/statefulset.js';
 import { endpointGroups, resolveTargetPort } from '../../cluster/controllers/endpoint-addresses.js';
 import { compareForDeletion } from '../../cluster/controllers/pod-util.js';
 import { filterNode, fitErrorMessage, tolerates } from '../../cluster/scheduler/predicates.js';
@@ -64,6 +66,12 @@ describe('endpoint resolution', () => {
     assert.deepEqual(g8080?.ports, [{ name: 'web', port: 8080, protocol: 'TCP', appProtocol: 'http' }]);
     assert.deepEqual(g8080?.endpoints.map((e) => [e.ip, e.ready, e.terminating]), [['10.0.0.2', true, false], ['10.0.0.3', false, false], ['10.0.0.5', false, true]]);
   });
+
+  it('gives a pod whose subdomain names the Service its hostname (StatefulSet DNS)', () => {
+    const named = (sub: string): Pod => { const p = pod('db-0', '10.0.0.9', true); Object.assign(p.spec, { hostname: 'db-0', subdomain: sub }); return p; };
+    assert.equal(endpointGroups(svc, [named('s')])[0].endpoints[0].address.hostname, 'db-0');
+    assert.equal(endpointGroups(svc, [named('other')])[0].endpoints[0].address.hostname, undefined);
+  });
 });
 
 describe('scheduler filters', () => {
@@ -99,5 +107,26 @@ describe('scheduler filters', () => {
   it('formats the FitError as kube-scheduler does', () => {
     assert.equal(fitErrorMessage(1, [["node(s) didn't match Pod's node affinity/selector"]]), "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.");
     assert.equal(fitErrorMessage(3, [['Insufficient cpu'], ['node(s) were unschedulable'], ['Insufficient cpu']]), '0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu.');
+  });
+});
+
+describe('workload arithmetic', () => {
+  it('scales paused ReplicaSets in proportion, leftovers to the newest', () => {
+    assert.deepEqual(proportionalScale([2, 2], 6), [3, 3]);
+    assert.deepEqual(proportionalScale([3, 1], 6), [4, 2]);
+    assert.deepEqual(proportionalScale([1, 1], 3), [1, 2]);
+    assert.deepEqual(proportionalScale([0, 0], 2), [0, 2]);
+    assert.deepEqual(proportionalScale([4, 2], 0), [0, 0]);
+  });
+
+  it('reads StatefulSet ordinals and DaemonSet target nodes', () => {
+    assert.equal(ordinalOf('db', 'db-0'), 0);
+    assert.equal(ordinalOf('db', 'db-12'), 12);
+    assert.equal(ordinalOf('db', 'db-01'), -1);
+    assert.equal(ordinalOf('db', 'dbx-1'), -1);
+    assert.equal(ordinalOf('db', 'db-web-1'), -1);
+    const pinned: Pod = { metadata: {}, spec: { containers: [], affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['n1'] }] }] } } } } as Pod['spec'] };
+    assert.equal(targetNodeOf(pinned), 'n1');
+    assert.equal(targetNodeOf({ ...pinned, spec: { ...pinned.spec, nodeName: 'n2' } }), 'n2');
   });
 });

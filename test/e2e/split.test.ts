@@ -30,18 +30,32 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
   let clientPodIP = '';
 
   before(async () => {
-    up = spawn(process.execPath, [path.join(home, 'dist/cli/trellis.js'), 'up', '--data-dir', dataDir, '--name', PREFIX,
-      '--port', String(API_PORT), '--pod-cidr', POD_CIDR, '--service-cidr', SERVICE_CIDR], { stdio: ['ignore', 'pipe', 'pipe'] });
-    up.stdout?.on('data', (d: Buffer) => { output += d.toString(); });
-    up.stderr?.on('data', (d: Buffer) => { output += d.toString(); });
+    up = await startUp([]);
+    client = KubeClient.fromKubeconfig(path.join(dataDir, 'kubeconfig'), 'e2e-test');
+  });
+
+  /** Starts `trellis up` on this test's data dir and prefix; resolves once it prints READY. */
+  async function startUp(extra: string[]): Promise<ChildProcess> {
+    output = '';
+    const proc = spawn(process.execPath, [path.join(home, 'dist/cli/trellis.js'), 'up', '--data-dir', dataDir, '--name', PREFIX,
+      '--port', String(API_PORT), '--pod-cidr', POD_CIDR, '--service-cidr', SERVICE_CIDR, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout?.on('data', (d: Buffer) => { output += d.toString(); });
+    proc.stderr?.on('data', (d: Buffer) => { output += d.toString(); });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`trellis up not READY after 240 s:\n${output.slice(-6000)}`)), 240_000);
       const check = (): void => { if (output.includes('READY')) { clearTimeout(timer); resolve(); } };
-      up?.stdout?.on('data', check);
-      up?.on('exit', (code) => { clearTimeout(timer); reject(new Error(`trellis up exited with ${code}:\n${output.slice(-6000)}`)); });
+      proc.stdout?.on('data', check);
+      proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`trellis up exited with ${code}:\n${output.slice(-6000)}`)); });
     });
-    client = KubeClient.fromKubeconfig(path.join(dataDir, 'kubeconfig'), 'e2e-test');
-  });
+    return proc;
+  }
+
+  async function stopUp(): Promise<number | null> {
+    assert.ok(up);
+    const proc = up;
+    proc.kill('SIGINT');
+    return new Promise<number | null>((r) => { if (proc.exitCode !== null) r(proc.exitCode); else proc.once('exit', (c) => r(c)); });
+  }
 
   after(async () => {
     if (up && up.exitCode === null) {
@@ -87,6 +101,28 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
     }
   });
 
+  it('trellis proxy-status shows every sample proxy SYNCED on all four xDS types', () => {
+    const out = execFileSync(process.execPath, [path.join(home, 'dist/cli/trellis.js'), 'proxy-status', '--kubeconfig', path.join(dataDir, 'kubeconfig')], { encoding: 'utf8' });
+    for (const app of ['demo/client-', 'demo/web-v1-', 'demo/web-v2-']) {
+      const line = out.split('\n').find((l) => l.startsWith(app));
+      assert.ok(line, `a row for ${app}*:\n${out}`);
+      assert.equal(line.split(/\s+/).slice(1, 5).join(' '), 'SYNCED SYNCED SYNCED SYNCED', line);
+    }
+  });
+
+  it('rejects an invalid VirtualService at apply time, naming the object and the field', async () => {
+    const bad = {
+      apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'bad-weights', namespace: 'demo' },
+      spec: { hosts: ['web'], http: [{ route: [{ destination: { host: 'web', subset: 'v1' }, weight: 70 }, { destination: { host: 'web', subset: 'v2' }, weight: 20 }] }] },
+    };
+    await assert.rejects(client.create(R.virtualServices, bad), (e: Error) => {
+      assert.match(e.message, /bad-weights/);
+      assert.match(e.message, /http\[0\]\.route/);
+      return true;
+    });
+    assert.equal(await client.find(R.virtualServices, 'bad-weights', 'demo'), undefined, 'nothing was stored');
+  });
+
   it('observes a changed VirtualService (50/50) within 5 s, with no process restarted', async () => {
     const podsBefore = await client.list<Pod>(R.pods, {});
     const manifest = path.join(home, 'samples/split/virtualservice-50-50.yaml');
@@ -110,12 +146,34 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
   });
 
   it('stops on Ctrl-C and leaves nothing behind', async () => {
-    assert.ok(up);
-    up.kill('SIGINT');
-    const code = await new Promise<number | null>((r) => up?.once('exit', (c) => r(c)));
+    const code = await stopUp();
     assert.equal(code, 0, output.slice(-3000));
     assert.deepEqual(leftovers(PREFIX, [POD_CIDR, SERVICE_CIDR]), []);
   });
+
+  it('starts again from its stored state: the changed VirtualService and the sample survive a restart', async () => {
+    up = await startUp(['--no-sample']);
+    const pods = await waitForDemoPods();
+    clientPodIP = pods.find((p) => p.metadata.labels?.app === 'client')?.status?.podIP ?? '';
+    const res = await fanout(1000);
+    assert.equal(res.ok, 1000, JSON.stringify(res));
+    const v1 = (res.byVersion.v1 ?? 0) / res.total;
+    assert.ok(Math.abs(v1 - 0.5) <= 0.05, `after the restart the stored 50/50 split holds (v1 share ${v1})`);
+    assert.equal(await stopUp(), 0, output.slice(-3000));
+    assert.deepEqual(leftovers(PREFIX, [POD_CIDR, SERVICE_CIDR]), []);
+  });
+
+  /** The three sample pods Running and Ready again (re-created by the kubelet from the store). */
+  async function waitForDemoPods(): Promise<Pod[]> {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const pods = (await client.list<Pod>(R.pods, { namespace: 'demo' })).items;
+      const ready = pods.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+      if (pods.length === 3 && ready.length === 3) return pods;
+      if (Date.now() > deadline) throw new Error(`demo pods not ready after restart: ${pods.map((p) => `${p.metadata.name}:${p.status?.phase}`).join(' ')}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 
   async function fanout(n: number): Promise<Fanout> {
     const res = await fetch(`http://${clientPodIP}:8080/fanout?url=${encodeURIComponent('http://web/')}&n=${n}&concurrency=8`);

@@ -12,6 +12,10 @@ import { startApiServer, type ApiServer } from '../../cluster/apiserver/index.js
 import { MemoryStore } from '../../cluster/store/index.js';
 import { ensureNodeNetwork, teardownNodeNetwork } from '../../cluster/network/node-network.js';
 import { listSandboxObjects, sandboxNames, startKubelet, type Kubelet } from '../../cluster/kubelet/index.js';
+import type { CoreEvent } from '../../cluster/kubelet/events.js';
+import { EndpointsController } from '../../cluster/controllers/endpoints.js';
+import { SharedInformers } from '../../cluster/controllers/shared-informers.js';
+import type { Endpoints, Service } from '../../api/kube/index.js';
 
 const PREFIX = 'tkl';
 const NODE = 'tkl-node';
@@ -423,14 +427,143 @@ describe('kubelet', { skip, timeout: 240_000 }, () => {
     await waitFor('job gone', async () => !(await client.find<Pod>(R.pods, 'job', NS)));
   });
 
+  const eventsFor = async (pod: string): Promise<CoreEvent[]> =>
+    (await client.list<CoreEvent>(R.events, { namespace: NS })).items.filter((e) => e.involvedObject.name === pod);
+  const deletePod = async (name: string): Promise<void> => {
+    await client.delete(R.pods, name, NS, { gracePeriodSeconds: 0 });
+    await waitFor(`${name} gone`, async () => !kubelet?.kubelet.podPids(`${NS}/${name}`).length && !(await client.find<Pod>(R.pods, name, NS)));
+  };
+
+  it('records Pulled/Created/Started, Unhealthy with the probe output, Killing and BackOff events', async () => {
+    await client.create(R.pods, podBase('noisy', {
+      containers: [{
+        name: 'main', image: 'test/sleeper:1', command: ['sleep', '1000'],
+        readinessProbe: { exec: { command: ['sh', '-c', 'echo database not reachable; exit 1'] }, periodSeconds: 1 },
+        livenessProbe: { tcpSocket: { port: 9 }, periodSeconds: 1, failureThreshold: 2 },
+      }],
+    }));
+    const events = await waitFor('Killing and BackOff events', async () => {
+      const ev = await eventsFor('noisy');
+      return ev.some((e) => e.reason === 'Killing') && ev.some((e) => e.reason === 'BackOff') && ev;
+    });
+    const by = (reason: string) => events.filter((e) => e.reason === reason);
+    const started = by('Started')[0];
+    assert.equal(started.type, 'Normal');
+    assert.equal(started.message, 'Started container main');
+    assert.equal(started.involvedObject.fieldPath, 'spec.containers{main}');
+    assert.equal(started.involvedObject.uid, (await getPod('noisy')).metadata.uid);
+    assert.equal(started.source.component, 'kubelet');
+    assert.equal(started.source.host, NODE);
+    assert.equal(by('Pulled')[0]?.message, 'Container image "test/sleeper:1" already present on machine');
+    const readiness = by('Unhealthy').find((e) => e.message.startsWith('Readiness'));
+    assert.equal(readiness?.message, 'Readiness probe failed: database not reachable');
+    assert.equal(readiness?.type, 'Warning');
+    const liveness = by('Unhealthy').find((e) => e.message.startsWith('Liveness'));
+    assert.match(liveness?.message ?? '', /^Liveness probe failed: dial tcp 10\.253\.0\.\d+:9: connect: connection refused$/);
+    assert.equal(by('Killing')[0].message, 'Container main failed liveness probe, will be restarted');
+    assert.match(by('BackOff')[0].message, /^Back-off restarting failed container main in pod noisy_default\(/);
+    // Repeats fold into one Event with a count, as `kubectl get events` shows them.
+    const folded = await waitFor('a repeated Unhealthy event', async () =>
+      (await eventsFor('noisy')).find((e) => e.message.startsWith('Readiness') && e.count > 1));
+    assert.ok(folded.lastTimestamp >= folded.firstTimestamp);
+    await deletePod('noisy');
+  });
+
+  it('a startup probe holds off liveness until it succeeds', async () => {
+    const flag = path.join(tmp, 'started-flag');
+    // Liveness would kill the container at once if it ran before the startup probe passed.
+    await client.create(R.pods, podBase('slowstart', {
+      containers: [{
+        name: 'main', image: 'x', command: ['sh', '-c', `sleep 2; touch ${flag}; exec sleep 1000`],
+        startupProbe: { exec: { command: ['test', '-f', flag] }, periodSeconds: 1, failureThreshold: 30 },
+        livenessProbe: { exec: { command: ['test', '-f', flag] }, periodSeconds: 1, failureThreshold: 1 },
+      }],
+    }));
+    const early = await waitFor('slowstart running', async () => { const p = await getPod('slowstart'); return p.status?.phase === 'Running' && p; });
+    assert.equal(early.status?.containerStatuses?.[0].started, false, 'not started before the startup probe passes');
+    assert.equal(early.status?.containerStatuses?.[0].ready, false);
+    const p = await waitFor('slowstart started', async () => { const x = await getPod('slowstart'); return x.status?.containerStatuses?.[0].started && x; });
+    assert.equal(p.status?.containerStatuses?.[0].restartCount, 0, 'liveness never ran before startup succeeded');
+    assert.equal(p.status?.containerStatuses?.[0].ready, true);
+    const unhealthy = (await eventsFor('slowstart')).filter((e) => e.reason === 'Unhealthy');
+    assert.ok(unhealthy.every((e) => e.message.startsWith('Startup probe failed')), unhealthy.map((e) => e.message).join('; '));
+    // Now liveness runs: removing the flag makes it fail and restart the container.
+    fs.rmSync(flag);
+    await waitFor('liveness restart after startup', async () => ((await getPod('slowstart')).status?.containerStatuses?.[0].restartCount ?? 0) >= 1);
+    await deletePod('slowstart');
+  });
+
+  it('enforces memory limits with a cgroup per pod; OOM kills show as OOMKilled', async (t) => {
+    const cg = kubelet?.kubelet.cgroups;
+    if (!cg?.backend) { t.skip(`memory cgroups unavailable here: ${cg?.reason}`); return; }
+    const hog = 'const a=[];setInterval(()=>{for(let i=0;i<8;i++)a.push(Buffer.alloc(1<<20,1))},10)';
+    await client.create(R.pods, podBase('hog', {
+      restartPolicy: 'Never',
+      containers: [
+        { name: 'hog', image: 'x', command: ['node', '-e', hog], resources: { limits: { memory: '64Mi' } } },
+        { name: 'calm', image: 'x', command: ['sleep', '1000'], resources: { limits: { memory: '32Mi' } } },
+      ],
+    }));
+    const p = await waitFor('hog OOMKilled', async () => {
+      const pod = await getPod('hog');
+      const hogStatus = pod.status?.containerStatuses?.find((c) => c.name === 'hog');
+      return hogStatus?.state?.terminated && pod;
+    });
+    const uid = p.metadata.uid ?? '';
+    const podDir = path.join(cg.backend.slice, `pod${uid}`);
+    const hogState = p.status?.containerStatuses?.find((c) => c.name === 'hog')?.state?.terminated;
+    assert.equal(hogState?.reason, 'OOMKilled');
+    assert.equal(hogState?.exitCode, 137);
+    // The other container keeps running in its own group with its own limit.
+    const [calmPid] = kubelet?.kubelet.podPids(`${NS}/hog`) ?? [];
+    const limitFile = cg.backend.version === 2 ? 'memory.max' : 'memory.limit_in_bytes';
+    assert.equal(fs.readFileSync(path.join(podDir, 'calm', limitFile), 'utf8').trim(), String(32 * 1024 * 1024));
+    assert.ok(fs.readFileSync(path.join(podDir, 'calm', 'cgroup.procs'), 'utf8').split('\n').includes(String(calmPid)), 'the container process is in its group');
+    await deletePod('hog');
+    assert.equal(fs.existsSync(podDir), false, 'the pod group is removed with the pod');
+  });
+
+  it('a failing readiness probe takes the pod out of its Service endpoints (with the endpoints controller)', async () => {
+    const informers = new SharedInformers(client);
+    const controller = new EndpointsController(client, informers);
+    informers.start();
+    try {
+      await informers.waitForSync();
+      const flag = path.join(tmp, 'ready-flag');
+      fs.writeFileSync(flag, '');
+      await client.create(R.services, { metadata: { name: 'flaky', namespace: NS }, spec: { selector: { app: 'flaky' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } } as Service);
+      await client.create(R.pods, podBase('flaky', {
+        containers: [{ name: 'main', image: 'x', command: ['sleep', '1000'], readinessProbe: { exec: { command: ['test', '-f', flag] }, periodSeconds: 1 } }],
+      }));
+      const ip = (await waitFor('flaky ready', async () => { const p = await getPod('flaky'); return p.status?.containerStatuses?.[0].ready && p; })).status?.podIP;
+      const addresses = async (field: 'addresses' | 'notReadyAddresses'): Promise<string[]> => {
+        const ep = await client.find<Endpoints>(R.endpoints, 'flaky', NS);
+        return (ep?.subsets ?? []).flatMap((s) => (s[field] ?? []).map((a) => a.ip));
+      };
+      await waitFor('pod in endpoints', async () => (await addresses('addresses')).includes(ip ?? ''));
+      fs.rmSync(flag); // readiness fails from now on (failureThreshold 3, period 1 s)
+      await waitFor('pod out of endpoints', async () => !(await addresses('addresses')).includes(ip ?? '') && (await addresses('notReadyAddresses')).includes(ip ?? ''), 15_000);
+      assert.equal((await getPod('flaky')).status?.containerStatuses?.[0].restartCount, 0, 'readiness does not restart');
+      fs.writeFileSync(flag, '');
+      await waitFor('pod back in endpoints', async () => (await addresses('addresses')).includes(ip ?? ''), 15_000);
+      await deletePod('flaky');
+      await client.delete(R.services, 'flaky', NS);
+    } finally {
+      informers.stop();
+      controller.stop();
+    }
+  });
+
   it('stop() leaves nothing behind; a restarted kubelet recreates the pod with its IP and clears leftovers', async () => {
     await client.create(R.pods, podBase('survivor', { containers: [{ name: 'main', image: 'x', command: ['sleep', '1000'] }] }));
     const before = await waitFor('survivor running', async () => { const p = await getPod('survivor'); return p.status?.phase === 'Running' && p; });
     const pids = kubelet?.kubelet.podPids(`${NS}/survivor`) ?? [];
     assert.equal(pids.length, 1);
+    const slice = kubelet?.kubelet.cgroups.backend?.slice;
     await stopTheKubelet();
     assert.deepEqual(await listSandboxObjects(PREFIX), []);
     assert.equal(pidAlive(pids[0]), false);
+    if (slice) assert.equal(fs.existsSync(slice), false, `cgroup slice ${slice} removed`);
     assert.ok(await client.find<Pod>(R.pods, 'survivor', NS), 'stop() does not delete pods');
 
     // A crashed run's leftover: a namespace named like ours, with a process inside.

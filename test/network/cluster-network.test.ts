@@ -2,7 +2,14 @@
 // One file so the phases never run concurrently against the same prefix.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, rm, rmdir, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, rmdir, writeFile, readdir, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Resolver } from 'node:dns/promises';
+import { KubeClient, R, type Pod as KubePod, type Service as KubeService, type Endpoints as KubeEndpoints } from '../../api/kube/index.js';
+import { startApiServer, type ApiServer } from '../../cluster/apiserver/index.js';
+import { MemoryStore } from '../../cluster/store/index.js';
+import { runNetworkControllers, type NetworkControllers } from '../../cluster/network/informer-adapter.js';
 import { runCommand, mustRun } from '../../cluster/network/exec.js';
 import { ensureNodeNetwork, teardownNodeNetwork, type NodeNetwork } from '../../cluster/network/node-network.js';
 import { startServiceProxy, type ServiceProxy } from '../../cluster/network/service-proxy.js';
@@ -206,6 +213,127 @@ describe('cluster network (root namespace, prefix tnet)', { skip, concurrency: f
       proxy.stop();
       await teardownNodeNetwork(PREFIX);
       assert.deepEqual(await leftovers(), []);
+    });
+  });
+  describe('node ports, load balancers, session affinity and pod DNS through the API', () => {
+    const procs = new Processes();
+    let api: ApiServer | undefined;
+    let client: KubeClient;
+    let proxy: ServiceProxy;
+    let dns: ClusterDNS;
+    let controllers: NetworkControllers | undefined;
+    let tmp: string;
+    const localnetBefore: Record<string, string> = {};
+
+    const waitFor = async <T>(what: string, fn: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> => {
+      const deadline = Date.now() + ms;
+      let last: unknown;
+      while (Date.now() < deadline) {
+        try {
+          const v = await fn();
+          if (v) return v;
+        } catch (e) { last = e; }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    };
+    const get = async (url: string): Promise<string> => {
+      const res = await fetch(url, { signal: AbortSignal.timeout(3000), headers: { connection: 'close' } });
+      return res.text();
+    };
+    const endpointsFor = (name: string, ips: string[]): KubeEndpoints => ({
+      metadata: { name, namespace: 'default' }, subsets: [{ addresses: ips.map((ip) => ({ ip })), ports: [{ name: 'http', port: 8080 }] }],
+    });
+
+    before(async () => {
+      for (const dev of ['all', 'lo']) localnetBefore[dev] = (await readFile(`/proc/sys/net/ipv4/conf/${dev}/route_localnet`, 'utf8')).trim();
+      const net = await ensureNodeNetwork(OPTS);
+      await addPodNamespace('a', '10.250.0.10', net.bridge);
+      await addPodNamespace('b', '10.250.0.11', net.bridge);
+      await procs.startNode(`${PREFIX}-a`, httpServerScript('hello from a', 8080));
+      await procs.startNode(`${PREFIX}-b`, httpServerScript('hello from b', 8080));
+      tmp = await mkdtemp(path.join(os.tmpdir(), 'trellis-tnet-'));
+      api = await startApiServer({ dataDir: tmp, store: new MemoryStore(), serviceCIDR: SERVICE_CIDR, listen: [{ host: '127.0.0.1', port: 0 }] });
+      client = KubeClient.fromKubeconfig(api.kubeconfigPath);
+      await client.create(R.serviceAccounts, { metadata: { name: 'default', namespace: 'default' } });
+      proxy = startServiceProxy({ prefix: PREFIX, debounceMs: 20 });
+      dns = await startClusterDNS({ listen: [{ host: '127.0.0.1', port: 0 }], domain: 'cluster.local' });
+      controllers = runNetworkControllers(client, { proxy, dns });
+      await controllers.ready;
+    });
+    after(async () => {
+      controllers?.stop();
+      await procs.stopAll();
+      await dns?.close();
+      try { await client?.close(); await api?.close(); } finally {
+        await teardownNodeNetwork(PREFIX);
+        await rm(tmp, { recursive: true, force: true });
+      }
+    });
+
+    it('a NodePort service answers on 127.0.0.1:<nodePort>; route_localnet is set on our bridge only', async () => {
+      const svc = await client.create<KubeService>(R.services, {
+        metadata: { name: 'np', namespace: 'default' }, spec: { type: 'NodePort', selector: { app: 'np' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+      });
+      const nodePort = svc.spec.ports?.[0].nodePort ?? 0;
+      assert.ok(nodePort >= 30000 && nodePort <= 32767, `allocated node port ${nodePort}`);
+      await client.create(R.endpoints, endpointsFor('np', ['10.250.0.11']));
+      const body = await waitFor('node port answers', () => get(`http://127.0.0.1:${nodePort}/`).catch(() => undefined));
+      assert.equal(body, `hello from b ${GATEWAY}`, 'masqueraded to the bridge address');
+      assert.equal(await get(`http://${svc.spec.clusterIP}/`), `hello from b ${GATEWAY}`, 'the cluster IP still works');
+      assert.equal((await readFile('/proc/sys/net/ipv4/conf/tnet-br0/route_localnet', 'utf8')).trim(), '1');
+      for (const dev of ['all', 'lo']) {
+        assert.equal((await readFile(`/proc/sys/net/ipv4/conf/${dev}/route_localnet`, 'utf8')).trim(), localnetBefore[dev], `${dev} untouched`);
+      }
+      // A pod cannot inject packets for the host's loopback through the bridge.
+      assert.match(await mustRun('iptables', ['-S', 'TNET-LOCALNET']), /-d 127\.0\.0\.0\/8 -i tnet-br0 .*-j DROP/);
+    });
+
+    it('a LoadBalancer service gets status.loadBalancer.ingress 127.0.0.1 and answers on its node port', async () => {
+      const created = await client.create<KubeService>(R.services, {
+        metadata: { name: 'lb', namespace: 'default' }, spec: { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+      });
+      await client.create(R.endpoints, endpointsFor('lb', ['10.250.0.10']));
+      const svc = await waitFor('load balancer ingress', async () => {
+        const s = await client.get<KubeService>(R.services, 'lb', 'default');
+        const lb = s.status?.loadBalancer as { ingress?: { ip: string }[] } | undefined;
+        return lb?.ingress?.length ? s : undefined;
+      });
+      assert.deepEqual(svc.status?.loadBalancer, { ingress: [{ ip: '127.0.0.1' }] });
+      const nodePort = created.spec.ports?.[0].nodePort;
+      assert.equal(await waitFor('lb node port', () => get(`http://127.0.0.1:${nodePort}/`).catch(() => undefined)), `hello from a ${GATEWAY}`);
+    });
+
+    it('ClientIP session affinity keeps each client (host, pod) on one endpoint', async () => {
+      await client.create(R.services, {
+        metadata: { name: 'sticky', namespace: 'default' },
+        spec: { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+      } as KubeService);
+      await client.create(R.endpoints, endpointsFor('sticky', ['10.250.0.10', '10.250.0.11']));
+      const sticky = await client.get<KubeService>(R.services, 'sticky', 'default');
+      await waitFor('sticky answers', () => get(`http://${sticky.spec.clusterIP}/`).catch(() => undefined));
+      const seen = new Set<string>();
+      for (let i = 0; i < 16; i++) seen.add((await get(`http://${sticky.spec.clusterIP}/`)).split(' ')[2]);
+      assert.equal(seen.size, 1, `one backend for one client, saw ${[...seen].join(',')}`);
+      // The same client from a pod namespace (another source address) is pinned too, maybe elsewhere.
+      const script = `(async()=>{const s=new Set();for(let i=0;i<8;i++){const r=await fetch('http://${sticky.spec.clusterIP}/',{headers:{connection:'close'}});s.add((await r.text()).split(' ')[2]);}console.log([...s].join(','))})()`;
+      assert.equal((await runNodeIn(`${PREFIX}-a`, script)).split(',').length, 1);
+      assert.match(await mustRun('iptables-save', ['-t', 'nat']), /--seconds 60 --reap --name TNET-SEP-/);
+    });
+
+    it('DNS answers <hostname>.<subdomain> records for pods from the Pod informer', async () => {
+      await client.create(R.services, { metadata: { name: 'db', namespace: 'default' }, spec: { clusterIP: 'None', ports: [{ port: 5432 }] } } as KubeService);
+      const pod = await client.create<KubePod>(R.pods, {
+        metadata: { name: 'db-0', namespace: 'default' },
+        spec: { hostname: 'db-0', subdomain: 'db', containers: [{ name: 'c', image: 'x' }] } as KubePod['spec'],
+      });
+      await client.updateStatus(R.pods, { ...pod, status: { phase: 'Running', podIP: '10.250.0.10', conditions: [{ type: 'Ready', status: 'True' }] } });
+      const resolver = new Resolver({ timeout: 1000, tries: 1 });
+      resolver.setServers([`127.0.0.1:${dns.addresses[0].port}`]);
+      const ips = await waitFor('pod record', () => resolver.resolve4('db-0.db.default.svc.cluster.local').catch(() => undefined));
+      assert.deepEqual(ips, ['10.250.0.10']);
+      await client.delete(R.pods, 'db-0', 'default', { gracePeriodSeconds: 0 });
+      await waitFor('pod record removed', () => resolver.resolve4('db-0.db.default.svc.cluster.local').then(() => false, (e: { code?: string }) => e.code === 'ENOTFOUND'));
     });
   });
 });

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { Resolver } from 'node:dns/promises';
 import { decodeMessage, encodeMessage, encodeQuery, Rcode, RRType, type DnsMessage } from '../../cluster/network/dns-wire.js';
 import { startClusterDNS, podResolvConf, type ClusterDNS } from '../../cluster/network/dns.js';
-import type { Endpoints, Service } from '../../cluster/network/kube-types.js';
+import type { Endpoints, Pod, Service } from '../../cluster/network/kube-types.js';
 
 const services: Service[] = [
   { metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '10.96.0.20', ports: [{ name: 'http', port: 80 }, { port: 81 }] } },
@@ -198,6 +198,50 @@ describe('cluster DNS server (loopback)', () => {
     assert.deepEqual(await resolver.resolve4('late.default.svc.cluster.local'), ['10.96.0.99']);
     server.update(services, endpoints);
     await assert.rejects(resolver.resolve4('late.default.svc.cluster.local'), { code: 'ENOTFOUND' });
+  });
+});
+
+describe('pod hostname/subdomain records', () => {
+  let server: ClusterDNS;
+  let resolver: Resolver;
+  const ready = [{ type: 'Ready', status: 'True' }];
+  const pod = (name: string, ip: string, spec: Pod['spec'], conditions = ready, namespace = 'data'): Pod =>
+    ({ metadata: { name, namespace }, spec, status: { podIP: ip, phase: 'Running', conditions } });
+  const pods: Pod[] = [
+    pod('db-0', '10.244.0.5', { hostname: 'db-0', subdomain: 'db' }),
+    pod('other', '10.244.0.8', { hostname: 'worker', subdomain: 'db' }),
+    pod('starting', '10.244.0.9', { hostname: 'starting', subdomain: 'db' }, [{ type: 'Ready', status: 'False' }]),
+    pod('nosvc', '10.244.0.10', { hostname: 'lost', subdomain: 'missing' }),
+    pod('clusterip', '10.244.0.11', { hostname: 'w1', subdomain: 'web' }, ready, 'default'),
+    pod('eager', '10.244.0.12', { hostname: 'eager', subdomain: 'pub' }, [{ type: 'Ready', status: 'False' }]),
+  ];
+  const withPub: Service[] = [...services, { metadata: { name: 'pub', namespace: 'data' }, spec: { clusterIP: 'None', publishNotReadyAddresses: true } }];
+
+  before(async () => {
+    server = await startClusterDNS({ listen: [{ host: '127.0.0.1', port: 0 }], domain: 'cluster.local' });
+    server.update(withPub, endpoints, pods);
+    resolver = new Resolver({ timeout: 2000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${server.addresses[0].port}`]);
+  });
+  after(async () => {
+    await server.close();
+  });
+
+  it('answers <hostname>.<subdomain>.<ns>.svc for ready pods whose subdomain is a headless service', async () => {
+    assert.deepEqual(await resolver.resolve4('worker.db.data.svc.cluster.local'), ['10.244.0.8']);
+    assert.deepEqual(await resolver.resolve4('db-0.db.data.svc.cluster.local'), ['10.244.0.5'], 'same record as the endpoint hostname, once');
+    assert.deepEqual(await resolver.resolve4('eager.pub.data.svc.cluster.local'), ['10.244.0.12'], 'publishNotReadyAddresses');
+  });
+
+  it('has no record for unready pods, a missing service, or a ClusterIP service', async () => {
+    for (const name of ['starting.db.data', 'lost.missing.data', 'w1.web.default']) {
+      await assert.rejects(resolver.resolve4(`${name}.svc.cluster.local`), { code: 'ENOTFOUND' }, name);
+    }
+  });
+
+  it('follows pod changes', async () => {
+    server.update(withPub, endpoints, pods.filter((p) => p.metadata.name !== 'other'));
+    await assert.rejects(resolver.resolve4('worker.db.data.svc.cluster.local'), { code: 'ENOTFOUND' });
   });
 });
 

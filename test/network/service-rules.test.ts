@@ -89,4 +89,59 @@ describe('buildServiceRules', () => {
       'service shop/weird: spec.ports[1].protocol "ICMP" is not supported',
     ]);
   });
+
+  it('sends node ports of NodePort and LoadBalancer services to the service chain, from local sources to local addresses only', () => {
+    const { restore, skipped } = buildServiceRules({
+      prefix: 'tr',
+      services: [
+        svc('np', { type: 'NodePort', clusterIP: '10.96.0.9', ports: [{ name: 'http', port: 80, nodePort: 30080 }] }),
+        svc('lb', { type: 'LoadBalancer', clusterIP: '10.96.0.10', ports: [{ port: 53, protocol: 'UDP', nodePort: 30053 }] }),
+        svc('plain', { clusterIP: '10.96.0.11', ports: [{ port: 80, nodePort: 30081 }] }),
+        svc('bad', { type: 'NodePort', clusterIP: '10.96.0.12', ports: [{ port: 80, nodePort: 0 }] }),
+      ],
+      endpoints: [
+        ep('np', [{ addresses: [{ ip: '10.244.0.7' }], ports: [{ name: 'http', port: 8080 }] }]),
+        ep('lb', [{ addresses: [{ ip: '10.244.0.8' }], ports: [{ port: 5353, protocol: 'UDP' }] }]),
+        ep('plain', [{ addresses: [{ ip: '10.244.0.9' }], ports: [{ port: 8080 }] }]),
+        ep('bad', [{ addresses: [{ ip: '10.244.0.9' }], ports: [{ port: 8080 }] }]),
+      ],
+      bridge: 'tr-br0',
+    });
+    assert.deepEqual(skipped, ['service shop/bad: spec.ports[0].nodePort 0 is not a valid port']);
+    const lines = restore.split('\n');
+    const services = lines.filter((l) => l.startsWith('-A TR-SERVICES'));
+    assert.match(services[services.length - 1], /-m addrtype --src-type LOCAL --dst-type LOCAL .*-j TR-NODEPORTS$/, 'node ports are matched last');
+    const nodePorts = lines.filter((l) => l.startsWith('-A TR-NODEPORTS'));
+    assert.equal(nodePorts.length, 2, nodePorts.join('\n'));
+    const npJump = services.find((l) => l.includes('10.96.0.9/32'))?.split(' -j ')[1];
+    assert.match(nodePorts.find((l) => l.includes('--dport 30080')) ?? '', new RegExp(`-p tcp -m tcp --dport 30080 .*-j ${npJump}$`));
+    assert.match(nodePorts.find((l) => l.includes('--dport 30053')) ?? '', /-p udp -m udp --dport 30053 /);
+    assert.ok(!restore.includes('30081'), 'a ClusterIP service has no node port even if one is written');
+    assert.match(restore, /-A TR-LOCALNET -i tr-br0 -d 127\.0\.0\.0\/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT .*-j DROP/);
+  });
+
+  it('pins a client to its endpoint with the recent module for ClientIP affinity', () => {
+    const { restore } = buildServiceRules({
+      prefix: 'tr',
+      services: [
+        svc('sticky', { clusterIP: '10.96.0.20', sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 42 } }, ports: [{ port: 80 }] }),
+        svc('default', { clusterIP: '10.96.0.21', sessionAffinity: 'ClientIP', ports: [{ port: 80 }] }),
+        svc('none', { clusterIP: '10.96.0.22', ports: [{ port: 80 }] }),
+      ],
+      endpoints: ['sticky', 'default', 'none'].map((n) => ep(n, [{ addresses: [{ ip: '10.244.0.7' }, { ip: '10.244.0.8' }], ports: [{ port: 8080 }] }])),
+    });
+    const lines = restore.split('\n');
+    const chainOf = (ip: string): string => lines.find((l) => l.startsWith('-A TR-SERVICES') && l.includes(`${ip}/32`))?.split(' -j ')[1] ?? '';
+    const sticky = lines.filter((l) => l.startsWith(`-A ${chainOf('10.96.0.20')} `));
+    assert.equal(sticky.length, 4);
+    // First the "seen before" checks, one per endpoint, then the random pick.
+    for (const l of sticky.slice(0, 2)) {
+      const sep = l.split(' -j ')[1];
+      assert.match(l, new RegExp(`-m recent --rcheck --seconds 42 --reap --name ${sep} --mask 255\\.255\\.255\\.255 --rsource -j ${sep}$`));
+      assert.match(lines.find((x) => x.startsWith(`-A ${sep} -p tcp`)) ?? '', new RegExp(`-m recent --set --name ${sep} --mask 255\\.255\\.255\\.255 --rsource -m tcp -j DNAT`));
+    }
+    assert.match(sticky[2], /--probability 0\.5/);
+    assert.ok(lines.some((l) => l.startsWith(`-A ${chainOf('10.96.0.21')} `) && l.includes('--seconds 10800')), 'default timeout is 3 hours');
+    assert.ok(!lines.some((l) => l.startsWith(`-A ${chainOf('10.96.0.22')} `) && l.includes('recent')), 'no affinity by default');
+  });
 });

@@ -6,11 +6,25 @@ import { PushContext } from '../../pilot/model/push-context.js';
 import { parseNodeId, resolveProxy } from '../../pilot/model/proxy.js';
 import { generateClusters, generateEndpoints, generateListeners, generateRoutes } from '../../pilot/xds/generators/index.js';
 import { GENERATORS } from '../../pilot/xds/generators/index.js';
+
 import { RATINGS, RATINGS_IP, REVIEWS, V1_IP, V1_NODE_ID, V2_IP, bookinfo, reviewsVs } from './fixtures.js';
 import type { VirtualService } from '../../api/istio/index.js';
 
 const ADS = { ads: {}, resourceApiVersion: 'V3' };
 const ROUTER = { name: 'envoy.filters.http.router', typedConfig: { '@type': TYPE_URL.router } };
+const HTTP_FILTERS = [
+  { name: 'envoy.filters.http.cors', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors' }, isOptional: true },
+  { name: 'envoy.filters.http.fault', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault' }, isOptional: true },
+  ROUTER,
+];
+const MAX = 4294967295;
+export const CIRCUIT_BREAKERS = { thresholds: [{ maxConnections: { value: MAX }, maxPendingRequests: { value: MAX }, maxRequests: { value: MAX }, maxRetries: { value: MAX }, trackRemaining: true }] };
+/** Trellis's default retry policy (pilot/README.md) and Istio's disabled route timeout. */
+const DEFAULT_RETRY = {
+  retryOn: 'connect-failure,refused-stream', numRetries: { value: 2 }, hostSelectionRetryMaxAttempts: '5',
+  retryHostPredicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' } }],
+};
+const NO_TIMEOUT = { seconds: 0 };
 
 function setup(inputs = bookinfo()) {
   const push = PushContext.build(inputs, { version: '1' });
@@ -19,7 +33,7 @@ function setup(inputs = bookinfo()) {
 }
 
 function eds(name: string) {
-  return { name, type: 'EDS', edsClusterConfig: { edsConfig: ADS }, lbPolicy: 'ROUND_ROBIN', connectTimeout: { seconds: 10 } };
+  return { name, type: 'EDS', edsClusterConfig: { edsConfig: ADS }, lbPolicy: 'LEAST_REQUEST', connectTimeout: { seconds: 10 }, circuitBreakers: CIRCUIT_BREAKERS };
 }
 
 function cla(name: string, ...eps: [string, number][]) {
@@ -34,7 +48,7 @@ test('proxy of a v1 pod: node id parsing and its inbound ports (named targetPort
   assert.equal(proxy.podName, 'reviews-v1-abc');
   assert.equal(proxy.namespace, 'default');
   assert.equal(proxy.pod?.metadata.name, 'reviews-v1-abc');
-  assert.deepEqual(proxy.inbound, [{ port: 9080, services: [{ fqdn: REVIEWS, servicePort: 9080, portName: 'http' }] }]);
+  assert.deepEqual(proxy.inbound, [{ port: 9080, http: true, services: [{ fqdn: REVIEWS, servicePort: 9080, portName: 'http' }] }]);
   assert.throws(() => parseNodeId('sidecar~1.2.3.4'), /node.id 'sidecar~1.2.3.4': want 4 parts/);
 });
 
@@ -73,7 +87,7 @@ test('LDS: virtualOutbound, per-port outbound listeners, virtualInbound with the
     bindToPort: { value: false },
     filterChains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: {
       '@type': TYPE_URL.httpConnectionManager, statPrefix: `outbound_0.0.0.0_${port}`,
-      rds: { routeConfigName: String(port), configSource: ADS }, httpFilters: [ROUTER],
+      rds: { routeConfigName: String(port), configSource: ADS }, httpFilters: HTTP_FILTERS,
     } }] }],
   });
   assert.deepEqual(generateListeners(push, proxy), [
@@ -112,7 +126,7 @@ test('RDS: one virtual host per service; the VirtualService 80/20 becomes weight
       virtualHosts: [{
         name: `${RATINGS}:8080`,
         domains: [RATINGS, `${RATINGS}:8080`, 'ratings', 'ratings:8080', 'ratings.default', 'ratings.default:8080', 'ratings.default.svc', 'ratings.default.svc:8080', '10.96.0.60', '10.96.0.60:8080'],
-        routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: `outbound|8080||${RATINGS}` } }],
+        routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster: `outbound|8080||${RATINGS}`, timeout: NO_TIMEOUT, retryPolicy: DEFAULT_RETRY } }],
       }, allowAny],
     },
     {
@@ -125,7 +139,7 @@ test('RDS: one virtual host per service; the VirtualService 80/20 becomes weight
           route: { weightedClusters: { clusters: [
             { name: `outbound|9080|v1|${REVIEWS}`, weight: { value: 80 } },
             { name: `outbound|9080|v2|${REVIEWS}`, weight: { value: 20 } },
-          ] } },
+          ] }, timeout: NO_TIMEOUT, retryPolicy: DEFAULT_RETRY },
         }],
       }, allowAny],
     },
@@ -176,11 +190,11 @@ test('matches: uri exact/prefix/regex, headers, ordered rules, single destinatio
   assert.deepEqual(push.warnings, []);
   const routes = generateRoutes(push, proxy)[1].virtualHosts[0].routes;
   assert.deepEqual(routes, [
-    { name: 'jason', match: { prefix: '/', headers: [{ name: 'end-user', stringMatch: { exact: 'jason' } }] }, route: { cluster: `outbound|9080|v2|${REVIEWS}`, timeout: { seconds: 1, nanos: 500000000 } } },
-    { name: 'jason', match: { safeRegex: { regex: '^/v2/.*' } }, route: { cluster: `outbound|9080|v2|${REVIEWS}`, timeout: { seconds: 1, nanos: 500000000 } } },
+    { name: 'jason', match: { prefix: '/', headers: [{ name: 'end-user', stringMatch: { exact: 'jason' } }] }, route: { cluster: `outbound|9080|v2|${REVIEWS}`, timeout: { seconds: 1, nanos: 500000000 }, retryPolicy: DEFAULT_RETRY } },
+    { name: 'jason', match: { safeRegex: { regex: '^/v2/.*' } }, route: { cluster: `outbound|9080|v2|${REVIEWS}`, timeout: { seconds: 1, nanos: 500000000 }, retryPolicy: DEFAULT_RETRY } },
     // ratings has a single port, so a destination without a port goes to 8080.
-    { name: 'exact', match: { path: '/health', headers: [{ name: 'x-debug', presentMatch: true }] }, route: { cluster: `outbound|8080||${RATINGS}` } },
-    { name: 'rest', match: { prefix: '/' }, route: { cluster: `outbound|9080|v1|${REVIEWS}` } },
+    { name: 'exact', match: { path: '/health', headers: [{ name: 'x-debug', presentMatch: true }] }, route: { cluster: `outbound|8080||${RATINGS}`, timeout: NO_TIMEOUT, retryPolicy: DEFAULT_RETRY } },
+    { name: 'rest', match: { prefix: '/' }, route: { cluster: `outbound|9080|v1|${REVIEWS}`, timeout: NO_TIMEOUT, retryPolicy: DEFAULT_RETRY } },
   ]);
 });
 
@@ -194,5 +208,5 @@ test('host resolution: short names in the rule\'s namespace; a VS elsewhere for 
   // `reviews` in namespace shop is reviews.shop..., which does not exist: default route stays.
   assert.equal(push.virtualServiceFor(REVIEWS), undefined);
   assert.ok(push.warnings.some((w) => w.includes("spec.hosts[0] 'reviews.shop.svc.cluster.local' matches no service")));
-  assert.deepEqual(generateRoutes(push, proxy)[1].virtualHosts[0].routes, [{ name: 'default', match: { prefix: '/' }, route: { cluster: `outbound|9080||${REVIEWS}` } }]);
+  assert.deepEqual(generateRoutes(push, proxy)[1].virtualHosts[0].routes, [{ name: 'default', match: { prefix: '/' }, route: { cluster: `outbound|9080||${REVIEWS}`, timeout: NO_TIMEOUT, retryPolicy: DEFAULT_RETRY } }]);
 });

@@ -33,7 +33,7 @@ describe('xDS resource validation', () => {
   it('rejects a route without an action, naming the field', () => {
     const d = decodeRouteConfiguration(roundTrip(TYPE_URL.routeConfiguration,
       routeConfiguration(80, [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' } }] }])));
-    assert.deepEqual(d.errors, ['RouteConfiguration "80": virtualHosts[0].routes[0]: no action: one of route, directResponse is required']);
+    assert.deepEqual(d.errors, ['RouteConfiguration "80": virtualHosts[0].routes[0]: no action: one of route, redirect, directResponse is required']);
   });
 
   it('rejects bad regexes, empty weights and missing domains', () => {
@@ -84,5 +84,32 @@ describe('xDS resource validation', () => {
     assert.equal(route('/p'), 'all');
     assert.equal(route('/items/42?x'), 're');
     assert.equal(route('/items/4a'), 'all');
+  });
+
+  it('rejects bad retry policies, fault percentages, header mutations and cluster thresholds, naming the field', () => {
+    const d = decodeRouteConfiguration(roundTrip(TYPE_URL.routeConfiguration, routeConfiguration(80, [{
+      name: 'v', domains: ['*'], requestHeadersToAdd: [{ header: { key: ':path', value: 'x' } }],
+      routes: [
+        { match: { prefix: '/a' }, route: { cluster: 'c', retryPolicy: { retryOn: '5xx,sometimes', retryBackOff: { baseInterval: { seconds: 1 }, maxInterval: { nanos: 1000 } } } } },
+        { match: { prefix: '/b' }, route: { cluster: 'c' }, typedPerFilterConfig: { 'envoy.filters.http.fault': {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault', abort: { httpStatus: 700, percentage: { numerator: 1 } } } } },
+        { match: { prefix: '/c' }, redirect: { pathRedirect: '/x', prefixRewrite: '/y' } },
+      ],
+    }])));
+    const text = d.errors.join('\n');
+    assert.match(text, /virtualHosts\[0\]\.routes\[0\]\.route\.retryPolicy\.retryOn: "sometimes" is not a retry condition/);
+    assert.match(text, /routes\[0\]\.route\.retryPolicy\.retryBackOff\.maxInterval: must be at least baseInterval/);
+    assert.match(text, /routes\[1\]\.typedPerFilterConfig\["envoy\.filters\.http\.fault"\]\.abort\.httpStatus: 700 is not in \[200, 600\)/);
+    assert.match(text, /routes\[2\]\.redirect: only one of pathRedirect, prefixRewrite, regexRewrite may be set/);
+    assert.match(text, /virtualHosts\[0\]\.requestHeadersToAdd\[0\]\.header\.key: ":path" may not be modified/);
+    const c = decodeCluster(roundTrip(TYPE_URL.cluster, { ...(edsCluster('c') as Obj), outlierDetection: { maxEjectionPercent: { value: 150 } }, commonLbConfig: { healthyPanicThreshold: { value: 120 } } }));
+    assert.match(c.errors.join('\n'), /Cluster "c": outlierDetection\.maxEjectionPercent: 150 is more than 100/);
+    assert.match(c.errors.join('\n'), /commonLbConfig\.healthyPanicThreshold: .* is not a percentage/);
+    const ok = decodeCluster(roundTrip(TYPE_URL.cluster, { ...(edsCluster('d') as Obj), circuitBreakers: { thresholds: [{ maxRequests: { value: 7 } }] } })).value!;
+    assert.deepEqual([ok.circuitBreakers.maxRequests, ok.circuitBreakers.maxConnections, ok.circuitBreakers.maxRetries], [7, 1024, 3]);
+    const r = decodeRouteConfiguration(roundTrip(TYPE_URL.routeConfiguration, routeConfiguration(80, [{ name: 'v', domains: ['*'], routes: [
+      { match: { prefix: '/' }, route: { cluster: 'c' } }, { match: { prefix: '/0' }, route: { cluster: 'c', timeout: { seconds: 0 } } }] }]))).value!;
+    const actions = r.virtualHosts[0].routes.map((x) => (x.action.kind === 'route' ? x.action.timeoutMs : -1));
+    assert.deepEqual(actions, [15_000, 0], 'default 15 s; 0 disables');
   });
 });

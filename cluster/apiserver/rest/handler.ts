@@ -1,14 +1,14 @@
 // Dispatches a resource request to the generic verbs or a subresource handler.
 import type { ApiContext, Request } from '../context.js';
-import { forbiddenMessage } from '../authz.js';
-import { ApiError, badRequest, forbidden, methodNotSupported, unsupportedMediaType } from '../errors.js';
+import { authorizeRequest } from '../authz.js';
+import { ApiError, badRequest, methodNotSupported, unsupportedMediaType } from '../errors.js';
 import { decodeBody } from '../decode.js';
 import { readBody, sendJson } from '../http.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, patchTypeOf } from '../patch.js';
 import { parse as parseYaml } from 'yaml';
 import type { KindInfo } from '../registry/types.js';
 import { getPath, isObj, str, type Json } from '../util.js';
-import { createObject, deleteObject, updateObject, type DeleteOptions, type WriteOptions } from './write.js';
+import { createObject, deleteObject, updateObject, type DeleteOptions, type PropagationPolicy, type WriteOptions } from './write.js';
 import { getObject, listObjects, serveGet, serveList } from './read.js';
 import { serveWatch } from './watch.js';
 import { bindPod, finalizeNamespace, getScale, requestToken, writeScale } from './subresources.js';
@@ -40,21 +40,32 @@ function deleteOptions(q: URLSearchParams, body: Json): DeleteOptions {
   const qg = q.get('gracePeriodSeconds');
   const grace = qg !== null ? Number(qg) : typeof body.gracePeriodSeconds === 'number' ? body.gracePeriodSeconds : undefined;
   const pre = isObj(body.preconditions) ? body.preconditions : {};
-  return { gracePeriodSeconds: grace, preconditions: { uid: str(pre.uid), resourceVersion: str(pre.resourceVersion) } };
+  return { gracePeriodSeconds: grace, propagationPolicy: propagationOf(q, body), preconditions: { uid: str(pre.uid), resourceVersion: str(pre.resourceVersion) } };
+}
+
+const POLICIES: PropagationPolicy[] = ['Orphan', 'Background', 'Foreground'];
+
+/** propagationPolicy (query or body), or the deprecated orphanDependents; both set is an error, as in Kubernetes. */
+function propagationOf(q: URLSearchParams, body: Json): PropagationPolicy | undefined {
+  const p = q.get('propagationPolicy') ?? str(body.propagationPolicy);
+  const orphanRaw = q.get('orphanDependents') ?? (typeof body.orphanDependents === 'boolean' ? String(body.orphanDependents) : null);
+  if (p !== undefined && p !== null && p !== '') {
+    if (orphanRaw !== null) throw badRequest('propagationPolicy: Invalid value: "' + p + '": orphanDependents and deletionPropagation cannot be both set');
+    if (!POLICIES.includes(p as PropagationPolicy)) throw badRequest(`propagationPolicy: Unsupported value: "${p}": supported values: "Foreground", "Background", "Orphan"`);
+    return p as PropagationPolicy;
+  }
+  if (orphanRaw === 'true') return 'Orphan';
+  if (orphanRaw === 'false') return 'Background';
+  return undefined;
 }
 
 export async function handleResource(api: ApiContext, r: Request, apiAudiences: string[]): Promise<void> {
   const { info, url } = r;
+  // Authorization comes first: a denied user learns nothing about what is served.
+  await authorizeRequest(api.authorize, r.user, info);
   const k = api.registry.lookup(info.group, info.version, info.resource);
   if (!k) throw notServed();
   if (!k.namespaced && info.namespace) throw notServed();
-  const decision = await api.authorize(r.user, {
-    verb: info.verb, apiGroup: info.group, apiVersion: info.version, resource: info.resource, subresource: info.subresource,
-    namespace: info.namespace, name: info.name, resourceRequest: true, path: info.path,
-  });
-  if (!decision.allowed) {
-    throw forbidden(forbiddenMessage(r.user, { verb: info.verb, apiGroup: info.group, apiVersion: info.version, resource: info.resource, subresource: info.subresource, namespace: info.namespace, name: info.name, resourceRequest: true, path: info.path }, decision.reason));
-  }
   const o: WriteOptions = { user: r.user, dryRun: url.searchParams.get('dryRun') === 'All', version: info.version };
   if (info.subresource) return handleSubresource(api, r, k, o, apiAudiences);
 

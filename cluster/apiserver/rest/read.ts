@@ -1,6 +1,7 @@
 // GET and LIST for every kind, as JSON objects or as meta.k8s.io Tables.
 import type { ApiContext, Request } from '../context.js';
-import { notFound } from '../errors.js';
+import { badRequest, notFound } from '../errors.js';
+import { checkNotExpired, decodeContinue, encodeContinue, parseLimit } from './paging.js';
 import { sendJson } from '../http.js';
 import type { KindInfo } from '../registry/types.js';
 import { parseFieldSelector, parseLabelSelector } from '../selectors.js';
@@ -23,24 +24,52 @@ export async function serveGet(api: ApiContext, r: Request, k: KindInfo): Promis
   sendJson(r.res, 200, obj);
 }
 
-export async function listObjects(api: ApiContext, k: KindInfo, namespace: string, version: string, query: URLSearchParams): Promise<{ items: Json[]; revision: number }> {
+export interface ListPage { items: Json[]; revision: number; continue?: string; remainingItemCount?: number }
+
+/** A list with selectors, and with limit/continue when asked (limit 0 = everything). */
+export async function listObjects(api: ApiContext, k: KindInfo, namespace: string, version: string, query: URLSearchParams): Promise<ListPage> {
   const labels = parseLabelSelector(query.get('labelSelector'));
   const fields = parseFieldSelector(query.get('fieldSelector'));
   const match = makeMatcher(k, labels, fields.matcher, fields.fields);
-  const { items, revision } = await api.store.list(listPrefix(k, namespace));
-  return { items: items.filter(match).map((o) => toExternal(o, k, version)), revision };
+  const prefix = listPrefix(k, namespace);
+  const limit = parseLimit(query);
+  const token = query.get('continue');
+  const cont = token ? decodeContinue(token, prefix) : undefined;
+  if (cont) {
+    const rv = query.get('resourceVersion');
+    if (rv && rv !== '0') throw badRequest('specifying resource version is not allowed when using continue');
+    await checkNotExpired(api.store, prefix, cont.rv);
+  }
+  const { items: all, revision } = await api.store.list(prefix);
+  const keyed = all.map((o) => ({ o, key: keyOf(k, String(getPath(o, 'metadata.namespace') ?? ''), String(getPath(o, 'metadata.name'))) }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const after = cont ? keyed.filter((x) => x.key >= cont.start) : keyed;
+  const matching = after.filter((x) => match(x.o));
+  const page = limit > 0 ? matching.slice(0, limit) : matching;
+  const out: ListPage = { items: page.map((x) => toExternal(x.o, k, version)), revision: cont ? cont.rv : revision };
+  if (limit > 0 && matching.length > limit) {
+    out.continue = encodeContinue(page[page.length - 1].key, out.revision);
+    // Kubernetes counts the rest only when no selector could make the count expensive or wrong.
+    if (!query.get('labelSelector') && !query.get('fieldSelector')) out.remainingItemCount = matching.length - limit;
+  }
+  return out;
 }
 
 export async function serveList(api: ApiContext, r: Request, k: KindInfo): Promise<void> {
-  const { items, revision } = await listObjects(api, k, r.info.namespace, r.info.version, r.url.searchParams);
+  const page = await listObjects(api, k, r.info.namespace, r.info.version, r.url.searchParams);
+  const listMeta: Json = { resourceVersion: String(page.revision) };
+  if (page.continue) listMeta.continue = page.continue;
+  if (page.remainingItemCount !== undefined) listMeta.remainingItemCount = page.remainingItemCount;
   if (wantsTable(r.req.headers.accept)) {
-    sendJson(r.res, 200, toTable(k, items, String(revision), r.url.searchParams.get('includeObject')));
+    const table = toTable(k, page.items, String(page.revision), r.url.searchParams.get('includeObject'));
+    table.metadata = listMeta;
+    sendJson(r.res, 200, table);
     return;
   }
   sendJson(r.res, 200, {
     apiVersion: k.group ? `${k.group}/${r.info.version}` : r.info.version,
     kind: k.listKind,
-    metadata: { resourceVersion: String(revision) },
-    items,
+    metadata: listMeta,
+    items: page.items,
   });
 }

@@ -209,8 +209,12 @@ export async function updateObject(
   throw conflict(resourceName(k), name, 'too many concurrent updates; please try again');
 }
 
+export type PropagationPolicy = 'Orphan' | 'Background' | 'Foreground';
+
 export interface DeleteOptions {
   gracePeriodSeconds?: number;
+  /** Undefined = the kind's default (Background). */
+  propagationPolicy?: PropagationPolicy;
   preconditions?: { uid?: string; resourceVersion?: string };
 }
 
@@ -233,6 +237,26 @@ export async function deleteObject(api: ApiContext, k: KindInfo, namespace: stri
   throw conflict(resourceName(k), name, 'too many concurrent updates; please try again');
 }
 
+export const ORPHAN_FINALIZER = 'orphan';
+export const FOREGROUND_FINALIZER = 'foregroundDeletion';
+
+/**
+ * The garbage collector's finalizers for a propagation policy (Kubernetes'
+ * deletionFinalizersForGarbageCollection): Orphan -> `orphan`, Foreground ->
+ * `foregroundDeletion`, an explicit Background drops both. Returns whether they changed.
+ */
+function applyPropagation(obj: Json, policy: PropagationPolicy | undefined): boolean {
+  if (!policy) return false;
+  const m = meta(obj);
+  const before = Array.isArray(m.finalizers) ? m.finalizers.map(String) : [];
+  let after = before.filter((f) => f !== ORPHAN_FINALIZER && f !== FOREGROUND_FINALIZER);
+  if (policy === 'Orphan') after = [...after, ORPHAN_FINALIZER];
+  if (policy === 'Foreground') after = [...after, FOREGROUND_FINALIZER];
+  if (deepEqual(before, after)) return false;
+  if (after.length) m.finalizers = after; else delete m.finalizers;
+  return true;
+}
+
 async function deleteAttempt(api: ApiContext, k: KindInfo, key: string, namespace: string, name: string, opts: DeleteOptions, o: WriteOptions): Promise<Json> {
   {
     const stored = await api.store.get(key);
@@ -250,16 +274,17 @@ async function deleteAttempt(api: ApiContext, k: KindInfo, key: string, namespac
     const grace = k.strategy.gracePeriod?.(cur, opts.gracePeriodSeconds) ?? 0;
     const next = clone(cur);
     const m = meta(next);
+    const finalizersChanged = applyPropagation(next, opts.propagationPolicy);
     if (!m.deletionTimestamp) {
-      if (grace === 0 && !hasPendingFinalizers(k, cur)) return remove();
+      if (grace === 0 && !hasPendingFinalizers(k, next)) return remove();
       m.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
       m.deletionGracePeriodSeconds = grace;
       if (k.group === '' && k.resource === 'namespaces') (next.status as Json | undefined ?? (next.status = {}) as Json).phase = 'Terminating';
     } else if (grace < Number(m.deletionGracePeriodSeconds ?? 0)) {
       m.deletionGracePeriodSeconds = grace;
       m.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    } else {
-      return cur; // already being deleted, no shorter grace period asked for
+    } else if (!finalizersChanged) {
+      return cur; // already being deleted, no shorter grace period or other propagation asked for
     }
     if (readyToRemove(k, next)) return remove();
     if (o.dryRun) return next;

@@ -5,10 +5,10 @@ import { danglingClusterNames, serviceClusterNames } from './outbound.js';
 import { parseOutboundClusterName } from './names.js';
 import { socketAddress, type ClusterLoadAssignment } from './envoy.js';
 
-export function loadAssignment(push: PushContext, clusterName: string): ClusterLoadAssignment {
+export function loadAssignment(push: PushContext, clusterName: string, namespace?: string): ClusterLoadAssignment {
   const parsed = parseOutboundClusterName(clusterName);
   const eps = parsed && push.service(parsed.fqdn)?.ports.some((p) => p.port === parsed.port)
-    ? push.endpoints(parsed.fqdn, parsed.port, parsed.subset || undefined)
+    ? push.endpoints(parsed.fqdn, parsed.port, parsed.subset || undefined, namespace)
     : [];
   return {
     clusterName,
@@ -16,6 +16,7 @@ export function loadAssignment(push: PushContext, clusterName: string): ClusterL
   };
 }
 
-export function generateEndpoints(push: PushContext): ClusterLoadAssignment[] {
-  return [...serviceClusterNames(push), ...danglingClusterNames(push)].map((name) => loadAssignment(push, name));
+/** Subsets are looked up in the DestinationRule the proxy's namespace sees (exportTo). */
+export function generateEndpoints(push: PushContext, namespace?: string): ClusterLoadAssignment[] {
+  return [...serviceClusterNames(push), ...danglingClusterNames(push)].map((name) => loadAssignment(push, name, namespace));
 }

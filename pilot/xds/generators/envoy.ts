@@ -23,6 +23,13 @@ export interface Cluster {
   lbPolicy: string;
   edsClusterConfig?: Json;
   loadAssignment?: ClusterLoadAssignment;
+  ringHashLbConfig?: Json;
+  maglevLbConfig?: Json;
+  circuitBreakers?: { thresholds: Json[] };
+  outlierDetection?: Json;
+  commonLbConfig?: Json;
+  upstreamConnectionOptions?: Json;
+  typedExtensionProtocolOptions?: Record<string, Json>;
 }
 
 export interface HeaderMatcher {
@@ -41,20 +48,33 @@ export interface RouteMatch {
   queryParameters?: { name: string; stringMatch?: Json; presentMatch?: boolean }[];
 }
 
+export interface WeightedCluster { name: string; weight: { value: number }; requestHeadersToAdd?: HeaderValueOption[]; requestHeadersToRemove?: string[]; responseHeadersToAdd?: HeaderValueOption[]; responseHeadersToRemove?: string[] }
+
 export interface RouteAction {
   cluster?: string;
-  weightedClusters?: { clusters: { name: string; weight: { value: number } }[] };
+  weightedClusters?: { clusters: WeightedCluster[] };
   timeout?: Duration;
   retryPolicy?: Json;
   prefixRewrite?: string;
+  regexRewrite?: { pattern: { regex: string }; substitution: string };
   hostRewriteLiteral?: string;
+  hashPolicy?: Json[];
+  requestMirrorPolicies?: Json[];
 }
+
+export interface HeaderValueOption { header: { key: string; value: string }; appendAction: 'APPEND_IF_EXISTS_OR_ADD' | 'OVERWRITE_IF_EXISTS_OR_ADD' }
 
 export interface Route {
   name?: string;
   match: RouteMatch;
   route?: RouteAction;
+  redirect?: Json;
   directResponse?: { status: number; body?: { inlineString: string } };
+  requestHeadersToAdd?: HeaderValueOption[];
+  requestHeadersToRemove?: string[];
+  responseHeadersToAdd?: HeaderValueOption[];
+  responseHeadersToRemove?: string[];
+  typedPerFilterConfig?: Record<string, Json>;
 }
 
 export interface VirtualHost { name: string; domains: string[]; routes: Route[] }
@@ -93,6 +113,16 @@ export function routerFilter(): { name: string; typedConfig: Json } {
 
 export function tcpProxy(cluster: string): { name: string; typedConfig: Json } {
   return { name: TCP_PROXY_FILTER, typedConfig: { '@type': TYPE_URL.tcpProxy, statPrefix: cluster, cluster } };
+}
+
+/** A TcpProxy over several clusters; TcpProxy weights are plain uint32 (no wrapper). */
+export function weightedTcpProxy(statPrefix: string, clusters: { name: string; weight: number }[]): { name: string; typedConfig: Json } {
+  return { name: TCP_PROXY_FILTER, typedConfig: { '@type': TYPE_URL.tcpProxy, statPrefix, weightedClusters: { clusters } } };
+}
+
+/** Istio percentages (a double, 0-100) as Envoy FractionalPercent per million, as Istio writes them. */
+export function fractionalPercent(value: number): { numerator: number; denominator: 'MILLION' } {
+  return { numerator: Math.round(Math.min(100, Math.max(0, value)) * 10_000), denominator: 'MILLION' };
 }
 
 /** "10s", "1.5s", "250ms", "2m", "1h" -> Duration; undefined when malformed. */

@@ -1,12 +1,20 @@
-// Translation of a VirtualService's http[] rules into Envoy routes for one service port.
-// Istio semantics: rules in order, first match wins; the match blocks of one rule are ORed
-// (one Envoy route each, same action); a block with `port` only applies on that port.
+// Translation of the VirtualServices of a host into Envoy routes for one service port, as
+// seen by one proxy. Istio semantics: the VirtualServices for a host are merged (their rules
+// concatenated, oldest first); rules in order, first match wins; the match blocks of a rule
+// are ORed (one Envoy route each, same action); a block with `port` applies on that port
+// only, and one with sourceLabels/sourceNamespace only for proxies of those workloads.
 import type { Destination, HTTPMatchRequest, HTTPRoute, HTTPRouteDestination, StringMatch } from '../../../api/istio/index.js';
+import { matchesMap } from '../../../api/kube/index.js';
 import type { PushContext } from '../../model/push-context.js';
 import type { ServiceModel } from '../../model/service.js';
 import type { VirtualServiceModel } from '../../model/istio-config.js';
 import { outboundClusterName } from './names.js';
-import { parseDuration, type HeaderMatcher, type Json, type Route, type RouteAction, type RouteMatch } from './envoy.js';
+import { fractionalPercent, parseDuration, type HeaderMatcher, type Json, type Route, type RouteAction, type RouteMatch, type WeightedCluster } from './envoy.js';
+import { CORS_FILTER, FAULT_FILTER, corsConfig, faultConfig, headerFields, redirectAction, retryPolicy, stringMatcher } from './route-policy.js';
+import { clusterTrafficPolicy, hashPolicy } from './traffic-policy.js';
+
+/** What routes depend on about the proxy they are generated for. */
+export interface RouteProxy { namespace: string; labels: Readonly<Record<string, string>> }
 
 /**
  * The cluster a destination names. Without destination.port, a single-port service's port
@@ -19,23 +27,39 @@ export function destinationCluster(push: PushContext, namespace: string, dest: D
   return outboundClusterName(port, dest.subset ?? '', fqdn);
 }
 
-export function defaultRoute(svc: ServiceModel, port: number): Route {
-  return { name: 'default', match: { prefix: '/' }, route: { cluster: outboundClusterName(port, '', svc.fqdn) } };
+export function defaultRoute(push: PushContext, svc: ServiceModel, port: number, proxy?: RouteProxy): Route {
+  const cluster = outboundClusterName(port, '', svc.fqdn);
+  const hash = hashPolicy(clusterTrafficPolicy(push, cluster, proxy?.namespace)?.loadBalancer?.consistentHash);
+  const route: RouteAction = { cluster, timeout: { seconds: 0 } };
+  const retry = retryPolicy(undefined, hash !== undefined);
+  if (retry) route.retryPolicy = retry;
+  if (hash) route.hashPolicy = hash;
+  return { name: 'default', match: { prefix: '/' }, route };
 }
 
-/** The routes of the virtual host of `svc` on `port`. */
-export function serviceRoutes(push: PushContext, svc: ServiceModel, port: number): Route[] {
-  const vs = push.virtualServiceFor(svc.fqdn);
-  if (!vs) return [defaultRoute(svc, port)];
-  return virtualServiceRoutes(push, vs, port);
+/** The routes of the virtual host of `svc` on `port`, for a proxy. */
+export function serviceRoutes(push: PushContext, svc: ServiceModel, port: number, proxy?: RouteProxy): Route[] {
+  const vss = push.virtualServicesFor(svc.fqdn, proxy?.namespace);
+  if (!vss.length) return [defaultRoute(push, svc, port, proxy)];
+  return vss.flatMap((vs) => virtualServiceRoutes(push, vs, port, proxy));
 }
 
-export function virtualServiceRoutes(push: PushContext, vs: VirtualServiceModel, port: number): Route[] {
+/** Does a match block apply to this proxy (sourceLabels / sourceNamespace are selectors)? */
+export function sourceMatches(m: { sourceLabels?: Record<string, string>; sourceNamespace?: string }, proxy: RouteProxy | undefined): boolean {
+  if (!proxy) return true;
+  if (m.sourceNamespace !== undefined && m.sourceNamespace !== proxy.namespace) return false;
+  if (m.sourceLabels && !matchesMap(m.sourceLabels, proxy.labels as Record<string, string>)) return false;
+  return true;
+}
+
+export function virtualServiceRoutes(push: PushContext, vs: VirtualServiceModel, port: number, proxy?: RouteProxy): Route[] {
   const routes: Route[] = [];
   vs.http.forEach((rule, i) => {
-    const action = routeAction(push, vs, rule, port);
+    const action = routeAction(push, vs, rule, port, proxy);
     if (!action) return;
-    const blocks = rule.match?.length ? rule.match.filter((m) => m.port === undefined || m.port === port) : [undefined];
+    const blocks = rule.match?.length
+      ? rule.match.filter((m) => (m.port === undefined || m.port === port) && sourceMatches(m, proxy))
+      : [undefined];
     if (!blocks.length) return;
     const name = rule.name ?? `${vs.namespace}/${vs.name}.http[${i}]`;
     for (const block of blocks) routes.push({ name, match: routeMatch(block), ...action });
@@ -43,39 +67,76 @@ export function virtualServiceRoutes(push: PushContext, vs: VirtualServiceModel,
   return routes;
 }
 
-function routeAction(push: PushContext, vs: VirtualServiceModel, rule: HTTPRoute, port: number): Pick<Route, 'route' | 'directResponse'> | undefined {
+type Action = Omit<Route, 'name' | 'match'>;
+
+function routeAction(push: PushContext, vs: VirtualServiceModel, rule: HTTPRoute, port: number, proxy?: RouteProxy): Action | undefined {
+  const common: Action = { ...headerFields(rule.headers) };
+  const perFilter: Record<string, Json> = {};
+  const fault = faultConfig(rule.fault);
+  if (fault) perFilter[FAULT_FILTER] = fault;
+  const cors = corsConfig(rule.corsPolicy);
+  if (cors) perFilter[CORS_FILTER] = cors;
+  if (Object.keys(perFilter).length) common.typedPerFilterConfig = perFilter;
+
   if (rule.directResponse) {
     const body = rule.directResponse.body?.string;
-    return { directResponse: { status: rule.directResponse.status, ...(body !== undefined ? { body: { inlineString: body } } : {}) } };
+    return { directResponse: { status: rule.directResponse.status, ...(body !== undefined ? { body: { inlineString: body } } : {}) }, ...common };
   }
+  if (rule.redirect) return { redirect: redirectAction(rule.redirect), ...common };
   const dests = (rule.route ?? []).filter((d) => d.destination?.host);
-  if (!dests.length) return undefined; // redirect/delegate: not translated yet (reported by the model)
+  if (!dests.length) return undefined; // delegate: not translated yet (reported by the model)
   const action: RouteAction = {};
   const weighted = weightedDestinations(dests);
+  const clusters = weighted.map(({ d }) => destinationCluster(push, vs.namespace, d.destination, port));
   if (weighted.length === 1) {
-    action.cluster = destinationCluster(push, vs.namespace, weighted[0].d.destination, port);
+    action.cluster = clusters[0];
+    // A single destination's header operations apply to the whole route (Istio merges them).
+    Object.assign(common, mergeHeaderFields(common, headerFields(weighted[0].d.headers)));
   } else {
     action.weightedClusters = {
-      clusters: weighted.map(({ d, weight }) => ({ name: destinationCluster(push, vs.namespace, d.destination, port), weight: { value: weight } })),
+      clusters: weighted.map(({ d, weight }, k) => ({ name: clusters[k], weight: { value: weight }, ...headerFields(d.headers) } satisfies WeightedCluster)),
     };
   }
-  const timeout = parseDuration(rule.timeout);
-  if (timeout) action.timeout = timeout;
-  const retries = rule.retries;
-  if (retries && (retries.attempts ?? 0) > 0) {
-    const policy: Json = { retryOn: retries.retryOn ?? 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes', numRetries: { value: retries.attempts } };
-    const perTry = parseDuration(retries.perTryTimeout);
-    if (perTry) policy.perTryTimeout = perTry;
-    action.retryPolicy = policy;
-  }
+  // Istio disables Envoy's 15 s default route timeout unless the rule sets one.
+  action.timeout = parseDuration(rule.timeout) ?? { seconds: 0 };
+  const hash = clusters.map((c) => hashPolicy(clusterTrafficPolicy(push, c, proxy?.namespace)?.loadBalancer?.consistentHash)).find((h) => h !== undefined);
+  const retry = retryPolicy(rule.retries, hash !== undefined);
+  if (retry) action.retryPolicy = retry;
   if (rule.rewrite?.uri !== undefined) action.prefixRewrite = rule.rewrite.uri;
+  else if (rule.rewrite?.uriRegexRewrite?.match !== undefined) {
+    action.regexRewrite = { pattern: { regex: rule.rewrite.uriRegexRewrite.match }, substitution: rule.rewrite.uriRegexRewrite.rewrite ?? '' };
+  }
   if (rule.rewrite?.authority) action.hostRewriteLiteral = rule.rewrite.authority;
-  return { route: action };
+  if (hash) action.hashPolicy = hash;
+  const mirrors = mirrorPolicies(push, vs, rule, port);
+  if (mirrors.length) action.requestMirrorPolicies = mirrors;
+  return { route: action, ...common };
+}
+
+function mergeHeaderFields(a: Action, b: Action): Action {
+  const out: Action = {};
+  for (const k of ['requestHeadersToAdd', 'requestHeadersToRemove', 'responseHeadersToAdd', 'responseHeadersToRemove'] as const) {
+    const merged = [...(a[k] ?? []), ...(b[k] ?? [])];
+    if (merged.length) (out as Record<string, unknown>)[k] = merged;
+  }
+  return out;
+}
+
+// `mirror` + `mirrorPercentage` (absent = 100%, the deprecated integer `mirrorPercent` too),
+// and `mirrors[]` each with its own percentage.
+function mirrorPolicies(push: PushContext, vs: VirtualServiceModel, rule: HTTPRoute, port: number): Json[] {
+  const out: Json[] = [];
+  const add = (dest: Destination, percent: number): void => {
+    out.push({ cluster: destinationCluster(push, vs.namespace, dest, port), runtimeFraction: { defaultValue: fractionalPercent(percent) }, traceSampled: { value: false } });
+  };
+  if (rule.mirror?.host) add(rule.mirror, rule.mirrorPercentage?.value ?? rule.mirrorPercent ?? 100);
+  for (const m of rule.mirrors ?? []) if (m.destination?.host) add(m.destination, m.percentage?.value ?? 100);
+  return out;
 }
 
 // A single destination takes all traffic whatever its weight; with several, unset weights
 // count as 0 unless none is set (then the split is even), and 0-weight entries are dropped.
-function weightedDestinations(dests: HTTPRouteDestination[]): { d: HTTPRouteDestination; weight: number }[] {
+export function weightedDestinations<T extends { weight?: number }>(dests: T[]): { d: T; weight: number }[] {
   if (dests.length === 1) return [{ d: dests[0], weight: 100 }];
   const anySet = dests.some((d) => d.weight !== undefined);
   const all = dests.map((d) => ({ d, weight: anySet ? d.weight ?? 0 : 1 }));
@@ -83,7 +144,7 @@ function weightedDestinations(dests: HTTPRouteDestination[]): { d: HTTPRouteDest
   return positive.length ? positive : all.slice(0, 1);
 }
 
-function routeMatch(m: HTTPMatchRequest | undefined): RouteMatch {
+export function routeMatch(m: HTTPMatchRequest | undefined): RouteMatch {
   const out: RouteMatch = {};
   const uri = m?.uri;
   if (uri?.exact !== undefined) out.path = uri.exact;
@@ -111,10 +172,4 @@ function headerMatcher(name: string, sm: StringMatch, invert: boolean): HeaderMa
   return h;
 }
 
-/** Istio StringMatch -> Envoy StringMatcher; undefined for `{}` (presence). */
-function stringMatcher(sm: StringMatch): Json | undefined {
-  if (sm.exact !== undefined) return { exact: sm.exact };
-  if (sm.prefix !== undefined) return { prefix: sm.prefix };
-  if (sm.regex !== undefined) return { safeRegex: { regex: sm.regex } };
-  return undefined;
-}
+export type { HTTPRouteDestination };

@@ -22,23 +22,28 @@ export interface XdsGenerator {
   generate(push: PushContext, proxy: Proxy): NamedResource[];
 }
 
-const inboundClass = (p: Proxy): string => p.inbound.map((i) => i.port).join(',');
+// Routes and TCP listeners depend on the proxy's namespace (exportTo, short names) and its
+// labels (sourceLabels matches); clusters on its namespace (DestinationRule lookup).
+const labelsKey = (p: Proxy): string => JSON.stringify(Object.entries(p.workload.labels).sort());
+const inboundKey = (p: Proxy): string => p.inbound.map((i) => `${i.port}${i.http ? '' : '/tcp'}`).join(',');
+const clusterClass = (p: Proxy): string => `${p.namespace}|${inboundKey(p)}`;
+const listenerClass = (p: Proxy): string => `${p.namespace}|${inboundKey(p)}|${labelsKey(p)}`;
 
 export const GENERATORS: readonly XdsGenerator[] = [
   {
-    type: 'cds', typeUrl: TYPE_URL.cluster, wildcard: true, proxyClass: inboundClass,
+    type: 'cds', typeUrl: TYPE_URL.cluster, wildcard: true, proxyClass: clusterClass,
     generate: (push, proxy) => generateClusters(push, proxy).map((c) => ({ name: c.name, resource: c })),
   },
   {
-    type: 'eds', typeUrl: TYPE_URL.clusterLoadAssignment, wildcard: false, proxyClass: () => '',
-    generate: (push) => generateEndpoints(push).map((c) => ({ name: c.clusterName, resource: c })),
+    type: 'eds', typeUrl: TYPE_URL.clusterLoadAssignment, wildcard: false, proxyClass: (p) => p.namespace,
+    generate: (push, proxy) => generateEndpoints(push, proxy.namespace).map((c) => ({ name: c.clusterName, resource: c })),
   },
   {
-    type: 'lds', typeUrl: TYPE_URL.listener, wildcard: true, proxyClass: inboundClass,
+    type: 'lds', typeUrl: TYPE_URL.listener, wildcard: true, proxyClass: listenerClass,
     generate: (push, proxy) => generateListeners(push, proxy).map((l) => ({ name: l.name, resource: l })),
   },
   {
-    type: 'rds', typeUrl: TYPE_URL.routeConfiguration, wildcard: false, proxyClass: (p) => p.namespace,
+    type: 'rds', typeUrl: TYPE_URL.routeConfiguration, wildcard: false, proxyClass: (p) => `${p.namespace}|${labelsKey(p)}`,
     generate: (push, proxy) => generateRoutes(push, proxy).map((r) => ({ name: r.name, resource: r })),
   },
 ];

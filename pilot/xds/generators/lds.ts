@@ -3,14 +3,17 @@
 import { TYPE_URL } from '../../../api/xds/protos.js';
 import type { PushContext } from '../../model/push-context.js';
 import type { Proxy } from '../../model/proxy.js';
-import { outboundPorts } from './outbound.js';
+import { outboundPorts, tcpServicePorts } from './outbound.js';
+import { destinationCluster, sourceMatches, weightedDestinations, type RouteProxy } from './http-route.js';
+import { CORS_FILTER, FAULT_FILTER } from './route-policy.js';
+import type { ServiceModel } from '../../model/service.js';
 import {
   INBOUND_CAPTURE_PORT, INBOUND_PASSTHROUGH_CLUSTER, OUTBOUND_CAPTURE_PORT, PASSTHROUGH_CLUSTER,
   VIRTUAL_INBOUND, VIRTUAL_OUTBOUND, inboundClusterName, outboundListenerName, routeConfigName,
 } from './names.js';
 import {
-  ADS_CONFIG_SOURCE, HCM_FILTER, ORIGINAL_DST_FILTER, ORIGINAL_DST_TYPE_URL, routerFilter, socketAddress, tcpProxy,
-  type FilterChain, type Listener,
+  ADS_CONFIG_SOURCE, HCM_FILTER, ORIGINAL_DST_FILTER, ORIGINAL_DST_TYPE_URL, routerFilter, socketAddress, tcpProxy, weightedTcpProxy,
+  type FilterChain, type Json, type Listener,
 } from './envoy.js';
 
 export function virtualOutboundListener(): Listener {
@@ -37,15 +40,54 @@ export function outboundHttpListener(port: number): Listener {
           '@type': TYPE_URL.httpConnectionManager,
           statPrefix: `outbound_${name}`,
           rds: { routeConfigName: routeConfigName(port), configSource: ADS_CONFIG_SOURCE },
-          httpFilters: [routerFilter()],
+          httpFilters: outboundHttpFilters(),
         },
       }],
     }],
   };
 }
 
-function inboundChain(port: number): FilterChain {
+/**
+ * Istio's outbound filter order: CORS, fault, router. CORS and fault only act on routes
+ * that carry their per-filter config; they are optional so a proxy without them still
+ * accepts the listener (Envoy's is_optional).
+ */
+export function outboundHttpFilters(): { name: string; typedConfig: Json; isOptional?: boolean }[] {
+  return [
+    { name: CORS_FILTER, typedConfig: { '@type': TYPE_URL.cors }, isOptional: true },
+    { name: FAULT_FILTER, typedConfig: { '@type': TYPE_URL.fault }, isOptional: true },
+    routerFilter(),
+  ];
+}
+
+/** The TcpProxy of a TCP service port: the first VirtualService tcp rule that matches, else the service. */
+export function tcpServiceFilter(push: PushContext, svc: ServiceModel, port: number, proxy: RouteProxy): { name: string; typedConfig: Json } {
+  const statPrefix = `outbound|${port}||${svc.fqdn}`;
+  for (const vs of push.virtualServicesFor(svc.fqdn, proxy.namespace)) {
+    for (const rule of vs.tcp) {
+      const matches = !rule.match?.length || rule.match.some((m) => (m.port === undefined || m.port === port) && sourceMatches(m, proxy));
+      const dests = (rule.route ?? []).filter((d) => d.destination?.host);
+      if (!matches || !dests.length) continue;
+      const weighted = weightedDestinations(dests).map(({ d, weight }) => ({ name: destinationCluster(push, vs.namespace, d.destination, port), weight }));
+      return weighted.length === 1 ? { ...tcpProxy(weighted[0].name), typedConfig: { ...tcpProxy(weighted[0].name).typedConfig, statPrefix } } : weightedTcpProxy(statPrefix, weighted);
+    }
+  }
+  return tcpProxy(statPrefix);
+}
+
+export function outboundTcpListener(push: PushContext, svc: ServiceModel, port: number, proxy: RouteProxy): Listener {
+  return {
+    name: `${svc.clusterIP}_${port}`,
+    address: socketAddress(svc.clusterIP ?? '0.0.0.0', port),
+    trafficDirection: 'OUTBOUND',
+    bindToPort: { value: false },
+    filterChains: [{ filters: [tcpServiceFilter(push, svc, port, proxy)] }],
+  };
+}
+
+function inboundChain(port: number, http: boolean): FilterChain {
   const cluster = inboundClusterName(port);
+  if (!http) return { name: cluster, filterChainMatch: { destinationPort: { value: port } }, filters: [tcpProxy(cluster)] };
   return {
     name: cluster,
     filterChainMatch: { destinationPort: { value: port } },
@@ -71,16 +113,22 @@ export function virtualInboundListener(proxy: Pick<Proxy, 'inbound'>): Listener 
     trafficDirection: 'INBOUND',
     listenerFilters: [{ name: ORIGINAL_DST_FILTER, typedConfig: { '@type': ORIGINAL_DST_TYPE_URL } }],
     filterChains: [
-      ...proxy.inbound.map(({ port }) => inboundChain(port)),
+      ...proxy.inbound.map(({ port, http }) => inboundChain(port, http !== false)),
       { name: INBOUND_PASSTHROUGH_CLUSTER, filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER)] },
     ],
   };
 }
 
-export function generateOutboundListeners(push: PushContext): Listener[] {
-  return [virtualOutboundListener(), ...outboundPorts(push).map(outboundHttpListener)];
+export function generateOutboundListeners(push: PushContext, proxy?: RouteProxy): Listener[] {
+  const rp = proxy ?? { namespace: '', labels: {} };
+  return [
+    virtualOutboundListener(),
+    ...outboundPorts(push).map(outboundHttpListener),
+    ...tcpServicePorts(push).map(({ svc, port }) => outboundTcpListener(push, svc, port, rp)),
+  ];
 }
 
-export function generateListeners(push: PushContext, proxy: Pick<Proxy, 'inbound'>): Listener[] {
-  return [...generateOutboundListeners(push), virtualInboundListener(proxy)];
+export function generateListeners(push: PushContext, proxy: Pick<Proxy, 'inbound'> & { namespace?: string; workload?: Proxy['workload']; labels?: Proxy['labels'] }): Listener[] {
+  const rp: RouteProxy = { namespace: proxy.namespace ?? '', labels: proxy.workload?.labels ?? proxy.labels ?? {} };
+  return [...generateOutboundListeners(push, rp), virtualInboundListener(proxy)];
 }

@@ -1,26 +1,43 @@
-// Which ports get outbound listeners and route configurations, and which clusters the
-// routes reference: shared by LDS, RDS, CDS and EDS so they always agree.
+// Which ports get outbound HTTP listeners and route configurations, which service ports get
+// TCP listeners, and which clusters the routes reference: shared by LDS, RDS, CDS and EDS
+// so they always agree.
 import type { PushContext } from '../../model/push-context.js';
-import type { ServiceModel } from '../../model/service.js';
-import { serviceRoutes } from './http-route.js';
+import { isHttpProtocol, type ServiceModel, type ServicePortModel } from '../../model/service.js';
+import { destinationCluster } from './http-route.js';
 import { outboundClusterName } from './names.js';
 
-/** Ports of TCP service ports, ascending: one listener and one route configuration each. */
+const isHttpPort = (p: ServicePortModel): boolean => p.protocol === 'TCP' && isHttpProtocol(p.appProtocol);
+const isTcpPort = (p: ServicePortModel): boolean => p.protocol === 'TCP' && !isHttpProtocol(p.appProtocol);
+
+/** Ports of HTTP service ports, ascending: one `0.0.0.0_<port>` listener and one route configuration each. */
 export function outboundPorts(push: PushContext): number[] {
   const ports = new Set<number>();
-  for (const svc of push.services()) for (const p of svc.ports) if (p.protocol === 'TCP') ports.add(p.port);
+  for (const svc of push.services()) for (const p of svc.ports) if (isHttpPort(p)) ports.add(p.port);
   return [...ports].sort((a, b) => a - b);
 }
 
 export function servicesOnPort(push: PushContext, port: number): ServiceModel[] {
-  return push.services().filter((s) => s.ports.some((p) => p.port === port && p.protocol === 'TCP'));
+  return push.services().filter((s) => s.ports.some((p) => p.port === port && isHttpPort(p)));
+}
+
+/**
+ * TCP service ports cannot be told apart by Host header, so each gets its own listener on
+ * `<clusterIP>:<port>` (Istio's shape); headless services have none (passthrough).
+ */
+export function tcpServicePorts(push: PushContext): { svc: ServiceModel; port: number }[] {
+  const out: { svc: ServiceModel; port: number }[] = [];
+  for (const svc of push.services()) {
+    if (!svc.clusterIP) continue;
+    for (const p of svc.ports) if (isTcpPort(p)) out.push({ svc, port: p.port });
+  }
+  return out;
 }
 
 /** Clusters that exist because a service port (and a DestinationRule subset) exists. */
 export function serviceClusterNames(push: PushContext): string[] {
   const names: string[] = [];
   for (const svc of push.services()) {
-    const subsets = [...(push.destinationRuleFor(svc.fqdn)?.subsets.keys() ?? [])];
+    const subsets = push.subsetNames(svc.fqdn);
     for (const p of svc.ports) {
       if (p.protocol !== 'TCP') continue;
       names.push(outboundClusterName(p.port, '', svc.fqdn));
@@ -36,17 +53,24 @@ const danglingCache = new WeakMap<PushContext, string[]>();
  * Clusters that routes point at but that no service or subset defines (a typo'd subset, a
  * host with no service). They are still sent, with no endpoints, so the proxy accepts the
  * routes and answers such requests with a 503 instead of rejecting the whole config.
+ * Computed over every VirtualService whatever its visibility: a superset is harmless.
  */
 export function danglingClusterNames(push: PushContext): string[] {
   const cached = danglingCache.get(push);
   if (cached) return cached;
   const known = new Set(serviceClusterNames(push));
   const dangling = new Set<string>();
-  for (const port of outboundPorts(push)) {
-    for (const svc of servicesOnPort(push, port)) {
-      for (const r of serviceRoutes(push, svc, port)) {
-        const names = r.route?.cluster ? [r.route.cluster] : (r.route?.weightedClusters?.clusters ?? []).map((c) => c.name);
-        for (const n of names) if (!known.has(n)) dangling.add(n);
+  for (const { fqdn, vs } of push.allVirtualServices()) {
+    const ports = push.service(fqdn)?.ports.filter((p) => p.protocol === 'TCP').map((p) => p.port) ?? [];
+    const dests = [
+      ...vs.http.flatMap((r) => [...(r.route ?? []).map((d) => d.destination), r.mirror, ...(r.mirrors ?? []).map((m) => m.destination)]),
+      ...vs.tcp.flatMap((r) => (r.route ?? []).map((d) => d.destination)),
+    ];
+    for (const port of ports) {
+      for (const d of dests) {
+        if (!d?.host) continue;
+        const n = destinationCluster(push, vs.namespace, d, port);
+        if (!known.has(n)) dangling.add(n);
       }
     }
   }

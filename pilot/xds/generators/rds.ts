@@ -2,7 +2,7 @@
 import type { PushContext } from '../../model/push-context.js';
 import type { Proxy } from '../../model/proxy.js';
 import type { ServiceModel } from '../../model/service.js';
-import { serviceRoutes } from './http-route.js';
+import { serviceRoutes, type RouteProxy } from './http-route.js';
 import { outboundPorts, servicesOnPort } from './outbound.js';
 import { PASSTHROUGH_CLUSTER, routeConfigName } from './names.js';
 import type { RouteConfiguration, VirtualHost } from './envoy.js';
@@ -20,8 +20,8 @@ export function serviceDomains(svc: ServiceModel, port: number, proxyNamespace: 
   return names.flatMap((n) => [n, `${n}:${port}`]);
 }
 
-export function virtualHost(push: PushContext, svc: ServiceModel, port: number, proxyNamespace: string): VirtualHost {
-  return { name: `${svc.fqdn}:${port}`, domains: serviceDomains(svc, port, proxyNamespace), routes: serviceRoutes(push, svc, port) };
+export function virtualHost(push: PushContext, svc: ServiceModel, port: number, proxy: RouteProxy): VirtualHost {
+  return { name: `${svc.fqdn}:${port}`, domains: serviceDomains(svc, port, proxy.namespace), routes: serviceRoutes(push, svc, port, proxy) };
 }
 
 /** Hosts that are not services go out as they came (outbound traffic policy ALLOW_ANY). */
@@ -29,9 +29,10 @@ function allowAnyVirtualHost(): VirtualHost {
   return { name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER } }] };
 }
 
-export function generateRoutes(push: PushContext, proxy: Pick<Proxy, 'namespace'>): RouteConfiguration[] {
+export function generateRoutes(push: PushContext, proxy: Pick<Proxy, 'namespace'> & { labels?: Proxy['labels']; workload?: Proxy['workload'] }): RouteConfiguration[] {
+  const rp: RouteProxy = { namespace: proxy.namespace, labels: proxy.workload?.labels ?? proxy.labels ?? {} };
   return outboundPorts(push).map((port) => ({
     name: routeConfigName(port),
-    virtualHosts: [...servicesOnPort(push, port).map((svc) => virtualHost(push, svc, port, proxy.namespace)), allowAnyVirtualHost()],
+    virtualHosts: [...servicesOnPort(push, port).map((svc) => virtualHost(push, svc, port, rp)), allowAnyVirtualHost()],
   }));
 }

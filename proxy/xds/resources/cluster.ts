@@ -2,9 +2,12 @@
 // unsupported discovery types are rejected so the control plane hears about it.
 import { FieldErrors, durationMs, obj, str, type Obj } from './fields.js';
 import { compileLoadAssignment, type Endpoint } from './endpoint.js';
+import {
+  decodeCircuitBreakers, decodeLbSettings, decodeOutlierDetection, type CircuitBreakerLimits, type LbSettings, type OutlierDetectionConfig,
+} from './cluster-policies.js';
 
 export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
-export type LbPolicy = 'ROUND_ROBIN' | 'RANDOM' | 'LEAST_REQUEST';
+export type LbPolicy = 'ROUND_ROBIN' | 'RANDOM' | 'LEAST_REQUEST' | 'RING_HASH';
 
 export interface ClusterConfig {
   name: string;
@@ -15,11 +18,14 @@ export interface ClusterConfig {
   staticEndpoints: Endpoint[];
   lbPolicy: LbPolicy;
   connectTimeoutMs: number;
+  circuitBreakers: CircuitBreakerLimits;
+  outlierDetection?: OutlierDetectionConfig;
+  lb: LbSettings;
   raw: Obj;
 }
 
 const TYPES: ReadonlySet<string> = new Set(['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS', 'ORIGINAL_DST']);
-const LB_POLICIES: ReadonlySet<string> = new Set(['ROUND_ROBIN', 'RANDOM', 'LEAST_REQUEST']);
+const LB_POLICIES: ReadonlySet<string> = new Set(['ROUND_ROBIN', 'RANDOM', 'LEAST_REQUEST', 'RING_HASH']);
 // ORIGINAL_DST clusters must say CLUSTER_PROVIDED (or the older ORIGINAL_DST_LB).
 const ORIGINAL_DST_LB: ReadonlySet<string> = new Set(['CLUSTER_PROVIDED', 'ORIGINAL_DST_LB']);
 
@@ -41,7 +47,7 @@ export function decodeCluster(raw: Obj): { name: string; value?: ClusterConfig; 
   } else if (LB_POLICIES.has(lbRaw)) {
     lbPolicy = lbRaw as LbPolicy;
   } else {
-    errors.add('lbPolicy', `"${lbRaw}" is not supported (ROUND_ROBIN, RANDOM, LEAST_REQUEST)`);
+    errors.add('lbPolicy', `"${lbRaw}" is not supported (ROUND_ROBIN, RANDOM, LEAST_REQUEST, RING_HASH)`);
   }
 
   let connectTimeoutMs = 5000;
@@ -67,6 +73,14 @@ export function decodeCluster(raw: Obj): { name: string; value?: ClusterConfig; 
     errors.add('loadAssignment', `required for type ${type}`);
   }
 
+  const circuitBreakers = decodeCircuitBreakers(raw, errors);
+  const outlierDetection = decodeOutlierDetection(raw, errors);
+  const lb = decodeLbSettings(raw, errors);
+
   if (!errors.ok) return { name, errors: errors.list };
-  return { name, value: { name, type: type as DiscoveryType, edsServiceName, staticEndpoints, lbPolicy, connectTimeoutMs, raw }, errors: [] };
+  return {
+    name,
+    value: { name, type: type as DiscoveryType, edsServiceName, staticEndpoints, lbPolicy, connectTimeoutMs, circuitBreakers, outlierDetection, lb, raw },
+    errors: [],
+  };
 }

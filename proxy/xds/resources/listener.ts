@@ -3,6 +3,7 @@
 import { TYPE_URL } from '../../../api/xds/protos.js';
 import { arr, FieldErrors, num, obj, str, socketAddress, wrapped, type HostPort, type Obj } from './fields.js';
 import { compileRouteConfiguration, type RouteTable, type WeightedCluster } from './route.js';
+import { decodeHttpFault, FAULT_FILTER, FAULT_TYPE, type FaultConfig } from './fault.js';
 
 export interface HttpConnectionManagerConfig {
   kind: 'http';
@@ -10,6 +11,8 @@ export interface HttpConnectionManagerConfig {
   /** Name of the RouteConfiguration fetched by RDS, or the inline one. */
   rds?: string;
   routeConfig?: RouteTable;
+  /** Present when envoy.filters.http.fault is in http_filters (its filter-level config). */
+  fault?: FaultConfig;
 }
 
 export interface TcpProxyConfig {
@@ -80,14 +83,21 @@ function decodeHcm(tc: Obj, field: string, errors: FieldErrors): HttpConnectionM
   if (httpFilters.length === 0 || str(httpFilters[httpFilters.length - 1].name) !== ROUTER_NAME) {
     errors.add(`${field}.httpFilters`, `the last filter must be ${ROUTER_NAME}`);
   }
+  let fault: FaultConfig | undefined;
   httpFilters.forEach((f, i) => {
     const name = str(f.name) ?? '';
+    const tc = obj(f.typedConfig);
+    if (name === FAULT_FILTER || typeOf(tc) === FAULT_TYPE) {
+      if (tc && typeOf(tc) !== FAULT_TYPE) errors.add(`${field}.httpFilters[${i}].typedConfig`, `must be ${FAULT_TYPE}`);
+      else fault = decodeHttpFault(tc ?? {}, `${field}.httpFilters[${i}].typedConfig`, errors);
+      return;
+    }
     // Optional filters may be skipped by a proxy that does not know them (Envoy's is_optional).
     if (name !== ROUTER_NAME && f.isOptional !== true) {
       errors.add(`${field}.httpFilters[${i}].name`, `"${name}" is not supported yet`);
     }
   });
-  return errors.list.length === before ? { kind: 'http', statPrefix, rds, routeConfig } : undefined;
+  return errors.list.length === before ? { kind: 'http', statPrefix, rds, routeConfig, fault } : undefined;
 }
 
 function decodeTcpProxy(tc: Obj, field: string, errors: FieldErrors): TcpProxyConfig | undefined {

@@ -1,6 +1,10 @@
 // RouteConfiguration: decode, validate (every error with its field path) and compile into
 // a RouteTable whose matchers are built once, when the config arrives, not per request.
 import { arr, FieldErrors, num, obj, str, wrapped, durationMs, type Obj } from './fields.js';
+import { decodeRetryPolicy, type RetryPolicy } from './retry-policy.js';
+import { decodeHttpFault, FAULT_FILTER, type FaultConfig } from './fault.js';
+import { decodeHeaderMutations, type HeaderMutations } from './header-mutation.js';
+import { decodeHashPolicies, type HashPolicy } from './hash-policy.js';
 
 export interface WeightedCluster {
   name: string;
@@ -11,8 +15,42 @@ export type ClusterSpecifier =
   | { kind: 'cluster'; name: string }
   | { kind: 'weighted'; clusters: WeightedCluster[]; totalWeight: number };
 
+/** safe_regex + substitution (RegexMatchAndSubstitute): replaces every match, Envoy-style. */
+export interface RegexRewrite {
+  pattern: RegExp;
+  substitution: string;
+}
+
+/** Envoy's route timeout when none is set. */
+export const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
+
+export interface ForwardAction {
+  kind: 'route';
+  target: ClusterSpecifier;
+  prefixRewrite?: string;
+  regexRewrite?: RegexRewrite;
+  hostRewrite?: string;
+  /** 0 disables the timeout (Envoy); unset means 15 s. */
+  timeoutMs: number;
+  retryPolicy?: RetryPolicy;
+  hashPolicies: HashPolicy[];
+}
+
+export interface RedirectAction {
+  kind: 'redirect';
+  scheme?: string;
+  host?: string;
+  port?: number;
+  path?: string;
+  prefixRewrite?: string;
+  regexRewrite?: RegexRewrite;
+  status: number;
+  stripQuery: boolean;
+}
+
 export type RouteAction =
-  | { kind: 'route'; target: ClusterSpecifier; prefixRewrite?: string; hostRewrite?: string; timeoutMs?: number }
+  | ForwardAction
+  | RedirectAction
   | { kind: 'direct'; status: number; body?: string };
 
 export type Headers = Record<string, string | string[] | undefined>;
@@ -24,12 +62,20 @@ export interface Route {
   /** The matched prefix of a prefix route (what prefixRewrite replaces). */
   prefix?: string;
   action: RouteAction;
+  headers?: HeaderMutations;
+  /** typed_per_filter_config["envoy.filters.http.fault"]: overrides the filter's own config. */
+  fault?: FaultConfig;
 }
 
 export interface VirtualHost {
   name: string;
   domains: string[];
   routes: Route[];
+  retryPolicy?: RetryPolicy;
+  headers?: HeaderMutations;
+  fault?: FaultConfig;
+  includeRequestAttemptCount: boolean;
+  includeAttemptCountInResponse: boolean;
 }
 
 export interface RouteMatch {
@@ -44,7 +90,7 @@ export class RouteTable {
   private readonly prefixes: Array<[string, VirtualHost]> = [];
   private any: VirtualHost | undefined;
 
-  constructor(readonly name: string, readonly virtualHosts: VirtualHost[]) {
+  constructor(readonly name: string, readonly virtualHosts: VirtualHost[], readonly headers?: HeaderMutations) {
     for (const vh of virtualHosts) {
       for (const raw of vh.domains) {
         const d = raw.toLowerCase();
@@ -186,14 +232,70 @@ function compileMatch(m: Obj | undefined, field: string, errors: FieldErrors): R
   return (path, headers) => p(path) && headerTests.every((t) => t(headers));
 }
 
+function compileRegexRewrite(v: unknown, field: string, errors: FieldErrors): RegexRewrite | undefined {
+  const rr = obj(v);
+  if (!rr) return undefined;
+  const regex = str(obj(rr.pattern)?.regex);
+  if (regex === undefined) {
+    errors.add(`${field}.pattern.regex`, 'required');
+    return undefined;
+  }
+  try {
+    // Envoy's substitution uses \\1 for capture groups; JavaScript uses $1.
+    const substitution = (str(rr.substitution) ?? '').replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1');
+    return { pattern: new RegExp(regex, 'g'), substitution };
+  } catch (e) {
+    errors.add(`${field}.pattern.regex`, `invalid regex: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+const REDIRECT_CODES: Record<string, number> = {
+  MOVED_PERMANENTLY: 301, FOUND: 302, SEE_OTHER: 303, TEMPORARY_REDIRECT: 307, PERMANENT_REDIRECT: 308,
+};
+
+function compileRedirect(rd: Obj, field: string, errors: FieldErrors): RedirectAction | undefined {
+  const before = errors.list.length;
+  const code = str(rd.responseCode) ?? 'MOVED_PERMANENTLY';
+  const status = REDIRECT_CODES[code];
+  if (status === undefined) errors.add(`${field}.responseCode`, `"${code}" is not a redirect response code`);
+  let scheme = str(rd.schemeRedirect)?.toLowerCase();
+  if (rd.httpsRedirect === true) scheme = 'https';
+  const port = num(rd.portRedirect);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) errors.add(`${field}.portRedirect`, `${port} is not a port`);
+  const path = str(rd.pathRedirect);
+  const prefixRewrite = str(rd.prefixRewrite);
+  const regexRewrite = compileRegexRewrite(rd.regexRewrite, `${field}.regexRewrite`, errors);
+  if ([path, prefixRewrite, regexRewrite].filter((x) => x !== undefined).length > 1) {
+    errors.add(field, 'only one of pathRedirect, prefixRewrite, regexRewrite may be set');
+  }
+  if (errors.list.length !== before || status === undefined) return undefined;
+  return {
+    kind: 'redirect', scheme, host: str(rd.hostRedirect) || undefined, port: port || undefined, path, prefixRewrite, regexRewrite,
+    status, stripQuery: rd.stripQuery === true,
+  };
+}
+
 function compileRouteAction(r: Obj, field: string, errors: FieldErrors): RouteAction | undefined {
   const ra = obj(r.route);
   if (ra) {
-    const timeoutMs = durationMs(ra.timeout);
+    const before = errors.list.length;
+    let timeoutMs = DEFAULT_ROUTE_TIMEOUT_MS;
+    if (ra.timeout !== undefined) {
+      const ms = durationMs(ra.timeout);
+      if (ms === undefined || ms < 0) errors.add(`${field}.route.timeout`, 'must be a non-negative duration');
+      else timeoutMs = ms;
+    }
     const prefixRewrite = str(ra.prefixRewrite);
+    const regexRewrite = compileRegexRewrite(ra.regexRewrite, `${field}.route.regexRewrite`, errors);
+    if (prefixRewrite !== undefined && regexRewrite) errors.add(`${field}.route`, 'only one of prefixRewrite, regexRewrite may be set');
     const hostRewrite = str(ra.hostRewriteLiteral);
+    const rp = obj(ra.retryPolicy);
+    const retryPolicy = rp ? decodeRetryPolicy(rp, `${field}.route.retryPolicy`, errors) : undefined;
+    const hashPolicies = decodeHashPolicies(ra.hashPolicy, `${field}.route.hashPolicy`, errors);
+    const common = { prefixRewrite, regexRewrite, hostRewrite, timeoutMs, retryPolicy, hashPolicies };
     if (typeof ra.cluster === 'string' && ra.cluster !== '') {
-      return { kind: 'route', target: { kind: 'cluster', name: ra.cluster }, prefixRewrite, hostRewrite, timeoutMs };
+      return errors.list.length === before ? { kind: 'route', target: { kind: 'cluster', name: ra.cluster }, ...common } : undefined;
     }
     const wc = obj(ra.weightedClusters);
     if (wc) {
@@ -211,7 +313,7 @@ function compileRouteAction(r: Obj, field: string, errors: FieldErrors): RouteAc
       const totalWeight = clusters.reduce((s, c) => s + c.weight, 0);
       if (clusters.length === 0) errors.add(`${field}.route.weightedClusters.clusters`, 'must not be empty');
       else if (totalWeight <= 0) errors.add(`${field}.route.weightedClusters.clusters`, 'weights must sum to more than 0');
-      return { kind: 'route', target: { kind: 'weighted', clusters, totalWeight }, prefixRewrite, hostRewrite, timeoutMs };
+      return { kind: 'route', target: { kind: 'weighted', clusters, totalWeight }, ...common };
     }
     errors.add(`${field}.route`, 'one of cluster, weightedClusters is required');
     return undefined;
@@ -226,12 +328,16 @@ function compileRouteAction(r: Obj, field: string, errors: FieldErrors): RouteAc
     const body = str(obj(dr.body)?.inlineString);
     return { kind: 'direct', status, body };
   }
-  if (obj(r.redirect)) {
-    errors.add(`${field}.redirect`, 'redirect actions are not supported yet');
-    return undefined;
-  }
-  errors.add(field, 'no action: one of route, directResponse is required');
+  const rd = obj(r.redirect);
+  if (rd) return compileRedirect(rd, `${field}.redirect`, errors);
+  errors.add(field, 'no action: one of route, redirect, directResponse is required');
   return undefined;
+}
+
+/** The fault filter's per-route (or per virtual host) override, if any. */
+function perFilterFault(level: Obj, field: string, errors: FieldErrors): FaultConfig | undefined {
+  const cfg = obj(obj(level.typedPerFilterConfig)?.[FAULT_FILTER]);
+  return cfg ? decodeHttpFault(cfg, `${field}typedPerFilterConfig["${FAULT_FILTER}"]`, errors) : undefined;
 }
 
 /** Validates and compiles a RouteConfiguration (also used for an HCM's inline routeConfig). */
@@ -254,11 +360,24 @@ export function compileRouteConfiguration(rc: Obj, errors: FieldErrors, prefix =
       const matches = compileMatch(obj(r.match), `${rf}.match`, errors);
       const action = compileRouteAction(r, rf, errors);
       const prefix = str(obj(r.match)?.prefix);
-      if (matches && action) routes.push({ name: str(r.name) ?? '', matches, prefix, action });
+      const headers = decodeHeaderMutations(r, rf, errors);
+      const fault = perFilterFault(r, `${rf}.`, errors);
+      if (matches && action) routes.push({ name: str(r.name) ?? '', matches, prefix, action, headers, fault });
     });
-    virtualHosts.push({ name: str(vh.name) ?? '', domains, routes });
+    const rp = obj(vh.retryPolicy);
+    virtualHosts.push({
+      name: str(vh.name) ?? '',
+      domains,
+      routes,
+      retryPolicy: rp ? decodeRetryPolicy(rp, `${vf}.retryPolicy`, errors) : undefined,
+      headers: decodeHeaderMutations(vh, vf, errors),
+      fault: perFilterFault(vh, `${vf}.`, errors),
+      includeRequestAttemptCount: vh.includeRequestAttemptCount === true,
+      includeAttemptCountInResponse: vh.includeAttemptCountInResponse === true,
+    });
   });
-  return errors.list.length === before ? new RouteTable(name, virtualHosts) : undefined;
+  const headers = decodeHeaderMutations(rc, prefix.replace(/\.$/, ''), errors);
+  return errors.list.length === before ? new RouteTable(name, virtualHosts, headers) : undefined;
 }
 
 export function decodeRouteConfiguration(raw: Obj): { name: string; value?: RouteTable; errors: string[] } {

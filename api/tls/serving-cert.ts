@@ -1,6 +1,7 @@
-// A self-signed CA and a serving certificate for the webhook Service, made at start-up.
-// The CA key lives only in this process's memory: it is never written out or logged, and
-// only the CA certificate leaves the process (as the webhook's caBundle).
+// A self-signed CA and a serving certificate for an admission webhook's Service (the
+// injector's, pilot's validation), made at start-up. The CA key lives only in the process's
+// memory: it is never written out or logged, and only the CA certificate leaves the process
+// (as the webhook configuration's caBundle).
 import crypto from 'node:crypto';
 import net from 'node:net';
 import forge from 'node-forge';
@@ -17,6 +18,8 @@ export interface ServingCertificateOptions {
   /** IP SANs (tests connect to 127.0.0.1). */
   ipAddresses?: string[];
   validityDays?: number;
+  /** Common name of the self-signed CA (names whose webhook it is). */
+  caName?: string;
 }
 
 /** The names a Service is reachable by: name, name.ns, name.ns.svc, name.ns.svc.<domain>. */
@@ -56,7 +59,7 @@ export function generateServingCertificate(opts: ServingCertificateOptions): Ser
   ca.publicKey = caKeys.publicKey;
   ca.serialNumber = serialNumber();
   validity(ca, days);
-  const caSubject = [{ name: 'organizationName', value: 'Trellis' }, { name: 'commonName', value: 'trellis-injector-ca' }];
+  const caSubject = [{ name: 'organizationName', value: 'Trellis' }, { name: 'commonName', value: opts.caName ?? 'trellis-webhook-ca' }];
   ca.setSubject(caSubject);
   ca.setIssuer(caSubject);
   ca.setExtensions([

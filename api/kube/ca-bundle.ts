@@ -1,15 +1,22 @@
-// Keeps caBundle on every webhook of our MutatingWebhookConfiguration equal to our CA,
-// through the Kubernetes API only. Level-triggered: each pass reads the object and
-// patches what differs, so a re-applied manifest that drops the caBundle is repaired.
-import { isNotFound, R, type KubeClient, type KubeObject } from '../api/kube/index.js';
-import type { JsonPatchOp } from './jsonpatch.js';
+// Keeps caBundle on every webhook of a webhook configuration (mutating or validating) equal
+// to the serving CA of the process that serves it, through the Kubernetes API only.
+// Level-triggered: each pass reads the object and patches what differs, so a re-applied
+// manifest that drops the caBundle is repaired.
+import type { KubeClient } from './client.js';
+import { isNotFound } from './errors.js';
+import { R, type ResourceRef } from './resources.js';
+import type { KubeObject } from './types.js';
 
-interface MutatingWebhookConfiguration extends KubeObject {
+interface WebhookConfiguration extends KubeObject {
   webhooks?: { name: string; clientConfig?: { caBundle?: string } }[];
 }
 
+type PatchOp = { op: 'test' | 'add'; path: string; value: unknown };
+
 export interface CaBundleReconcilerOptions {
   client: KubeClient;
+  /** R.mutatingWebhookConfigurations (default) or R.validatingWebhookConfigurations. */
+  resource?: ResourceRef;
   configName: string;
   caCertPem: string;
   log: (msg: string) => void;
@@ -24,9 +31,13 @@ export class CaBundleReconciler {
   private timer: NodeJS.Timeout | undefined;
   private readonly waiters: (() => void)[] = [];
   private lastError = '';
+  private readonly resource: ResourceRef;
+  private readonly what: string;
 
   constructor(private readonly opts: CaBundleReconcilerOptions) {
     this.caBundle = Buffer.from(opts.caCertPem).toString('base64');
+    this.resource = opts.resource ?? R.mutatingWebhookConfigurations;
+    this.what = `${this.resource.kind.toLowerCase()} ${opts.configName}`;
   }
 
   /** True once caBundle has been set on every webhook (stays true afterwards). */
@@ -50,15 +61,15 @@ export class CaBundleReconciler {
   /** One pass; returns the number of webhooks patched. Throws on API errors. */
   async reconcile(): Promise<number> {
     const { client, configName } = this.opts;
-    const mwc = await client.get<MutatingWebhookConfiguration>(R.mutatingWebhookConfigurations, configName);
-    const ops: JsonPatchOp[] = [];
-    (mwc.webhooks ?? []).forEach((w, i) => {
+    const config = await client.get<WebhookConfiguration>(this.resource, configName);
+    const ops: PatchOp[] = [];
+    (config.webhooks ?? []).forEach((w, i) => {
       if (w.clientConfig?.caBundle === this.caBundle) return;
       // The test op makes the patch fail instead of touching the wrong webhook if the list changed.
       ops.push({ op: 'test', path: `/webhooks/${i}/name`, value: w.name });
       ops.push({ op: 'add', path: `/webhooks/${i}/clientConfig/caBundle`, value: this.caBundle });
     });
-    if (ops.length > 0) await client.patch(R.mutatingWebhookConfigurations, configName, undefined, ops, 'json');
+    if (ops.length > 0) await client.patch(this.resource, configName, undefined, ops, 'json');
     return ops.length / 2;
   }
 
@@ -67,7 +78,7 @@ export class CaBundleReconciler {
     let delay: number;
     try {
       const patched = await this.reconcile();
-      if (patched > 0) this.opts.log(`mutatingwebhookconfiguration ${this.opts.configName}: set caBundle on ${patched} webhook(s)`);
+      if (patched > 0) this.opts.log(`${this.what}: set caBundle on ${patched} webhook(s)`);
       if (!this.synced) {
         this.synced = true;
         this.waiters.splice(0).forEach((w) => w());
@@ -77,8 +88,8 @@ export class CaBundleReconciler {
       delay = this.opts.resyncMs ?? 10_000;
     } catch (e) {
       const msg = isNotFound(e)
-        ? `mutatingwebhookconfiguration ${this.opts.configName} not found yet`
-        : `mutatingwebhookconfiguration ${this.opts.configName}: ${e instanceof Error ? e.message : String(e)}`;
+        ? `${this.what} not found yet`
+        : `${this.what}: ${e instanceof Error ? e.message : String(e)}`;
       // Log a repeated failure once, not every retry.
       if (msg !== this.lastError) this.opts.log(`${msg}; retrying`);
       this.lastError = msg;

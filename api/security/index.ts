@@ -1,0 +1,3 @@
+export * from './spiffe.js';
+export * from './certificate-service.js';
+export * from './rsa-signer.js';

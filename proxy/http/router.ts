@@ -1,0 +1,267 @@
+// Envoy's router filter for one request routed to a cluster: circuit breakers, host
+// selection (hash, previous hosts), attempts with per-try timeouts, retries with jittered
+// back-off, the route timeout, outlier detection feedback, then streaming the response.
+import type http from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { ConnectionContext, ProxyRuntime } from '../runtime.js';
+import type { ConfigSnapshot } from '../xds/snapshot.js';
+import type { ForwardAction, VirtualHost } from '../xds/resources/route.js';
+import type { RetryPolicy } from '../xds/resources/retry-policy.js';
+import { resolveCluster } from '../upstream/cluster-manager.js';
+import { originalDstTarget } from '../runtime.js';
+import type { SocketAddress } from '../interception/original-dst.js';
+import { downstreamResponseHeaders, hasBody } from './headers.js';
+import { sendLocalReply } from './local-reply.js';
+import { attempt, readBody, type AttemptResult, type RequestBody } from './upstream-request.js';
+import type { StreamInfo } from './stream-info.js';
+
+const RETRY_BUFFER_LIMIT = 1024 * 1024;
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const GRPC_RETRY: Record<string, string> = { '1': 'cancelled', '4': 'deadline-exceeded', '8': 'resource-exhausted', '13': 'internal', '14': 'unavailable' };
+
+export interface RouterRequest {
+  req: http.IncomingMessage;
+  res: http.ServerResponse;
+  info: StreamInfo;
+  ctx: ConnectionContext;
+  snapshot: ConfigSnapshot;
+  action: ForwardAction;
+  virtualHost: VirtualHost;
+  clusterName: string;
+  path: string;
+  /** Upstream request headers after the route's mutations (flat name, value list). */
+  headers: string[];
+  /** Applies the route's response header mutations. */
+  responseHeaders: (h: Record<string, string | string[]>) => Record<string, string | string[]>;
+  hash?: number;
+}
+
+/** Envoy's JitteredExponentialBackOffStrategy: uniform in [0, min(base * (2^n - 1), max)). */
+export function backOffMs(policy: Pick<RetryPolicy, 'backOffBaseMs' | 'backOffMaxMs'>, retry: number, random = Math.random): number {
+  const ceiling = Math.min(policy.backOffBaseMs * (2 ** retry - 1), policy.backOffMaxMs);
+  return Math.floor(random() * ceiling);
+}
+
+function retriable(r: AttemptResult, p: RetryPolicy): boolean {
+  const on = p.retryOn;
+  if (r.kind === 'response') {
+    const s = r.status;
+    if (on.has('5xx') && s >= 500) return true;
+    if (on.has('gateway-error') && (s === 502 || s === 503 || s === 504)) return true;
+    if (on.has('retriable-4xx') && s === 409) return true;
+    if (on.has('retriable-status-codes') && p.retriableStatusCodes.has(s)) return true;
+    const grpc = r.headers['grpc-status'];
+    const cond = typeof grpc === 'string' ? GRPC_RETRY[grpc] : undefined;
+    return cond !== undefined && on.has(cond as never);
+  }
+  switch (r.failure) {
+    case 'connect-failure': return on.has('connect-failure') || on.has('5xx') || on.has('gateway-error');
+    case 'reset': return on.has('reset') || on.has('5xx') || on.has('gateway-error');
+    case 'per-try-timeout': return on.has('5xx') || on.has('gateway-error') || on.has('reset');
+    default: return false;
+  }
+}
+
+/** With no retry policy only retries that cannot duplicate work happen (see the issue's "safe retries"). */
+function safeRetry(r: AttemptResult, method: string): boolean {
+  if (r.kind !== 'error') return false;
+  // A connect failure never wrote anything; a reset before any response byte on an idempotent
+  // request is what a server closing a reused keep-alive connection looks like.
+  return r.failure === 'connect-failure' || (r.failure === 'reset' && IDEMPOTENT.has(method));
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted || ms <= 0) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export async function routeToCluster(r: RouterRequest, rt: ProxyRuntime): Promise<void> {
+  const { req, res, info, action } = r;
+  const name = r.clusterName;
+  const stat = (s: string): void => rt.stats.inc(`cluster.${name}.${s}`);
+  const local = (status: number, flags: string[], text: string): void => {
+    info.responseFlags.push(...flags);
+    info.responseCode = status;
+    info.bytesSent += sendLocalReply(res, status, flags.join(','), text);
+  };
+
+  const lookup = resolveCluster(r.snapshot, name);
+  if ('missing' in lookup) return local(503, ['NC'], `cluster not found: ${name}`);
+  // A warming EDS cluster has no hosts yet: Envoy answers "no healthy upstream".
+  if ('warming' in lookup) {
+    stat('upstream_rq_no_healthy_upstream');
+    return local(503, ['UH'], `no healthy upstream (cluster ${name} is warming)`);
+  }
+  const cluster = lookup.cluster;
+  const rm = rt.clusters.resourceManager(cluster);
+  if (!rm.tryRequest()) {
+    stat('upstream_rq_pending_overflow');
+    return local(503, ['UO'], `max_requests (limit ${rm.limits.maxRequests}) reached for cluster ${name}`);
+  }
+
+  const policy = action.retryPolicy ?? r.virtualHost.retryPolicy;
+  const method = req.method ?? 'GET';
+  let body: RequestBody = { kind: 'none' };
+  const done = new AbortController(); // aborted by the route timeout or a vanished client
+  let timedOut = false;
+  let downstreamGone = false;
+  const onClose = (): void => { if (!res.writableFinished) { downstreamGone = true; done.abort(); } };
+  res.on('close', onClose);
+  // The route timeout starts once the downstream request is complete (Envoy); we start it at
+  // routing, which only differs for slow uploads.
+  const timer = action.timeoutMs > 0 ? setTimeout(() => { timedOut = true; done.abort(); }, action.timeoutMs) : undefined;
+  const tried = new Set<string>();
+  let retriesHeld = 0;
+  try {
+    if (hasBody(req)) body = await readBody(req, RETRY_BUFFER_LIMIT, (n) => { info.bytesReceived += n; });
+    const maxRetries = body.kind === 'stream' ? 0 : policy ? policy.numRetries : 1;
+    let attemptNo = 0;
+    let last: AttemptResult | undefined;
+    let lastHost = '';
+    for (;;) {
+      attemptNo++;
+      // Host selection, avoiding hosts already tried when the predicate asks for it.
+      let host: SocketAddress | undefined;
+      if (cluster.config.type === 'ORIGINAL_DST') host = originalDstTarget(r.ctx);
+      else {
+        const avoid = policy?.avoidPreviousHosts && tried.size > 0 ? tried : undefined;
+        for (let i = 0; i < (avoid ? policy?.hostSelectionRetryMaxAttempts ?? 1 : 1) && !host; i++) {
+          const e = rt.clusters.pick(cluster, { hash: r.hash, exclude: avoid });
+          if (e) host = { address: e.address, port: e.port };
+        }
+      }
+      if (!host) {
+        stat('upstream_rq_no_healthy_upstream');
+        return local(503, ['UH'], `no healthy upstream in cluster ${name}`);
+      }
+      if (rt.isOwnListener(host)) return local(503, ['UF'], `refusing to connect to the proxy's own listener ${host.address}:${host.port}`);
+      const hostKey = `${host.address}:${host.port}`;
+      tried.add(hostKey);
+      lastHost = hostKey;
+      info.upstreamHost = hostKey;
+
+      const willQueue = rm.connections >= rm.limits.maxConnections;
+      const slot = rm.acquireConnection(done.signal);
+      if (!slot) {
+        stat('upstream_rq_pending_overflow');
+        return local(503, ['UO'], `max_pending_requests (limit ${rm.limits.maxPendingRequests}) reached for cluster ${name}`);
+      }
+      // No connection could be opened within max_connections: the request waits as pending.
+      if (willQueue) stat('upstream_cx_overflow');
+      const got = await slot;
+      if (got === 'aborted') { last = { kind: 'error', failure: 'aborted', code: 'aborted' }; break; }
+
+      const counters = rt.clusters.counters(name, hostKey);
+      counters.rqTotal++;
+      counters.rqActive++;
+      const headers = r.virtualHost.includeRequestAttemptCount ? [...r.headers, 'x-envoy-attempt-count', String(attemptNo)] : r.headers;
+      let result: AttemptResult;
+      try {
+        result = await attempt({
+          pool: rt.clusters.pool(host.address, host.port, cluster.config.connectTimeoutMs),
+          method, path: r.path, headers, body, signal: done.signal, perTryTimeoutMs: policy?.perTryTimeoutMs,
+        });
+      } finally {
+        counters.rqActive--;
+      }
+      last = result;
+      if (result.kind === 'error' && result.failure === 'aborted') { rm.releaseConnection(); break; }
+      if (result.kind === 'error' && result.failure === 'connect-failure') {
+        counters.cxConnectFail++;
+        stat('upstream_cx_connect_fail');
+      }
+      if (result.kind === 'error' && result.failure === 'per-try-timeout') stat('upstream_rq_per_try_timeout');
+      const outcome = result.kind === 'response' ? result.status : result.failure === 'connect-failure' ? 'connect-failure' : result.failure === 'reset' ? 'reset' : 'timeout';
+      rt.clusters.outlierDetector(cluster)?.record(hostKey, outcome, cluster.endpoints.length);
+      chargeUpstream(rt, name, result.kind === 'response' ? result.status : result.failure === 'per-try-timeout' ? 504 : 503);
+
+      const wantRetry = policy ? retriable(result, policy) : safeRetry(result, method);
+      if (wantRetry && attemptNo <= maxRetries) {
+        if (!rm.tryRetry()) {
+          stat('upstream_rq_retry_overflow');
+          info.responseFlags.push('UO');
+        } else {
+          retriesHeld++;
+          stat('upstream_rq_retry');
+          if (result.kind === 'response') await result.body.dump().catch(() => undefined);
+          rm.releaseConnection();
+          await sleep(policy ? backOffMs(policy, attemptNo) : 0, done.signal);
+          if (done.signal.aborted) { last = { kind: 'error', failure: 'aborted', code: 'aborted' }; break; }
+          continue;
+        }
+      } else if (wantRetry && policy) {
+        // Retriable, but the policy's retries are used up.
+        stat('upstream_rq_retry_limit_exceeded');
+        info.responseFlags.push('URX');
+      }
+      if (result.kind === 'response') {
+        if (attemptNo > 1 && result.status < 500) stat('upstream_rq_retry_success');
+        try {
+          await respond(r, result, attemptNo, done.signal, () => timedOut);
+        } finally {
+          rm.releaseConnection();
+        }
+        return;
+      }
+      rm.releaseConnection();
+      break;
+    }
+    if (!last || (last.kind === 'error' && last.failure === 'aborted')) {
+      if (downstreamGone) { info.responseFlags.push('DC'); return; }
+      if (timedOut) {
+        stat('upstream_rq_timeout');
+        return local(504, ['UT'], 'upstream request timeout');
+      }
+      return local(503, ['UC'], 'upstream request aborted');
+    }
+    if (last.kind === 'error') {
+      const flags = info.responseFlags.filter((f) => f === 'URX' || f === 'UO');
+      info.responseFlags = info.responseFlags.filter((f) => f !== 'URX' && f !== 'UO');
+      if (last.failure === 'per-try-timeout') return local(504, ['UT', ...flags], 'upstream request timeout');
+      if (last.failure === 'connect-failure') {
+        return local(503, ['UF', ...flags], `upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: ${last.code} (host ${lastHost})`);
+      }
+      return local(503, ['UC', ...flags], `upstream connect error or disconnect/reset before headers. reset reason: connection termination (${last.code})`);
+    }
+  } finally {
+    if (timer) clearTimeout(timer);
+    res.off('close', onClose);
+    for (; retriesHeld > 0; retriesHeld--) rm.releaseRetry();
+    rm.releaseRequest();
+    if (body.kind === 'stream') body.stream.destroy();
+  }
+}
+
+async function respond(r: RouterRequest, up: Extract<AttemptResult, { kind: 'response' }>, attempts: number, signal: AbortSignal, timedOut: () => boolean): Promise<void> {
+  const { res, info } = r;
+  info.responseCode = up.status;
+  const headers = r.responseHeaders(downstreamResponseHeaders(up.headers));
+  if (r.virtualHost.includeAttemptCountInResponse) headers['x-envoy-attempt-count'] = String(attempts);
+  res.writeHead(up.status, headers);
+  up.body.on('data', (chunk: Buffer) => { info.bytesSent += chunk.length; });
+  // The route timeout also covers the response body (Envoy resets the stream when it fires).
+  const onAbort = (): void => { up.body.destroy(new Error('route timeout')); };
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await pipeline(up.body, res);
+  } catch {
+    // The response already started: all that is left is resetting the downstream stream.
+    if (timedOut()) info.responseFlags.push('UT');
+    else if (!res.writableFinished && res.destroyed) info.responseFlags.push('DC');
+    else info.responseFlags.push('UPE');
+    res.destroy();
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function chargeUpstream(rt: ProxyRuntime, cluster: string, status: number): void {
+  rt.metrics.recordUpstream(cluster, status);
+  rt.stats.inc(`cluster.${cluster}.upstream_rq_total`);
+  rt.stats.inc(`cluster.${cluster}.upstream_rq_${status}`);
+  rt.stats.inc(`cluster.${cluster}.upstream_rq_${Math.floor(status / 100)}xx`);
+}

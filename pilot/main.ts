@@ -4,8 +4,10 @@
 // --domain (CLUSTER_DOMAIN, cluster.local), --webhook-port (PILOT_WEBHOOK_PORT, 15017; `off`),
 // --webhook-config (VALIDATION_WEBHOOK_CONFIG_NAME, istio-validator-trellis-system: the
 // ValidatingWebhookConfiguration whose caBundle pilot keeps equal to its serving CA).
+// --ca-port (PILOT_CA_PORT, 15012; `off`), TRUST_DOMAIN (cluster.local).
 // SIGTERM/SIGINT stop it gracefully.
 import { CaBundleReconciler, KubeClient, R } from '../api/kube/index.js';
+import { startMeshCA, type MeshCA } from './ca/index.js';
 import { Pilot } from './pilot.js';
 import { ValidationWebhook } from './validation/webhook.js';
 
@@ -33,18 +35,29 @@ async function main(): Promise<void> {
     domain: flag(args, 'domain') ?? process.env.CLUSTER_DOMAIN ?? 'cluster.local',
   });
   let stopping = false;
+  let meshCA: MeshCA | undefined;
   const shutdown = (sig: string): void => {
     if (stopping) return;
     stopping = true;
     console.log(`pilot: ${sig}: stopping`);
     const hard = setTimeout(() => process.exit(1), 10_000);
     hard.unref();
-    pilot.stop().then(() => { void client.close(); process.exit(0); }, (e: unknown) => { console.error(`pilot: stop: ${(e as Error).message}`); process.exit(1); });
+    Promise.all([pilot.stop(), meshCA?.stop()]).then(() => { void client.close(); process.exit(0); }, (e: unknown) => { console.error(`pilot: stop: ${(e as Error).message}`); process.exit(1); });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   const ns = process.env.POD_NAMESPACE ?? 'istio-system';
   console.log(`pilot: starting in namespace ${ns} against ${client.access.server}`);
+  // The CA comes first: it publishes the istio-ca-root-cert ConfigMaps that sidecars mount,
+  // and pilot reports ready only after it.
+  const caFlag = flag(args, 'ca-port') ?? process.env.PILOT_CA_PORT;
+  if (caFlag !== 'off') {
+    meshCA = await startMeshCA(client, {
+      namespace: ns, host: flag(args, 'host') ?? process.env.PILOT_HOST ?? '0.0.0.0', port: portOf(caFlag, 15012, '--ca-port'),
+      trustDomain: process.env.TRUST_DOMAIN ?? 'cluster.local', registry: pilot.metrics.registry,
+    });
+    console.log(`pilot: CA on :${meshCA.port} (IstioCertificateService over TLS), trust domain ${process.env.TRUST_DOMAIN ?? 'cluster.local'}`);
+  }
   const { xdsPort, debugPort } = await pilot.start();
   console.log(`pilot: ready: xDS on :${xdsPort} (plaintext), debug on :${debugPort}`);
   // The validation webhook (/validate, HTTPS); --webhook-port 0 or PILOT_WEBHOOK_PORT=off disables it.

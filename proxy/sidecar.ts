@@ -85,8 +85,7 @@ export class Sidecar {
   }
 
   private isOwnListener(a: SocketAddress): boolean {
-    const ports = new Set(this.listeners.boundPorts());
-    if (!ports.has(a.port)) return false;
+    if (!this.listeners.isBoundPort(a.port)) return false;
     return a.address.startsWith('127.') || a.address === '0.0.0.0' || a.address === this.opts.identity.instanceIp
       || a.address === '::1' || net.isIP(a.address) === 0;
   }

@@ -1,6 +1,8 @@
 // Applies manifests the way `trellis up` and the tests need: create when missing,
-// otherwise merge-patch the manifest onto the live object (fields the manifest does not
-// name are kept, so server-set fields such as a Service's clusterIP survive).
+// otherwise patch the manifest onto the live object, as kubectl's client-side apply does:
+// a strategic merge patch for built-in kinds (lists such as containers or webhooks merge by
+// their keys, so a caBundle a webhook server filled in survives), a merge patch for custom
+// resources. Fields the manifest does not name are kept (a Service's clusterIP survives).
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -51,7 +53,7 @@ export class Applier {
       if (!isNotFound(e)) throw e;
       return this.client.create(r, body, namespace);
     }
-    return this.client.patch(r, name, namespace, body, 'merge');
+    return this.client.patch(r, name, namespace, body, isBuiltInGroup(r.group) ? 'strategic' : 'merge');
   }
 
   async applyAll(objs: KubeObject[], log?: (line: string) => void): Promise<void> {
@@ -62,4 +64,9 @@ export class Applier {
       log?.(`${obj.kind?.toLowerCase()}/${obj.metadata.name} applied`);
     }
   }
+}
+
+/** Kubernetes' own groups: the core group, dot-less groups (apps, batch) and *.k8s.io; CRD groups always have a dot. */
+function isBuiltInGroup(group: string): boolean {
+  return group === '' || !group.includes('.') || group.endsWith('.k8s.io');
 }

@@ -121,6 +121,7 @@ function mergeKeyFor(field: string, parent: string | undefined): string | undefi
       // Container ports merge on containerPort, Service ports on port.
       return parent === 'containers' || parent === 'initContainers' || parent === 'ephemeralContainers' ? 'containerPort' : 'port';
     case 'conditions': return 'type';
+    case 'webhooks': return 'name'; // Mutating/ValidatingWebhookConfiguration
     case 'ownerReferences': return 'uid';
     case 'hostAliases': return 'ip';
     case 'topologySpreadConstraints': return 'topologyKey';

@@ -13,6 +13,7 @@ import { Authenticator } from './authn.js';
 import { allowAuthenticated, type AuthorizationMode, type Authorizer } from './authz.js';
 import { RbacAuthorizer } from './rbac/authorizer.js';
 import { bootstrapRbac } from './rbac/bootstrap-policy.js';
+import { confirmNoEscalation } from './rbac/escalation.js';
 import { authorizationKinds } from './strategies/authorization.js';
 import { storeKey } from './registry/types.js';
 import { writeKubeconfig } from './kubeconfig.js';
@@ -28,6 +29,7 @@ import { podsKind } from './strategies/pods.js';
 import { servicesKind } from './strategies/services.js';
 import { coreKinds, namespacesKind } from './strategies/core.js';
 import { appsKinds } from './strategies/apps.js';
+import { workloadKinds } from './strategies/workloads.js';
 import { miscKinds } from './strategies/misc.js';
 import { crdKind, kindFromCrd } from './strategies/crd.js';
 import { getPath, nowRfc3339, type Json } from './util.js';
@@ -122,7 +124,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const authorize: Authorizer = opts.authorize ?? (mode === 'RBAC' ? (u, a) => rbac.authorize(u, a) : allowAuthenticated);
   const registry = new Registry([]);
   const reviews = authorizationKinds({ authorize, rulesFor: !opts.authorize && mode === 'RBAC' ? (u, ns) => rbac.rulesFor(u, ns) : undefined });
-  for (const k of [namespaces, podsKind, services.kind, ...coreKinds.filter((k) => k.resource !== 'namespaces'), ...appsKinds, ...miscKinds(authn).map((k) => withRbacCache(k, rbac)), ...reviews]) registry.add(k);
+  for (const k of [namespaces, podsKind, services.kind, ...coreKinds.filter((k) => k.resource !== 'namespaces'), ...appsKinds, ...workloadKinds, ...miscKinds(authn).map((k) => rbacKind(k, rbac, authorize)), ...reviews]) registry.add(k);
   registry.add(crdKind(registry, store));
 
   // Rebuild in-memory state from the store: allocated IPs and served CRDs.
@@ -183,8 +185,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   };
 }
 
-/** RBAC writes through this server reach the authorizer at once (its watch may lag behind). */
-function withRbacCache(k: KindInfo, rbac: RbacAuthorizer): KindInfo {
+/**
+ * RBAC kinds: writes are checked against privilege escalation, and reach the authorizer at
+ * once (its store watch may lag behind).
+ */
+function rbacKind(k: KindInfo, rbac: RbacAuthorizer, authorize: Authorizer): KindInfo {
   if (k.group !== 'rbac.authorization.k8s.io') return k;
   const at = (o: Json): [string, number] => [storeKey(k, String(getPath(o, 'metadata.namespace') ?? '') || undefined, String(getPath(o, 'metadata.name'))), Number(getPath(o, 'metadata.resourceVersion') ?? 0)];
   const s = k.strategy;
@@ -192,6 +197,10 @@ function withRbacCache(k: KindInfo, rbac: RbacAuthorizer): KindInfo {
     ...k,
     strategy: {
       ...s,
+      async admit(o, ctx, op) {
+        await s.admit?.(o, ctx, op);
+        await confirmNoEscalation(authorize, ctx.user, k.resource, o, (kind, ns, name) => rbac.roleRules(kind, ns, name));
+      },
       async afterCreate(o) { await s.afterCreate?.(o); const [key, rv] = at(o); rbac.apply(key, o, rv); },
       async afterUpdate(o, old) { await s.afterUpdate?.(o, old); const [key, rv] = at(o); rbac.apply(key, o, rv); },
       async afterDelete(o) { await s.afterDelete?.(o); const [key, rv] = at(o); rbac.apply(key, undefined, rv); },

@@ -3,6 +3,7 @@
 // ACKed, and its last NACK. The go-control-plane shape: the server asks this object what a
 // request means, then decides what to send.
 import type { ProxyNode, Proxy } from '../model/proxy.js';
+import type { DeltaWatches } from './delta.js';
 
 export interface SentState { version: string; nonce: string; hash: string; names: string[]; at: number; pushVersion: string }
 export interface NackState { message: string; version: string; nonce: string; at: number }
@@ -36,6 +37,10 @@ export class Connection {
   node?: ProxyNode;
   proxy?: Proxy;
   readonly watches = new Map<string, WatchState>();
+  /** Set on delta streams: their per-type bookkeeping. */
+  delta?: DeltaWatches;
+  /** A gRPC client (node type other than sidecar/router): gets the proxyless generators. */
+  proxyless = false;
   readonly connectedAt = Date.now();
 
   constructor(readonly id: string, readonly peer: string) {}

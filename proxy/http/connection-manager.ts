@@ -2,6 +2,7 @@
 // connections the listener hands over, running each request through the stages
 // route -> cluster -> host -> forward, then stats and the access log.
 import http from 'node:http';
+import http2 from 'node:http2';
 import type net from 'node:net';
 import type { HttpConnectionManagerConfig } from '../xds/resources/listener.js';
 import type { ConnectionContext, ProxyRuntime } from '../runtime.js';
@@ -16,9 +17,15 @@ import { applyToRequest, applyToResponse, mutationsFor } from './header-mutation
 import { rewritePath } from './path-rewrite.js';
 import { elapsedMs, newStreamInfo, type StreamInfo } from './stream-info.js';
 
+// The HTTP/2 connection preface; enough of it to tell h2c prior knowledge from HTTP/1.x.
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n');
+
 export class HttpConnectionManager {
   private readonly server: http.Server;
+  private readonly h2server: http2.Http2Server;
   private readonly contexts = new WeakMap<net.Socket, ConnectionContext>();
+  private readonly sessions = new WeakMap<http2.Http2Session, ConnectionContext>();
+  private pendingH2: ConnectionContext | undefined;
 
   constructor(private readonly hcm: HttpConnectionManagerConfig, private readonly rt: ProxyRuntime) {
     this.server = http.createServer({ keepAlive: true }, (req, res) => {
@@ -29,16 +36,52 @@ export class HttpConnectionManager {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
       else socket.destroy();
     });
+    // h2c with prior knowledge (codec_type AUTO detects it by the connection preface).
+    this.h2server = http2.createServer({}, (req, res) => {
+      const r = req as unknown as http.IncomingMessage;
+      if (r.headers.host === undefined && req.authority) r.headers.host = req.authority;
+      void this.onRequest(r, res as unknown as http.ServerResponse);
+    });
+    // The session is created synchronously inside emit('connection'): that is when it learns its context.
+    this.h2server.on('session', (session) => { if (this.pendingH2) this.sessions.set(session, this.pendingH2); });
+    this.h2server.on('sessionError', (err) => this.rt.log(`http2 session error: ${err.message}`));
   }
 
   /** Takes over an accepted connection (the listener already chose this filter chain). */
   handle(socket: net.Socket, ctx: ConnectionContext): void {
+    const codec = this.hcm.codecType ?? 'AUTO';
+    if (codec === 'HTTP1') return this.handleHttp1(socket, ctx);
+    if (codec === 'HTTP2') return this.handleHttp2(socket, ctx);
+    // AUTO: peek at the first bytes; the preface decides, as Envoy's codec detection does.
+    const onData = (chunk: Buffer): void => {
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(chunk);
+      const n = Math.min(chunk.length, H2_PREFACE.length);
+      if (chunk.subarray(0, n).equals(H2_PREFACE.subarray(0, n)) && n > 0) this.handleHttp2(socket, ctx);
+      else this.handleHttp1(socket, ctx);
+      socket.resume();
+    };
+    socket.on('data', onData);
+  }
+
+  private handleHttp1(socket: net.Socket, ctx: ConnectionContext): void {
     this.contexts.set(socket, ctx);
     this.server.emit('connection', socket);
   }
 
+  private handleHttp2(socket: net.Socket, ctx: ConnectionContext): void {
+    this.pendingH2 = ctx;
+    try {
+      this.h2server.emit('connection', socket);
+    } finally {
+      this.pendingH2 = undefined;
+    }
+  }
+
   private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const ctx = this.contexts.get(req.socket as net.Socket);
+    const h2 = (req as { stream?: { session?: http2.Http2Session } }).stream?.session;
+    const ctx = h2 ? this.sessions.get(h2) : this.contexts.get(req.socket as net.Socket);
     const info = newStreamInfo(requestIdOf(req));
     const prefix = this.hcm.statPrefix || 'hcm';
     this.rt.stats.inc(`http.${prefix}.downstream_rq_total`);

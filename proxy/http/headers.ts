@@ -17,13 +17,22 @@ export function upstreamRequestHeaders(req: http.IncomingMessage, requestId: str
   const drop = connectionTokens(req.headers.connection);
   const out: string[] = [];
   const raw = req.rawHeaders;
+  let sawHost = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
+    // HTTP/2 pseudo-headers become the request line; :authority is the Host (below).
+    if (name.charCodeAt(0) === 58) continue;
+    // `te: trailers` is end to end in practice: gRPC servers require it.
+    if (name === 'te' && raw[i + 1].trim().toLowerCase() === 'trailers') { out.push('te', 'trailers'); continue; }
     if (HOP_BY_HOP.has(name) || drop.has(name) || name === 'x-forwarded-proto' || name === 'x-request-id') continue;
-    if (name === 'host' && hostRewrite !== undefined) continue;
+    if (name === 'host') {
+      sawHost = true;
+      if (hostRewrite !== undefined) continue;
+    }
     out.push(raw[i], raw[i + 1]);
   }
   if (hostRewrite !== undefined) out.push('host', hostRewrite);
+  else if (req.httpVersionMajor === 2 && !sawHost && typeof req.headers[':authority'] === 'string') out.push('host', req.headers[':authority']);
   out.push('x-forwarded-proto', firstValue(req.headers['x-forwarded-proto']) ?? 'http');
   out.push('x-request-id', requestId);
   return out;
@@ -49,6 +58,9 @@ export function downstreamResponseHeaders(headers: Record<string, string | strin
 
 /** Whether a request has a body to forward (HTTP/1.1 framing: content-length or chunked). */
 export function hasBody(req: http.IncomingMessage): boolean {
+  // HTTP/2: a body exists unless the HEADERS frame ended the stream.
+  const h2 = (req as { stream?: { endAfterHeaders?: boolean } }).stream;
+  if (req.httpVersionMajor === 2 && h2) return h2.endAfterHeaders !== true;
   const cl = req.headers['content-length'];
   return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined;
 }

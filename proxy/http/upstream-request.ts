@@ -3,16 +3,17 @@
 // decides what to do with either; nothing here writes to the downstream.
 import { Readable } from 'node:stream';
 import type http from 'node:http';
-import type { Dispatcher, Pool } from 'undici';
+import type { UpstreamPool, UpstreamResponse } from '../upstream/upstream-pool.js';
+import { Cancel } from './cancel.js';
 
 const CONNECT_FAILURES: ReadonlySet<string> = new Set([
-  'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT',
+  'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'REFUSED_STREAM',
 ]);
 
 export type AttemptFailure = 'connect-failure' | 'reset' | 'per-try-timeout' | 'aborted';
 
 export type AttemptResult =
-  | { kind: 'response'; status: number; headers: Record<string, string | string[] | undefined>; body: Dispatcher.ResponseData['body'] }
+  | { kind: 'response'; status: number; headers: Record<string, string | string[] | undefined>; body: UpstreamResponse['body']; trailers: UpstreamResponse['trailers']; discard: () => Promise<void> }
   | { kind: 'error'; failure: AttemptFailure; code: string };
 
 function errorCode(err: unknown): string {
@@ -63,32 +64,37 @@ export function readBody(req: http.IncomingMessage, limit: number, onBytes: (n: 
 }
 
 export interface AttemptOptions {
-  pool: Pool;
+  pool: UpstreamPool;
   method: string;
   path: string;
   headers: string[];
   body: RequestBody;
   /** Aborts the attempt from outside (global timeout, downstream gone). */
-  signal: AbortSignal;
+  signal: Cancel;
   perTryTimeoutMs?: number;
 }
 
 export async function attempt(o: AttemptOptions): Promise<AttemptResult> {
-  const abort = new AbortController();
-  let perTryFired = false;
-  const onOuter = (): void => abort.abort();
   if (o.signal.aborted) return { kind: 'error', failure: 'aborted', code: 'aborted' };
-  o.signal.addEventListener('abort', onOuter, { once: true });
-  const timer = o.perTryTimeoutMs ? setTimeout(() => { perTryFired = true; abort.abort(); }, o.perTryTimeoutMs) : undefined;
+  // Without a per-try timeout the request's own token is enough: no second token per attempt.
+  let signal = o.signal;
+  let perTryFired = false;
+  let timer: NodeJS.Timeout | undefined;
+  const onOuter = (): void => signal.abort();
+  if (o.perTryTimeoutMs) {
+    signal = new Cancel();
+    o.signal.once('abort', onOuter);
+    timer = setTimeout(() => { perTryFired = true; signal.abort(); }, o.perTryTimeoutMs);
+  }
   try {
-    const up = await o.pool.request({
+    const up = await o.pool.send({
       path: o.path,
-      method: o.method as Dispatcher.HttpMethod,
+      method: o.method,
       headers: o.headers,
       body: o.body.kind === 'buffer' ? o.body.data : o.body.kind === 'stream' ? o.body.stream : undefined,
-      signal: abort.signal,
+      signal,
     });
-    return { kind: 'response', status: up.statusCode, headers: up.headers, body: up.body };
+    return { kind: 'response', status: up.statusCode, headers: up.headers, body: up.body, trailers: up.trailers, discard: up.discard };
   } catch (err) {
     if (perTryFired) return { kind: 'error', failure: 'per-try-timeout', code: 'per_try_timeout' };
     if (o.signal.aborted) return { kind: 'error', failure: 'aborted', code: 'aborted' };
@@ -96,7 +102,9 @@ export async function attempt(o: AttemptOptions): Promise<AttemptResult> {
     return { kind: 'error', failure: CONNECT_FAILURES.has(code) ? 'connect-failure' : 'reset', code };
   } finally {
     // The per-try timer covers the wait for the response head; the route timeout covers the rest.
-    if (timer) clearTimeout(timer);
-    o.signal.removeEventListener('abort', onOuter);
+    if (timer) {
+      clearTimeout(timer);
+      o.signal.off('abort', onOuter);
+    }
   }
 }

@@ -36,6 +36,12 @@ export class ListenerManager {
     return [...this.bound.values()].map((b) => b.port);
   }
 
+  /** Same as boundPorts().includes(port), without allocating (asked once per request). */
+  isBoundPort(port: number): boolean {
+    for (const b of this.bound.values()) if (b.port === port) return true;
+    return false;
+  }
+
   /** Brings bound sockets in line with the snapshot's listeners. */
   async reconcile(snapshot: ConfigSnapshot): Promise<void> {
     const wanted = new Map<string, ListenerConfig>();

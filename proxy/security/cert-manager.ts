@@ -155,7 +155,8 @@ export class WorkloadCertManager extends EventEmitter<CertManagerEvents> {
     if (got !== this.spiffeId) throw new Error(`cert manager: CA issued a certificate for ${String(got)}, expected ${this.spiffeId}`);
     // The CA's answer ends with its root; the mounted bundle may add others (root rotation).
     const roots = new Map<string, string>();
-    for (const pem of [...splitPemBundle(chain[chain.length - 1]), ...configured]) roots.set(new X509Certificate(pem).fingerprint256, pem);
+    const caRoot = chain.length > 1 ? splitPemBundle(chain[chain.length - 1]) : [];
+    for (const pem of [...caRoot, ...configured]) roots.set(new X509Certificate(pem).fingerprint256, pem);
     return {
       spiffeId: this.spiffeId,
       keyPem,

@@ -31,6 +31,8 @@ export class IstioMetrics {
   private readonly tcpClosed: client.Counter<string>;
   private readonly tcpSent: client.Counter<string>;
   private readonly tcpReceived: client.Counter<string>;
+  private readonly requestSeries = new Map<string, { count: ReturnType<client.Counter<string>['labels']>; duration: ReturnType<client.Histogram<string>['labels']> }>();
+  private readonly upstreamSeries = new Map<string, { total: ReturnType<client.Counter<string>['labels']>; byClass: ReturnType<client.Counter<string>['labels']> }>();
 
   constructor() {
     const registers = [this.registry];
@@ -50,13 +52,29 @@ export class IstioMetrics {
   }
 
   recordRequest(labels: RequestLabels, durationMs: number): void {
-    this.requests.inc(labels);
-    this.duration.observe(labels, durationMs);
+    // prom-client validates and hashes a label object on every call; the label sets of a
+    // proxy are few, so their children are looked up once and kept.
+    let key = '';
+    for (const name of REQUEST_LABELS) key += labels[name] + '\u0000';
+    let series = this.requestSeries.get(key);
+    if (!series) {
+      series = { count: this.requests.labels(labels), duration: this.duration.labels(labels) };
+      this.requestSeries.set(key, series);
+    }
+    series.count.inc();
+    series.duration.observe(durationMs);
   }
 
   recordUpstream(cluster: string, status: number): void {
-    this.upstreamRqTotal.inc({ envoy_cluster_name: cluster });
-    this.upstreamRq.inc({ envoy_response_code_class: `${Math.floor(status / 100)}xx`, envoy_cluster_name: cluster });
+    const cls = `${Math.floor(status / 100)}xx`;
+    const key = `${cluster}\u0000${cls}`;
+    let series = this.upstreamSeries.get(key);
+    if (!series) {
+      series = { total: this.upstreamRqTotal.labels({ envoy_cluster_name: cluster }), byClass: this.upstreamRq.labels({ envoy_response_code_class: cls, envoy_cluster_name: cluster }) };
+      this.upstreamSeries.set(key, series);
+    }
+    series.total.inc();
+    series.byClass.inc();
   }
 
   tcpOpen(labels: TcpLabels): void {

@@ -1,6 +1,8 @@
 // Clusters as the router sees them: which clusters are active (EDS clusters warm until
 // their assignment arrives), their endpoints, load balancers and connection pools.
 import { Pool } from 'undici';
+import { Http1Pool, type UpstreamPool } from './upstream-pool.js';
+import { Http2Pool } from './h2-pool.js';
 import type { ConfigSnapshot } from '../xds/snapshot.js';
 import type { ClusterConfig } from '../xds/resources/cluster.js';
 import type { Endpoint } from '../xds/resources/endpoint.js';
@@ -41,7 +43,7 @@ export interface PickOptions {
 
 export class ClusterManager {
   private readonly balancers = new Map<string, { policy: string; lb: LoadBalancer }>();
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, UpstreamPool>();
   private readonly resources = new Map<string, ResourceManager>();
   private readonly outliers = new Map<string, OutlierDetector>();
   /** Clusters whose last pick ran in panic mode (healthy hosts below the threshold). */
@@ -115,13 +117,19 @@ export class ClusterManager {
     return this.outliers.get(name);
   }
 
-  /** A keep-alive HTTP/1.1 pool per (host, connect timeout); shared by clusters that share hosts. */
-  pool(host: string, port: number, connectTimeoutMs: number): Pool {
-    const key = poolKey(host, port, connectTimeoutMs);
+  /**
+   * A pool per (host, connect timeout, HTTP version); shared by clusters that share hosts.
+   * HTTP/1.1 is a keep-alive undici pool; HTTP/2 one multiplexed h2c session.
+   */
+  pool(host: string, port: number, connectTimeoutMs: number, protocol: 'http1' | 'http2' = 'http1'): UpstreamPool {
+    const key = poolKey(host, port, connectTimeoutMs, protocol);
     let pool = this.pools.get(key);
     if (!pool) {
-      const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-      pool = new Pool(origin, { connect: { timeout: connectTimeoutMs }, keepAliveTimeout: 30_000, pipelining: 1 });
+      if (protocol === 'http2') pool = new Http2Pool(host, port, connectTimeoutMs);
+      else {
+        const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+        pool = new Http1Pool(new Pool(origin, { connect: { timeout: connectTimeoutMs }, keepAliveTimeout: 30_000, pipelining: 1 }));
+      }
       this.pools.set(key, pool);
     }
     return pool;
@@ -143,7 +151,9 @@ export class ClusterManager {
     for (const name of snapshot.clusters.keys()) {
       const r = resolveCluster(snapshot, name);
       if (!('cluster' in r)) continue;
-      for (const e of r.cluster.endpoints) live.add(poolKey(e.address, e.port, r.cluster.config.connectTimeoutMs));
+      for (const e of r.cluster.endpoints) {
+        for (const proto of ['http1', 'http2'] as const) live.add(poolKey(e.address, e.port, r.cluster.config.connectTimeoutMs, proto));
+      }
     }
     for (const name of this.balancers.keys()) if (!snapshot.clusters.has(name)) this.balancers.delete(name);
     for (const name of this.outliers.keys()) if (!snapshot.clusters.has(name)) this.outliers.delete(name);
@@ -161,6 +171,6 @@ export class ClusterManager {
   }
 }
 
-function poolKey(host: string, port: number, timeoutMs: number): string {
-  return `${host}:${port}/${timeoutMs}`;
+function poolKey(host: string, port: number, timeoutMs: number, protocol: string): string {
+  return `${host}:${port}/${timeoutMs}/${protocol}`;
 }

@@ -1,6 +1,7 @@
 // Circuit breakers for one cluster (Envoy's ResourceManager, DEFAULT priority). HTTP/1.1
 // carries one request per connection at a time, so an attempt holds one connection slot;
 // attempts beyond max_connections wait as pending requests, up to max_pending_requests.
+import type { CancelSignal } from '../http/cancel.js';
 import type { CircuitBreakerLimits } from '../xds/resources/cluster-policies.js';
 
 export type Overflow = 'max_connections' | 'max_pending_requests' | 'max_requests' | 'max_retries';
@@ -45,7 +46,7 @@ export class ResourceManager {
    * Resolves 'cx_overflow' when it had to wait, 'ok' when it did not; rejects never.
    * Returns undefined when the pending queue is full.
    */
-  acquireConnection(signal: AbortSignal): Promise<'ok' | 'queued' | 'aborted'> | undefined {
+  acquireConnection(signal: CancelSignal): Promise<'ok' | 'queued' | 'aborted'> | undefined {
     if (this.connections < this.limits.maxConnections) {
       this.connections++;
       return Promise.resolve('ok');
@@ -54,7 +55,7 @@ export class ResourceManager {
     this.pending++;
     return new Promise((resolve) => {
       const wake = (): void => {
-        signal.removeEventListener('abort', onAbort);
+        signal.off('abort', onAbort);
         this.pending--;
         this.connections++;
         resolve('queued');
@@ -65,7 +66,7 @@ export class ResourceManager {
         this.pending--;
         resolve('aborted');
       };
-      signal.addEventListener('abort', onAbort, { once: true });
+      signal.once('abort', onAbort);
       this.waiters.push(wake);
     });
   }

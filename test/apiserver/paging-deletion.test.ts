@@ -9,7 +9,7 @@ import { MemoryStore } from '../../cluster/store/index.js';
 import { call, ns, startTestServer, watch, type TestServer } from './helpers.js';
 
 let t: TestServer;
-before(async () => { t = await startTestServer({ store: new MemoryStore({ historySize: 200 }) }); });
+before(async () => { t = await startTestServer({ store: new MemoryStore({ historySize: 50 }) }); });
 after(async () => { await t?.stop(); });
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
@@ -65,7 +65,7 @@ test('list with limit and continue pages through in key order; selectors apply b
 
   // Once the store's history no longer reaches the token's revision, the token has expired.
   const stale = (await call(s, 'GET', `${base}?limit=1`)).body.metadata.continue;
-  for (let i = 0; i < 210; i++) await call(s, 'PUT', `${base}/c0`, cm('c0', {}, { n: String(i) }));
+  for (let i = 0; i < 60; i++) await call(s, 'PUT', `${base}/c0`, cm('c0', {}, { n: String(i) }));
   const gone = await call(s, 'GET', `${base}?limit=1&continue=${stale}`);
   assert.equal(gone.status, 410);
   assert.equal(gone.body.reason, 'Expired');

@@ -133,6 +133,27 @@ test('a service account is denied with Kubernetes\' message, then allowed by a R
   assert.equal((await as('GET', '/api/v1/namespaces/team/pods')).status, 403);
 });
 
+test('no privilege escalation: roles and bindings grant only what the writer holds (or may bind)', async () => {
+  const s = t.server;
+  await create('/api/v1/namespaces', ns('esc'));
+  const token = await saToken('esc', 'lead');
+  await create(`${RBAC}/namespaces/esc/rolebindings`, { metadata: { name: 'lead-admin' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' },
+    subjects: [{ kind: 'ServiceAccount', name: 'lead', namespace: 'esc' }] });
+  const as = (p: string, body: unknown) => call(s, 'POST', p, body, { token });
+
+  assert.equal((await as(`${RBAC}/namespaces/esc/roles`, { metadata: { name: 'ok' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'delete'] }] })).status, 201);
+  const tooMuch = await as(`${RBAC}/namespaces/esc/roles`, { metadata: { name: 'nodes' }, rules: [{ apiGroups: [''], resources: ['nodes'], verbs: ['list'] }] });
+  assert.equal(tooMuch.status, 403);
+  assert.match(tooMuch.body.message, /^roles.rbac.authorization.k8s.io "nodes" is forbidden: user "system:serviceaccount:esc:lead" .* is attempting to grant RBAC permissions not currently held:\n\{APIGroups:\[""\], Resources:\["nodes"\], Verbs:\["list"\]\}/);
+  assert.equal((await as(`${RBAC}/namespaces/esc/rolebindings`, { metadata: { name: 'v' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' }, subjects: [{ kind: 'User', name: 'eve' }] })).status, 201);
+  const bindAdmin = await as(`${RBAC}/namespaces/esc/rolebindings`, { metadata: { name: 'ca' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ kind: 'User', name: 'eve' }] });
+  assert.equal(bindAdmin.status, 403);
+  assert.match(bindAdmin.body.message, /attempting to grant RBAC permissions not currently held/);
+});
+
 test('install/02-rbac.yaml grants pilot and the injector exactly what they call', async () => {
   const s = t.server;
   const file = path.join(process.cwd(), 'install', '02-rbac.yaml');

@@ -7,7 +7,8 @@
 // CPU seconds per 1000 requests of the proxy process(es) from /proc; peak RSS (VmHWM).
 // Each figure is the median of 3 runs. Prints a table and writes test/bench/results/proxy.md.
 // Env: BENCH_SCALE (multiplies durations, e.g. 0.2 for a quick try), BENCH_THREADS (load
-// generator threads, default 1), BENCH_ROWS (comma list of row names to run).
+// generator threads, default 1), BENCH_ROWS (comma list of row names to run),
+// BENCH_PROXY_NODE_ARGS (extra node flags for the sidecars, e.g. --cpu-prof). See README.md.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,8 +22,16 @@ import { startOneSidecar, startSidecarChain } from './lib/trellis.js';
 import { freePort } from '../proxy/fixtures.js';
 import { median } from './lib/stats.js';
 
-const SCALE = Number(process.env.BENCH_SCALE ?? '1');
-const THREADS = Number(process.env.BENCH_THREADS ?? '1');
+function positiveEnv(name: string, fallback: number, integer: boolean): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!(v > 0) || (integer && !Number.isInteger(v))) throw new Error(`bench: ${name}=${raw} must be a positive ${integer ? 'integer' : 'number'}`);
+  return v;
+}
+
+const SCALE = positiveEnv('BENCH_SCALE', 1, false);
+const THREADS = positiveEnv('BENCH_THREADS', 1, true);
 const RUNS = 3;
 const CONNECTIONS = 16;
 const RATE = 1000;

@@ -1,7 +1,7 @@
 // Job, StatefulSet and DaemonSet controllers through a real apiserver. No kubelet runs: the
-// test plays it (pod phases, readiness). Where the apiserver does not serve batch/v1 jobs or
-// apps/v1 statefulsets/daemonsets yet, a CustomResourceDefinition with the same group,
-// version and names stands in, so the controllers run against the same REST paths.
+// test plays it (pod phases, readiness). The apiserver serves batch/v1 jobs and apps/v1
+// statefulsets/daemonsets; against one that does not (a trimmed real cluster), a
+// CustomResourceDefinition with the same group, version and names stands in.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { R, type KubeClient, type Node, type Pod } from '../../api/kube/index.js';

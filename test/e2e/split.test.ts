@@ -155,6 +155,15 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
     up = await startUp(['--no-sample']);
     const pods = await waitForDemoPods();
     clientPodIP = pods.find((p) => p.metadata.labels?.app === 'client')?.status?.podIP ?? '';
+    // Pods report Ready before the Endpoints controller and pilot have pushed them to the
+    // client's sidecar: wait for the mesh to converge (all of a small batch answered).
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const probe = await fanout(50).catch(() => undefined);
+      if (probe?.ok === 50) break;
+      if (Date.now() > deadline) throw new Error(`the mesh did not converge after the restart: ${JSON.stringify(probe)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
     const res = await fanout(1000);
     assert.equal(res.ok, 1000, JSON.stringify(res));
     const v1 = (res.byVersion.v1 ?? 0) / res.total;

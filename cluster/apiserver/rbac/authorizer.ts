@@ -84,6 +84,12 @@ export class RbacAuthorizer {
     return undefined;
   }
 
+  /** The rules of a Role (in namespace) or ClusterRole; undefined when it does not exist. */
+  roleRules(kind: string, namespace: string, name: string): PolicyRule[] | undefined {
+    const r = this.role(kind, namespace, name);
+    return r ? rulesOf(r) : undefined;
+  }
+
   /** Every rule granted to the user, with where it came from, for the given namespace ('' = cluster scope only). */
   *rulesFor(user: UserInfo, namespace: string): Generator<{ rule: PolicyRule; source: string }> {
     for (const b of this.tables.clusterrolebindings.values()) {

@@ -21,7 +21,32 @@ export interface ClusterConfig {
   circuitBreakers: CircuitBreakerLimits;
   outlierDetection?: OutlierDetectionConfig;
   lb: LbSettings;
+  /** HTTP version towards the endpoints: http1, http2 (h2c / prior knowledge) or the downstream's. */
+  upstreamProtocol: UpstreamProtocol;
   raw: Obj;
+}
+
+export type UpstreamProtocol = 'http1' | 'http2' | 'downstream';
+
+const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+/** Reads typedExtensionProtocolOptions[HttpProtocolOptions] (and the deprecated http2ProtocolOptions). */
+function decodeUpstreamProtocol(raw: Obj, errors: FieldErrors): UpstreamProtocol {
+  const opts = obj(obj(raw.typedExtensionProtocolOptions)?.[HTTP_PROTOCOL_OPTIONS]);
+  const field = `typedExtensionProtocolOptions["${HTTP_PROTOCOL_OPTIONS}"]`;
+  if (opts) {
+    const explicit = obj(opts.explicitHttpConfig);
+    if (explicit) {
+      if (obj(explicit.http2ProtocolOptions)) return 'http2';
+      if (obj(explicit.http3ProtocolOptions)) errors.add(`${field}.explicitHttpConfig`, 'http3 is not supported');
+      return 'http1';
+    }
+    if (obj(opts.useDownstreamProtocolConfig)) return 'downstream';
+    if (obj(opts.autoConfig)) return 'http1'; // auto needs ALPN over TLS; plaintext falls back to HTTP/1.1 as Envoy does
+    return 'http1';
+  }
+  if (obj(raw.http2ProtocolOptions)) return 'http2';
+  return 'http1';
 }
 
 const TYPES: ReadonlySet<string> = new Set(['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS', 'ORIGINAL_DST']);
@@ -76,11 +101,12 @@ export function decodeCluster(raw: Obj): { name: string; value?: ClusterConfig; 
   const circuitBreakers = decodeCircuitBreakers(raw, errors);
   const outlierDetection = decodeOutlierDetection(raw, errors);
   const lb = decodeLbSettings(raw, errors);
+  const upstreamProtocol = decodeUpstreamProtocol(raw, errors);
 
   if (!errors.ok) return { name, errors: errors.list };
   return {
     name,
-    value: { name, type: type as DiscoveryType, edsServiceName, staticEndpoints, lbPolicy, connectTimeoutMs, circuitBreakers, outlierDetection, lb, raw },
+    value: { name, type: type as DiscoveryType, edsServiceName, staticEndpoints, lbPolicy, connectTimeoutMs, circuitBreakers, outlierDetection, lb, upstreamProtocol, raw },
     errors: [],
   };
 }

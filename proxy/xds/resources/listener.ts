@@ -13,6 +13,8 @@ export interface HttpConnectionManagerConfig {
   routeConfig?: RouteTable;
   /** Present when envoy.filters.http.fault is in http_filters (its filter-level config). */
   fault?: FaultConfig;
+  /** Downstream codec: AUTO detects HTTP/2 by its connection preface. */
+  codecType: 'AUTO' | 'HTTP1' | 'HTTP2';
 }
 
 export interface TcpProxyConfig {
@@ -97,7 +99,11 @@ function decodeHcm(tc: Obj, field: string, errors: FieldErrors): HttpConnectionM
       errors.add(`${field}.httpFilters[${i}].name`, `"${name}" is not supported yet`);
     }
   });
-  return errors.list.length === before ? { kind: 'http', statPrefix, rds, routeConfig, fault } : undefined;
+  const codecRaw = str(tc.codecType) ?? 'AUTO';
+  let codecType: HttpConnectionManagerConfig['codecType'] = 'AUTO';
+  if (codecRaw === 'AUTO' || codecRaw === 'HTTP1' || codecRaw === 'HTTP2') codecType = codecRaw;
+  else errors.add(`${field}.codecType`, `"${codecRaw}" is not supported (AUTO, HTTP1, HTTP2)`);
+  return errors.list.length === before ? { kind: 'http', statPrefix, rds, routeConfig, fault, codecType } : undefined;
 }
 
 function decodeTcpProxy(tc: Obj, field: string, errors: FieldErrors): TcpProxyConfig | undefined {

@@ -1,0 +1,109 @@
+// HTTP/2 towards one endpoint over cleartext with prior knowledge (h2c), as Envoy does for
+// clusters whose HttpProtocolOptions ask for http2: one multiplexed session per endpoint,
+// re-established when the peer closes it or sends GOAWAY.
+import http2 from 'node:http2';
+import type { UpstreamPool, UpstreamRequest, UpstreamResponse } from './upstream-pool.js';
+
+// Connection-specific headers are forbidden in HTTP/2 (RFC 9113 8.2.2); `te` may only be "trailers".
+const H2_FORBIDDEN: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
+
+function connectError(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+export class Http2Pool implements UpstreamPool {
+  readonly protocol = 'http2';
+  private session: http2.ClientHttp2Session | undefined;
+  private closed = false;
+
+  constructor(private readonly host: string, private readonly port: number, private readonly connectTimeoutMs: number) {}
+
+  private connect(): http2.ClientHttp2Session {
+    const s = this.session;
+    if (s && !s.closed && !s.destroyed) return s;
+    const authority = `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
+    const session = http2.connect(authority);
+    this.session = session;
+    const timer = setTimeout(() => {
+      session.destroy(connectError(`connect timeout to ${this.host}:${this.port}`, 'UND_ERR_CONNECT_TIMEOUT'));
+    }, this.connectTimeoutMs);
+    session.once('connect', () => {
+      clearTimeout(timer);
+      (session.socket as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+    });
+    const forget = (): void => {
+      clearTimeout(timer);
+      if (this.session === session) this.session = undefined;
+    };
+    // Errors reach the streams of the session; here they only retire the session.
+    session.on('error', forget);
+    session.on('close', forget);
+    session.on('goaway', forget);
+    // An idle session must not keep the process alive.
+    session.unref();
+    return session;
+  }
+
+  send(req: UpstreamRequest): Promise<UpstreamResponse> {
+    if (this.closed) return Promise.reject(connectError('pool closed', 'ECONNREFUSED'));
+    const session = this.connect();
+    const headers: http2.OutgoingHttpHeaders = { ':method': req.method, ':path': req.path, ':scheme': 'http' };
+    for (let i = 0; i < req.headers.length; i += 2) {
+      const name = req.headers[i].toLowerCase();
+      const value = req.headers[i + 1];
+      if (name === 'host') { headers[':authority'] = value; continue; }
+      if (H2_FORBIDDEN.has(name) || name.startsWith(':')) continue;
+      if (name === 'te' && value.toLowerCase() !== 'trailers') continue;
+      const prev = headers[name];
+      headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [String(prev), value];
+    }
+    return new Promise<UpstreamResponse>((resolve, reject) => {
+      let stream: http2.ClientHttp2Stream;
+      try {
+        stream = session.request(headers, { endStream: req.body === undefined });
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      const trailers: Record<string, string | string[] | undefined> = {};
+      let responded = false;
+      const onAbort = (): void => { stream.close(http2.constants.NGHTTP2_CANCEL); };
+      req.signal.once('abort', onAbort);
+      stream.on('trailers', (t: http2.IncomingHttpHeaders) => { Object.assign(trailers, t); });
+      stream.once('response', (h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader) => {
+        responded = true;
+        const out: Record<string, string | string[] | undefined> = {};
+        for (const [k, v] of Object.entries(h)) if (!k.startsWith(':')) out[k] = v;
+        resolve({
+          statusCode: Number(h[':status'] ?? 502), headers: out, body: stream, trailers,
+          discard: () => new Promise((done) => { stream.resume(); stream.once('close', () => done()); }),
+        });
+      });
+      stream.once('close', () => {
+        req.signal.off('abort', onAbort);
+        if (!responded) {
+          const code = stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM ? 'REFUSED_STREAM' : `RST_STREAM_${stream.rstCode}`;
+          reject(connectError(`stream closed before response (${code})`, code));
+        }
+      });
+      stream.on('error', (err) => { if (!responded) reject(err); });
+      if (req.body !== undefined) {
+        if (Buffer.isBuffer(req.body)) stream.end(req.body);
+        else req.body.pipe(stream);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const s = this.session;
+    this.session = undefined;
+    if (s && !s.closed) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  async destroy(): Promise<void> {
+    this.closed = true;
+    this.session?.destroy();
+    this.session = undefined;
+  }
+}

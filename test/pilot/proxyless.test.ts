@@ -1,0 +1,168 @@
+// Proxyless gRPC through pilot: a real @grpc/grpc-js-xds client (bootstrap pointing at the
+// xDS server) resolves xds:///greeter.default.svc.cluster.local:7070 and reaches two real
+// gRPC backends (v1 and v2 on loopback) through an 80/20 VirtualService split, then a
+// retry policy on `unavailable` is honoured by the client itself.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import * as xds from '@grpc/grpc-js-xds';
+import type { DestinationRule, VirtualService } from '../../api/istio/index.js';
+import type { Endpoints, Pod, Service } from '../../api/kube/index.js';
+import type { ConfigInputs } from '../../pilot/model/inputs.js';
+import { PushContext } from '../../pilot/model/push-context.js';
+import { XdsServer } from '../../pilot/xds/server.js';
+
+const FQDN = 'greeter.default.svc.cluster.local';
+const PORT = 7070;
+const NODE_ID = 'proxyless~127.0.0.1~client-0.default~default.svc.cluster.local';
+const PROTO = fileURLToPath(new URL('../../../test/pilot/fixtures/greeter.proto', import.meta.url));
+
+interface HelloReply { version: string }
+type GreeterClient = grpc.Client & { Hello(req: { name: string }, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: HelloReply) => void): void };
+
+const cleanups: (() => Promise<void> | void)[] = [];
+after(async () => { for (const c of cleanups.reverse()) await c(); await new Promise((r) => setTimeout(r, 1500)); console.log("HANDLES", process.getActiveResourcesInfo().join(",")); });
+
+function greeterService(): { service: grpc.ServiceDefinition; Client: grpc.ServiceClientConstructor } {
+  const def = protoLoader.loadSync(PROTO, { keepCase: false, defaults: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { trellis: { test: { Greeter: grpc.ServiceClientConstructor } } };
+  return { service: pkg.trellis.test.Greeter.service, Client: pkg.trellis.test.Greeter };
+}
+
+/** A backend answering its version; `failNext` calls are answered UNAVAILABLE first. */
+async function backend(version: string): Promise<{ port: number; calls: number; failNext: number }> {
+  const state = { port: 0, calls: 0, failNext: 0 };
+  const server = new grpc.Server();
+  server.addService(greeterService().service, {
+    Hello: (_call: grpc.ServerUnaryCall<unknown, HelloReply>, cb: grpc.sendUnaryData<HelloReply>) => {
+      state.calls++;
+      if (state.failNext > 0) { state.failNext--; cb({ code: grpc.status.UNAVAILABLE, details: `${version} unavailable for the test` }); return; }
+      cb(null, { version });
+    },
+  });
+  state.port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  cleanups.push(() => { server.forceShutdown(); });
+  return state;
+}
+
+function pod(name: string, version: string): Pod {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name, namespace: 'default', labels: { app: 'greeter', version }, resourceVersion: '1' },
+    spec: { containers: [{ name: 'app', image: 'trellis/sample-grpc:0.1.0' }] },
+    status: { phase: 'Running', podIP: '127.0.0.1', podIPs: [{ ip: '127.0.0.1' }] },
+  };
+}
+
+function inputs(v1Port: number, v2Port: number, vs: VirtualService): ConfigInputs {
+  const svc: Service = {
+    apiVersion: 'v1', kind: 'Service', metadata: { name: 'greeter', namespace: 'default' },
+    spec: { clusterIP: '10.96.0.80', selector: { app: 'greeter' }, ports: [{ name: 'grpc', port: PORT, targetPort: 'grpc', protocol: 'TCP' }] },
+  };
+  // The two versions listen on different loopback ports, so they are two Endpoints subsets.
+  const eps: Endpoints = {
+    apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'greeter', namespace: 'default' },
+    subsets: [
+      { addresses: [{ ip: '127.0.0.1', targetRef: { kind: 'Pod', name: 'greeter-v1', namespace: 'default' } }], ports: [{ name: 'grpc', port: v1Port, protocol: 'TCP' }] },
+      { addresses: [{ ip: '127.0.0.1', targetRef: { kind: 'Pod', name: 'greeter-v2', namespace: 'default' } }], ports: [{ name: 'grpc', port: v2Port, protocol: 'TCP' }] },
+    ],
+  };
+  const dr: DestinationRule = {
+    apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule',
+    metadata: { name: 'greeter', namespace: 'default', creationTimestamp: '2025-01-01T00:00:00Z' },
+    spec: { host: 'greeter', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] },
+  };
+  return {
+    namespaces: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } }],
+    services: [svc], endpoints: [eps], pods: [pod('greeter-v1', 'v1'), pod('greeter-v2', 'v2')],
+    virtualServices: [vs], destinationRules: [dr],
+  };
+}
+
+function vs(http: NonNullable<VirtualService['spec']['http']>): VirtualService {
+  return {
+    apiVersion: 'networking.istio.io/v1', kind: 'VirtualService',
+    metadata: { name: 'greeter', namespace: 'default', creationTimestamp: '2025-01-01T00:00:00Z' },
+    spec: { hosts: ['greeter'], http },
+  };
+}
+
+const split = (w1: number, w2: number) => vs([{ route: [
+  { destination: { host: 'greeter', subset: 'v1' }, weight: w1 },
+  { destination: { host: 'greeter', subset: 'v2' }, weight: w2 },
+] }]);
+const toV2 = (attempts: number) => vs([{
+  route: [{ destination: { host: 'greeter', subset: 'v2' } }],
+  retries: { attempts, retryOn: 'unavailable' },
+}]);
+
+function hello(client: GreeterClient): Promise<{ version?: string; code?: number }> {
+  return new Promise((resolve) => {
+    client.Hello({ name: 'x' }, { deadline: Date.now() + 5_000 }, (e, r) => resolve(e ? { code: e.code } : { version: r?.version }));
+  });
+}
+
+async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 8_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) { if (await cond()) return; await new Promise((r) => setTimeout(r, 50)); }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test('proxyless gRPC: grpc-js-xds client follows an 80/20 split and a retry policy from pilot', async () => {
+  const v1 = await backend('v1');
+  const v2 = await backend('v2');
+  const server = new XdsServer({ host: '127.0.0.1', port: 0 });
+  const xdsPort = await server.start();
+  cleanups.push(() => server.stop(500));
+  let version = 0;
+  const setVs = (v: VirtualService) => server.update(PushContext.build(inputs(v1.port, v2.port, v), { version: String(++version) }));
+  setVs(split(80, 20));
+
+  process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
+    xds_servers: [{ server_uri: `127.0.0.1:${xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    // grpc-js-xds requires node.locality (it may be empty).
+    node: { id: NODE_ID, locality: {}, metadata: { NAMESPACE: 'default', LABELS: { app: 'client' } } },
+  });
+  xds.register();
+  const client = new (greeterService().Client)(`xds:///${FQDN}:${PORT}`, grpc.credentials.createInsecure()) as unknown as GreeterClient;
+  cleanups.push(() => client.close());
+
+  const first = await hello(client);
+  assert.ok(first.version, `first call failed with code ${first.code}`);
+  const counts: Record<string, number> = { v1: 0, v2: 0 };
+  const N = 200;
+  const results = await Promise.all(Array.from({ length: N }, () => hello(client)));
+  for (const r of results) { assert.ok(r.version, `call failed with code ${r.code}`); counts[r.version]++; }
+  // 80/20 of 200: v2 ~ Binomial(200, 0.2), mean 40, sd ~5.7; 22..62 is beyond 3 sd.
+  assert.ok(counts.v2 >= 22 && counts.v2 <= 62, `split ${JSON.stringify(counts)}`);
+  assert.equal(counts.v1 + counts.v2, N);
+
+  const status = server.syncz().find((s) => s.nodeId === NODE_ID);
+  assert.ok(status?.proxyless);
+  for (const t of ['lds', 'rds', 'cds', 'eds']) assert.equal(status?.types[t]?.status, 'ACKED', `${t}: ${JSON.stringify(status?.types[t])}`);
+  assert.deepEqual(status?.types.lds.subscribed, [`${FQDN}:${PORT}`]);
+
+  // All traffic to v2 and no retries: a failing first attempt reaches the client.
+  setVs(toV2(0));
+  await until('the client to route to v2 only', async () => {
+    const rs = await Promise.all(Array.from({ length: 10 }, () => hello(client)));
+    return rs.every((r) => r.version === 'v2');
+  });
+  v2.failNext = 1;
+  assert.equal((await hello(client)).code, grpc.status.UNAVAILABLE);
+
+  // With retries on `unavailable`, the client retries itself and succeeds.
+  setVs(toV2(3));
+  await until('the client to ACK the retry route', async () => {
+    const t = server.syncz().find((s) => s.nodeId === NODE_ID)?.types.rds;
+    return t?.status === 'ACKED' && t.ackedVersion?.startsWith(`${version}-`) === true;
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  v2.failNext = 2;
+  const before = v2.calls;
+  const r = await hello(client);
+  assert.equal(r.version, 'v2', `retried call failed with code ${r.code}`);
+  assert.equal(v2.calls - before, 3, 'two failed attempts then a success');
+});

@@ -1,6 +1,6 @@
 // The injection itself: a pure function from (pod, namespace, template values) to the
 // JSONPatch that adds the interception init container and the proxy as a native sidecar.
-import type { Container, Pod } from '../api/kube/index.js';
+import type { Container, Pod, Volume } from '../api/kube/index.js';
 import { escapePointerToken, type JsonPatchOp } from './jsonpatch.js';
 import type { TemplateValues } from './template.js';
 import { iptablesArgs } from './traffic-annotations.js';
@@ -13,6 +13,19 @@ export const CANONICAL_NAME_LABEL = 'service.istio.io/canonical-name';
 export const CANONICAL_REVISION_LABEL = 'service.istio.io/canonical-revision';
 export const INIT_CONTAINER_NAME = 'istio-init';
 export const PROXY_CONTAINER_NAME = 'istio-proxy';
+export const TOKEN_VOLUME = 'istio-token';
+export const ROOT_CERT_VOLUME = 'istiod-ca-cert';
+
+/**
+ * The sidecar's identity inputs, at Istio's paths: a token only the mesh CA accepts
+ * (audience istio-ca, so it cannot be replayed against the API server) and the CA's root.
+ */
+function identityVolumes(): Volume[] {
+  return [
+    { name: TOKEN_VOLUME, projected: { sources: [{ serviceAccountToken: { path: 'istio-token', audience: 'istio-ca', expirationSeconds: 43200 } }] } },
+    { name: ROOT_CERT_VOLUME, configMap: { name: 'istio-ca-root-cert' } },
+  ];
+}
 
 export interface NamespaceInfo {
   name: string;
@@ -72,6 +85,8 @@ function proxyContainer(pod: Pod, finalLabels: Record<string, string>, values: T
       fieldRefEnv('INSTANCE_IP', 'status.podIP'),
       fieldRefEnv('SERVICE_ACCOUNT', 'spec.serviceAccountName'),
       { name: 'PILOT_ADDRESS', value: values.pilotAddress },
+      { name: 'CA_ADDR', value: values.caAddress },
+      { name: 'TRUST_DOMAIN', value: values.trustDomain },
       { name: 'CLUSTER_ID', value: values.clusterId },
       { name: 'ISTIO_META_WORKLOAD_NAME', value: workloadName(pod) },
       { name: 'ISTIO_META_CLUSTER_ID', value: values.clusterId },
@@ -85,6 +100,10 @@ function proxyContainer(pod: Pod, finalLabels: Record<string, string>, values: T
       timeoutSeconds: 3,
       failureThreshold: 4,
     },
+    volumeMounts: [
+      { name: TOKEN_VOLUME, mountPath: '/var/run/secrets/tokens', readOnly: true },
+      { name: ROOT_CERT_VOLUME, mountPath: '/var/run/secrets/istio', readOnly: true },
+    ],
     // UID 1337 is what the interception rules exempt, so the proxy's own traffic is not captured.
     securityContext: { runAsUser: values.proxyUid, runAsGroup: values.proxyGid },
   };
@@ -105,7 +124,7 @@ export function statusAnnotation(values: TemplateValues): string {
   return JSON.stringify({
     initContainers: [INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME],
     containers: [],
-    volumes: [],
+    volumes: [TOKEN_VOLUME, ROOT_CERT_VOLUME],
     imagePullSecrets: [],
     revision: values.revision,
   });
@@ -140,6 +159,9 @@ export function inject(pod: Pod, ns: NamespaceInfo, values: TemplateValues): Jso
   } else {
     for (const c of added) ops.push({ op: 'add', path: '/spec/initContainers/-', value: c });
   }
+
+  if (pod.spec.volumes === undefined) ops.push({ op: 'add', path: '/spec/volumes', value: identityVolumes() });
+  else for (const v of identityVolumes()) ops.push({ op: 'add', path: '/spec/volumes/-', value: v });
 
   addToMap(ops, '/metadata/annotations', pod.metadata.annotations, { [STATUS_ANNOTATION]: statusAnnotation(values) });
   addToMap(ops, '/metadata/labels', pod.metadata.labels, newLabels);

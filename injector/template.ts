@@ -8,6 +8,9 @@ export interface TemplateValues {
   proxyVersion: string;
   /** Plaintext xDS address of pilot, host:port. */
   pilotAddress: string;
+  /** The mesh CA (IstioCertificateService over TLS), host:port. */
+  caAddress: string;
+  trustDomain: string;
   clusterId: string;
   /** Revision recorded in the sidecar.istio.io/status annotation. */
   revision: string;
@@ -30,6 +33,8 @@ export function defaultTemplateValues(): TemplateValues {
     proxyImage: `trellis/proxyv2:${DEFAULT_PROXY_VERSION}`,
     proxyVersion: DEFAULT_PROXY_VERSION,
     pilotAddress: 'istiod.trellis-system.svc:15010',
+    caAddress: 'istiod.trellis-system.svc:15012',
+    trustDomain: 'cluster.local',
     clusterId: 'Kubernetes',
     revision: 'default',
     proxyUid: 1337,
@@ -46,7 +51,7 @@ export function defaultTemplateValues(): TemplateValues {
 /**
  * Template values from the environment:
  * PROXY_IMAGE (full reference) or HUB + PROXY_VERSION (-> `${HUB}/proxyv2:${PROXY_VERSION}`),
- * PILOT_ADDRESS, CLUSTER_ID, REVISION.
+ * PILOT_ADDRESS, CA_ADDR, TRUST_DOMAIN, CLUSTER_ID, REVISION.
  */
 export function templateValuesFromEnv(env: NodeJS.ProcessEnv = process.env): TemplateValues {
   const v = defaultTemplateValues();
@@ -57,6 +62,8 @@ export function templateValuesFromEnv(env: NodeJS.ProcessEnv = process.env): Tem
     proxyVersion: version,
     proxyImage: env.PROXY_IMAGE || `${hub}/proxyv2:${version}`,
     pilotAddress: env.PILOT_ADDRESS || v.pilotAddress,
+    caAddress: env.CA_ADDR || v.caAddress,
+    trustDomain: env.TRUST_DOMAIN || v.trustDomain,
     clusterId: env.CLUSTER_ID || v.clusterId,
     revision: env.REVISION || v.revision,
   };

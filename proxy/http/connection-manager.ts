@@ -15,6 +15,8 @@ import { routeToCluster } from './router.js';
 import { effectiveFault, runFault } from './fault-stage.js';
 import { applyToRequest, applyToResponse, mutationsFor } from './header-mutation.js';
 import { rewritePath } from './path-rewrite.js';
+import { replaySocket } from './replay-socket.js';
+import type { Duplex } from 'node:stream';
 import { elapsedMs, newStreamInfo, type StreamInfo } from './stream-info.js';
 
 // The HTTP/2 connection preface; enough of it to tell h2c prior knowledge from HTTP/1.x.
@@ -56,10 +58,14 @@ export class HttpConnectionManager {
     const onData = (chunk: Buffer): void => {
       socket.off('data', onData);
       socket.pause();
-      socket.unshift(chunk);
       const n = Math.min(chunk.length, H2_PREFACE.length);
-      if (chunk.subarray(0, n).equals(H2_PREFACE.subarray(0, n)) && n > 0) this.handleHttp2(socket, ctx);
-      else this.handleHttp1(socket, ctx);
+      if (n > 0 && chunk.subarray(0, n).equals(H2_PREFACE.subarray(0, n))) {
+        this.handleHttp2(replaySocket(socket, chunk), ctx);
+        return;
+      }
+      // The HTTP/1 server reads through the stream, so putting the bytes back is enough.
+      socket.unshift(chunk);
+      this.handleHttp1(socket, ctx);
       socket.resume();
     };
     socket.on('data', onData);
@@ -70,7 +76,7 @@ export class HttpConnectionManager {
     this.server.emit('connection', socket);
   }
 
-  private handleHttp2(socket: net.Socket, ctx: ConnectionContext): void {
+  private handleHttp2(socket: Duplex, ctx: ConnectionContext): void {
     this.pendingH2 = ctx;
     try {
       this.h2server.emit('connection', socket);

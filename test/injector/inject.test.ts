@@ -43,7 +43,7 @@ describe('inject', () => {
     delete pod.metadata.annotations;
     const ops = inject(pod, ns, values);
     // Absent collections are added whole, not appended to.
-    assert.deepEqual(ops.map((o) => `${o.op} ${o.path}`), ['add /spec/initContainers', 'add /metadata/annotations',
+    assert.deepEqual(ops.map((o) => `${o.op} ${o.path}`), ['add /spec/initContainers', 'add /spec/volumes', 'add /metadata/annotations',
       'add /metadata/labels/security.istio.io~1tlsMode', 'add /metadata/labels/service.istio.io~1canonical-name', 'add /metadata/labels/service.istio.io~1canonical-revision']);
 
     const out = applyPatch(pod, ops);
@@ -57,6 +57,12 @@ describe('inject', () => {
     assert.equal(init.restartPolicy, undefined);
 
     assert.equal(proxy.restartPolicy, 'Always');
+    // Identity: a CA-only token and the mesh root, mounted where the proxy's cert manager reads them.
+    assert.deepEqual(proxy.volumeMounts?.map((m) => `${m.name}:${m.mountPath}`), ['istio-token:/var/run/secrets/tokens', 'istiod-ca-cert:/var/run/secrets/istio']);
+    const vols = out.spec.volumes ?? [];
+    assert.equal(vols.find((v) => v.name === 'istio-token')?.projected?.sources[0].serviceAccountToken?.audience, 'istio-ca');
+    assert.equal(vols.find((v) => v.name === 'istiod-ca-cert')?.configMap?.name, 'istio-ca-root-cert');
+    assert.equal(envOf(proxy).CA_ADDR, 'istiod.trellis-system.svc:15012');
     assert.equal(proxy.image, 'trellis/proxyv2:0.1.0');
     assert.deepEqual(proxy.args, ['proxy', 'sidecar']);
     assert.equal(proxy.securityContext?.runAsUser, 1337);
@@ -99,7 +105,7 @@ describe('inject', () => {
       initContainers: [{ name: 'migrate', image: 'migrate:1' }],
     });
     const ops = inject(pod, ns, values);
-    assert.deepEqual(ops.filter((o) => o.path.startsWith('/spec')).map((o) => o.path), ['/spec/initContainers/-', '/spec/initContainers/-']);
+    assert.deepEqual(ops.filter((o) => o.path.startsWith('/spec')).map((o) => o.path), ['/spec/initContainers/-', '/spec/initContainers/-', '/spec/volumes']);
     assert.ok(ops.some((o) => o.path === '/metadata/annotations/sidecar.istio.io~1status'));
     const out = applyPatch(pod, ops);
     // The pod's own init containers run first, before traffic is captured.

@@ -78,9 +78,9 @@ export class DeltaWatches {
 
   /** What to send: subscribed resources the client lacks or holds at another version, and removals. */
   diff(w: DeltaWatch, all: ReadonlyMap<string, PackedResource>): { resources: PackedResource[]; removed: string[] } {
-    const wanted: PackedResource[] = [];
-    if (w.wildcard) wanted.push(...all.values());
-    for (const n of w.names) { const r = all.get(n); if (r && !(w.wildcard)) wanted.push(r); }
+    const wanted: PackedResource[] = w.wildcard
+      ? [...all.values()]
+      : w.names.flatMap((n) => { const r = all.get(n); return r ? [r] : []; });
     const resources = wanted.filter((r) => w.held.get(r.name) !== resourceVersion(r));
     const removed: string[] = [];
     for (const name of w.held.keys()) {

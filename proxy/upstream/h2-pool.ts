@@ -2,6 +2,7 @@
 // clusters whose HttpProtocolOptions ask for http2: one multiplexed session per endpoint,
 // re-established when the peer closes it or sends GOAWAY.
 import http2 from 'node:http2';
+import net from 'node:net';
 import type { UpstreamPool, UpstreamRequest, UpstreamResponse } from './upstream-pool.js';
 
 // Connection-specific headers are forbidden in HTTP/2 (RFC 9113 8.2.2); `te` may only be "trailers".
@@ -22,15 +23,13 @@ export class Http2Pool implements UpstreamPool {
     const s = this.session;
     if (s && !s.closed && !s.destroyed) return s;
     const authority = `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
-    const session = http2.connect(authority);
+    // Own socket so Nagle is off: small gRPC frames must not wait for delayed ACKs.
+    const session = http2.connect(authority, { createConnection: () => net.connect({ host: this.host, port: this.port, noDelay: true }) });
     this.session = session;
     const timer = setTimeout(() => {
       session.destroy(connectError(`connect timeout to ${this.host}:${this.port}`, 'UND_ERR_CONNECT_TIMEOUT'));
     }, this.connectTimeoutMs);
-    session.once('connect', () => {
-      clearTimeout(timer);
-      (session.socket as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
-    });
+    session.once('connect', () => clearTimeout(timer));
     const forget = (): void => {
       clearTimeout(timer);
       if (this.session === session) this.session = undefined;

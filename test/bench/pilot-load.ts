@@ -21,7 +21,8 @@ import { CHANGED_EP_SERVICE, CHANGED_VS_SERVICE, SERVICE_PORT, fqdnOf, meshPods,
 const [port, m, from, to] = process.argv.slice(2, 6).map(Number);
 const MODE = process.argv[6] === 'delta' ? 'delta' : 'sotw';
 const SYNC_TIMEOUT_MS = Number(process.env.BENCH_PILOT_SYNC_TIMEOUT_MS ?? 120_000);
-const CONVERGE_TIMEOUT_MS = 30_000;
+// Long: with 1000 services one push can block pilot for tens of seconds on this machine.
+const CONVERGE_TIMEOUT_MS = Number(process.env.BENCH_PILOT_CONVERGE_TIMEOUT_MS ?? 120_000);
 const SVC = '/envoy.service.discovery.v3.AggregatedDiscoveryService/';
 
 interface WireAny { type_url?: string; typeUrl?: string; value: Uint8Array }
@@ -264,7 +265,8 @@ function reportChange(): void {
   clearTimeout(timer);
   const at = proxies.map((p) => (p.converged() ? Math.max(p.changeAcks!.get(TYPE_URL.clusterLoadAssignment)!, p.changeAcks!.get(TYPE_URL.routeConfiguration)!) : null));
   const extraTypes = proxies.reduce((n, p) => n + [...(p.changeAcks?.keys() ?? [])].filter((t) => t !== TYPE_URL.clusterLoadAssignment && t !== TYPE_URL.routeConfiguration).length, 0);
-  process.send?.({ kind: 'converged', at, extraTypes, check: proxies[0]?.checks ?? [] });
+  const errors = proxies.filter((p) => p.error).map((p) => p.error);
+  process.send?.({ kind: 'converged', at, extraTypes, check: proxies[0]?.checks ?? [], errors: errors.slice(0, 3), errorCount: errors.length });
 }
 
 function probeDelta(): void {

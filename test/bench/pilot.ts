@@ -11,6 +11,7 @@
 // Run: node dist/test/bench/pilot.js   (loopback only; keeps under ~6 minutes by skipping
 // the combinations it projects would not fit, and says so)
 // Knobs: BENCH_PILOT_M=100,1000  BENCH_PILOT_N=100,500,1000,2000  BENCH_PILOT_BUDGET_S=330
+//        BENCH_PILOT_SYNC_TIMEOUT_MS=120000  BENCH_PILOT_CONVERGE_TIMEOUT_MS=120000
 //        BENCH_PILOT_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (pilot's node flags)
 import { fork, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -127,12 +128,14 @@ async function runOne(m: number, n: number, mode: Mode, probeDelta: boolean): Pr
     const cpu1 = cpuSeconds([pilot.pid]);
     pilot.send({ cmd: 'change' });
     const changed = await pilot.wait('changed', 120_000) as { t0: number; buildMs: number; updateMs: number };
-    const conv = await Promise.all(loads.map((l) => l.wait('converged', 180_000))) as unknown as { at: (number | null)[]; extraTypes: number; check: string[] }[];
+    const conv = await Promise.all(loads.map((l) => l.wait('converged', 180_000))) as unknown as { at: (number | null)[]; extraTypes: number; check: string[]; errorCount: number; errors: string[] }[];
+    const lost = conv.reduce((k, c) => k + c.errorCount, 0) - errors;
+    if (lost > 0) console.log(`  M=${m} N=${n}: ${lost} streams failed during the push, e.g. ${conv.flatMap((c) => c.errors)[0]}`);
     const pushCpuS = cpuSeconds([pilot.pid]) - cpu1;
     const lat = conv.flatMap((c) => c.at).filter((x): x is number => x !== null).map((a) => a - changed.t0).sort((a, b) => a - b);
     const hwmMb = statusMb(pilot.pid, 'VmHWM');
     return {
-      m, n, mode, loads: loads.length, syncS, syncCpuS, synced: syncAt.length, errors, rssMb, hwmMb,
+      m, n, mode, loads: loads.length, syncS, syncCpuS, synced: syncAt.length, errors: Math.max(errors, conv.reduce((k, c) => k + c.errorCount, 0)), rssMb, hwmMb,
       buildMs: changed.buildMs, updateMs: changed.updateMs,
       p50: percentile(lat, 50), p99: percentile(lat, 99), max: lat[lat.length - 1] ?? NaN, converged: lat.length, pushCpuS,
       extraTypes: conv.reduce((k, c) => k + c.extraTypes, 0), check: conv[0].check, wallS: (Date.now() - wall0) / 1000,
@@ -147,9 +150,9 @@ async function runOne(m: number, n: number, mode: Mode, probeDelta: boolean): Pr
 const f = (x: number, d = 0): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
 function table(rows: Row[]): string {
-  const head = '| M services | N proxies | protocol | all synced s | pilot CPU s (sync) | pilot RSS MB synced | pilot peak RSS MB | push: snapshot ms | push: generate+write ms | converged | p50 ms | p99 ms | max ms | pilot CPU s / push |';
-  const sep = '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
-  return [head, sep, ...rows.map((r) => `| ${r.m} | ${r.n} | ${r.mode} | ${f(r.syncS, 1)} | ${f(r.syncCpuS, 1)} | ${f(r.rssMb)} | ${f(r.hwmMb)} | ${r.buildMs} | ${r.updateMs} | ${r.converged}/${r.n} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.pushCpuS, 2)} |`)].join('\n');
+  const head = '| M services | N proxies | protocol | streams failed | all synced s | pilot CPU s (sync) | pilot RSS MB synced | pilot peak RSS MB | push: snapshot ms | push: generate+write ms | converged | p50 ms | p99 ms | max ms | pilot CPU s / push |';
+  const sep = '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+  return [head, sep, ...rows.map((r) => `| ${r.m} | ${r.n} | ${r.mode} | ${r.errors} | ${f(r.syncS, 1)} | ${f(r.syncCpuS, 1)} | ${f(r.rssMb)} | ${f(r.hwmMb)} | ${r.buildMs} | ${r.updateMs} | ${r.converged}/${r.n} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.max)} | ${f(r.pushCpuS, 2)} |`)].join('\n');
 }
 
 function machine(): string {

@@ -110,6 +110,18 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
     }
   });
 
+  it('answers kubectl: get -o wide, logs of the app and of the sidecar, rollout status, describe', { skip: hasCommand('kubectl') ? undefined : 'kubectl is not installed' }, () => {
+    const kubectl = (...args: string[]): string => execFileSync('kubectl', ['--kubeconfig', path.join(dataDir, 'kubeconfig'), ...args], { encoding: 'utf8', timeout: 60_000 });
+    const wide = kubectl('get', 'pods', '-n', 'demo', '-o', 'wide');
+    assert.match(wide, /web-v1-\S+\s+\d\/\d\s+Running/);
+    assert.match(wide, /10\.245\.0\.\d+/);
+    const web = kubectl('get', 'pods', '-n', 'demo', '-l', 'app=web,version=v1', '-o', 'jsonpath={.items[0].metadata.name}');
+    assert.match(kubectl('logs', '-n', 'demo', web, '-c', 'web'), /sample-http web v1 listening/);
+    assert.match(kubectl('logs', '-n', 'demo', web, '-c', 'istio-proxy', '--tail', '200'), /\S/);
+    assert.match(kubectl('rollout', 'status', 'deployment/web-v1', '-n', 'demo', '--timeout', '30s'), /successfully rolled out/);
+    assert.match(kubectl('describe', 'pod', '-n', 'demo', web), /istio-proxy/);
+  });
+
   it('rejects an invalid VirtualService at apply time, naming the object and the field', async () => {
     const bad = {
       apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'bad-weights', namespace: 'demo' },

@@ -22,7 +22,14 @@ async function runSidecar(): Promise<void> {
     process.stderr.write(`trellis-proxy: ${signal}, shutting down\n`);
     sidecar.stop().then(() => process.exit(0), () => process.exit(1));
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  // SIGTERM: stop taking inbound connections, tell keep-alive clients to leave, keep outbound
+  // working while the app finishes (Istio's terminationDrainDuration), then exit 0.
+  const drainSeconds = Number(process.env.TERMINATION_DRAIN_DURATION_SECONDS ?? 5);
+  process.once('SIGTERM', () => {
+    const seconds = Number.isFinite(drainSeconds) && drainSeconds >= 0 ? drainSeconds : 5;
+    process.stderr.write(`trellis-proxy: SIGTERM, draining inbound for ${seconds}s\n`);
+    void sidecar.drain(['inbound']).finally(() => setTimeout(() => shutdown('drain complete'), seconds * 1000));
+  });
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
 

@@ -20,6 +20,8 @@ export interface ProxyRuntime {
   log: (msg: string) => void;
   /** True if connecting to this address would reach one of the proxy's own listeners again. */
   isOwnListener(address: SocketAddress): boolean;
+  /** Directions being drained: their HTTP/1.1 responses carry Connection: close. */
+  draining: Set<Direction>;
 }
 
 /** Per downstream connection: which listener and chain took it and where it was headed. */

@@ -13,6 +13,7 @@ import { stdoutAccessLog, type AccessLogSink } from './stats/access-log.js';
 import { AdminServers, type AdminPorts } from './admin/admin-server.js';
 import { originalDstOrLocal, type SocketAddress } from './interception/original-dst.js';
 import type { ProxyRuntime } from './runtime.js';
+import type { Direction } from './stats/labels.js';
 
 export interface SidecarOptions {
   pilotAddress: string;
@@ -21,6 +22,8 @@ export interface SidecarOptions {
   ports?: Partial<AdminPorts>;
   accessLog?: AccessLogSink;
   log?: (msg: string) => void;
+  /** Called by POST /quitquitquit after the reply is sent; defaults to stop() then exit(0). */
+  onQuit?: () => void;
   /** How a connection's original destination is found; defaults to SO_ORIGINAL_DST. */
   originalDst?: OriginalDstResolver;
 }
@@ -48,9 +51,14 @@ export class Sidecar {
       identity: opts.identity,
       log,
       isOwnListener: (a) => this.isOwnListener(a),
+      draining: new Set(),
     };
     this.listeners = new ListenerManager(this.runtime, opts.originalDst ?? originalDstOrLocal);
-    this.admin = new AdminServers(this.runtime, () => this.ads);
+    this.admin = new AdminServers(this.runtime, () => this.ads, {
+      drainListeners: (inboundOnly) => this.drain(inboundOnly ? ['inbound'] : ['inbound', 'outbound']),
+      listeners: () => this.listeners.describe(),
+      quit: () => (opts.onQuit ?? (() => { void this.stop().finally(() => process.exit(0)); }))(),
+    });
     this.config.on('change', (snapshot) => {
       this.clusters.reconcile(snapshot);
       // Binds are serialized so two quick pushes cannot bind the same listener twice.
@@ -77,6 +85,18 @@ export class Sidecar {
     ads.subscribe(TYPE_URL.cluster, undefined);
     ads.subscribe(TYPE_URL.listener, undefined);
     ads.start();
+  }
+
+  /**
+   * Drains the listeners of these directions: no new connections are accepted and HTTP/1.1
+   * responses on existing ones carry Connection: close. Other directions keep working.
+   */
+  async drain(directions: Direction[]): Promise<string[]> {
+    for (const d of directions) this.runtime.draining.add(d);
+    await this.applying;
+    const closed = await this.listeners.stopAccepting(new Set(directions));
+    this.runtime.log(`draining ${directions.join(', ')} listeners: ${closed.join(', ') || 'none bound'}`);
+    return closed;
   }
 
   /** Resolves once pending listener binds for the latest config are done. */

@@ -35,6 +35,7 @@ export class PushContext {
   readonly createdAt: Date;
   readonly inputs: Readonly<ConfigInputs>;
   readonly warnings: readonly string[];
+  private sourceLabelKeysMemo?: readonly string[];
   private readonly servicesByFqdn: ReadonlyMap<string, ServiceModel>;
   private readonly sortedServices: readonly ServiceModel[];
   private readonly vsByHost: ReadonlyMap<string, readonly VirtualServiceModel[]>;
@@ -104,6 +105,26 @@ export class PushContext {
   }
 
   services(): readonly ServiceModel[] { return this.sortedServices; }
+
+  /**
+   * The label keys any VirtualService match selects source workloads by (sourceLabels).
+   * Route output depends on a proxy's labels only through these keys, so proxies that agree
+   * on them share generated routes (most meshes use none, and then every pod of a
+   * namespace shares one).
+   */
+  sourceLabelKeys(): readonly string[] {
+    if (!this.sourceLabelKeysMemo) {
+      const keys = new Set<string>();
+      for (const vs of this.inputs.virtualServices) {
+        const spec = (vs as { spec?: { http?: { match?: { sourceLabels?: Record<string, string> }[] }[]; tcp?: { match?: { sourceLabels?: Record<string, string> }[] }[] } }).spec;
+        for (const rule of [...(spec?.http ?? []), ...(spec?.tcp ?? [])]) {
+          for (const m of rule.match ?? []) for (const k of Object.keys(m.sourceLabels ?? {})) keys.add(k);
+        }
+      }
+      this.sourceLabelKeysMemo = [...keys].sort();
+    }
+    return this.sourceLabelKeysMemo;
+  }
   service(fqdn: string): ServiceModel | undefined { return this.servicesByFqdn.get(fqdn); }
   /** The first (oldest) VirtualService for a host visible from `namespace` (all when undefined). */
   virtualServiceFor(fqdn: string, namespace?: string): VirtualServiceModel | undefined { return this.virtualServicesFor(fqdn, namespace)[0]; }

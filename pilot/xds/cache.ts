@@ -17,7 +17,7 @@ export class ResourceCache {
   /** All resources of a type for a proxy, by name. */
   resources(push: PushContext, gen: XdsGenerator, proxy: Proxy): ReadonlyMap<string, PackedResource> {
     if (push !== this.push) { this.push = push; this.entries = new Map(); }
-    const key = `${gen.typeUrl}|${gen.proxyClass(proxy)}`;
+    const key = `${gen.typeUrl}|${gen.proxyClass(proxy, push)}`;
     const cached = this.entries.get(key);
     if (cached) { this.hits++; return cached; }
     this.misses++;

@@ -38,11 +38,22 @@ export interface AdminPorts {
   readiness: number;
 }
 
+/** What the admin API can ask of the process (Envoy's /drain_listeners, /quitquitquit, /listeners). */
+export interface AdminLifecycle {
+  drainListeners(inboundOnly: boolean): Promise<string[]>;
+  listeners(): Array<{ name: string; address: string; state: string }>;
+  quit(): void;
+}
+
+function postOnly(h: Handler): Handler {
+  return (req, res) => (req.method === 'POST' ? h(req, res) : send(res, 405, 'method not allowed: use POST\n'));
+}
+
 export class AdminServers {
   private servers: http.Server[] = [];
   private readonly startedAt = Date.now();
 
-  constructor(private readonly rt: ProxyRuntime, private readonly ads: () => AdsClient | undefined) {}
+  constructor(private readonly rt: ProxyRuntime, private readonly ads: () => AdsClient | undefined, private readonly lifecycle?: AdminLifecycle) {}
 
   async start(ports: AdminPorts, adminHost = '127.0.0.1', publicHost = '0.0.0.0'): Promise<AdminPorts> {
     const ready: Handler = (_req, res) => (this.rt.config.ready ? send(res, 200, 'LIVE\n') : send(res, 503, 'PRE_INITIALIZING\n'));
@@ -55,6 +66,21 @@ export class AdminServers {
       '/stats/prometheus': prometheus,
       '/ready': ready,
       '/server_info': (_req, res) => json(res, this.serverInfo()),
+      '/healthz': (_req, res) => send(res, 200, 'OK\n'),
+      '/listeners': (req, res) => {
+        const ls = this.lifecycle?.listeners() ?? [];
+        if ((req.url ?? '').includes('format=json')) return json(res, { listener_statuses: ls.map((l) => ({ name: l.name, local_address: l.address, state: l.state })) });
+        return send(res, 200, ls.map((l) => `${l.name}::${l.address}${l.state === 'draining' ? '::draining' : ''}`).join('\n') + '\n');
+      },
+      '/drain_listeners': postOnly(async (req, res) => {
+        const closed = await this.lifecycle?.drainListeners((req.url ?? '').includes('inboundonly')) ?? [];
+        send(res, 200, `OK draining ${closed.join(',')}\n`);
+      }),
+      '/quitquitquit': postOnly((_req, res) => {
+        // Answer first: the caller (a Job's main container) waits for the reply.
+        res.once('finish', () => this.lifecycle?.quit());
+        send(res, 200, 'OK\n');
+      }),
     });
     this.servers.push(admin);
     const prom = await serve(publicHost, ports.prometheus, { '/stats/prometheus': prometheus });

@@ -91,6 +91,8 @@ export class HttpConnectionManager {
     const info = newStreamInfo(requestIdOf(req));
     const prefix = this.hcm.statPrefix || 'hcm';
     this.rt.stats.inc(`http.${prefix}.downstream_rq_total`);
+    // Draining (SIGTERM, /drain_listeners): keep-alive clients are told to go elsewhere.
+    if (ctx && this.rt.draining.has(ctx.direction) && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
     res.on('finish', () => this.finish(req, info, ctx));
     res.on('close', () => { if (!res.writableFinished) this.finish(req, info, ctx); });
     if (!ctx) {

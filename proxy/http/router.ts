@@ -16,6 +16,7 @@ import { attempt, readBody, type AttemptResult, type RequestBody } from './upstr
 import type { StreamInfo } from './stream-info.js';
 import { Cancel } from './cancel.js';
 
+const GRPC_STATUS_HEADERS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'];
 const RETRY_BUFFER_LIMIT = 1024 * 1024;
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const GRPC_RETRY: Record<string, string> = { '1': 'cancelled', '4': 'deadline-exceeded', '8': 'resource-exhausted', '13': 'internal', '14': 'unavailable' };
@@ -241,6 +242,16 @@ async function respond(r: RouterRequest, up: Extract<AttemptResult, { kind: 'res
   const { res, info } = r;
   info.responseCode = up.status;
   const headers = r.responseHeaders(downstreamResponseHeaders(up.headers));
+  // A gRPC "trailers-only" answer carries grpc-status in its only HEADERS frame. Relayed as
+  // headers plus an empty body it would end without trailers, so the status moves to them.
+  if (headers['grpc-status'] !== undefined) {
+    for (const k of GRPC_STATUS_HEADERS) {
+      const v = headers[k];
+      if (v === undefined) continue;
+      if (up.trailers[k] === undefined) up.trailers[k] = v;
+      delete headers[k];
+    }
+  }
   if (r.virtualHost.includeAttemptCountInResponse) headers['x-envoy-attempt-count'] = String(attempts);
   res.writeHead(up.status, headers);
   up.body.on('data', (chunk: Buffer) => { info.bytesSent += chunk.length; });

@@ -28,6 +28,8 @@ export class ListenerManager {
   // and connections accepted before a push keep the chain they started with.
   private readonly managers = new WeakMap<FilterChain, HttpConnectionManager>();
   private readonly sockets = new Set<net.Socket>();
+  /** Listeners drained by stopAccepting: a later config push must not bind them again. */
+  private readonly stopped = new Set<string>();
 
   constructor(private readonly rt: ProxyRuntime, private readonly resolveOriginalDst: OriginalDstResolver) {}
 
@@ -45,7 +47,7 @@ export class ListenerManager {
   /** Brings bound sockets in line with the snapshot's listeners. */
   async reconcile(snapshot: ConfigSnapshot): Promise<void> {
     const wanted = new Map<string, ListenerConfig>();
-    for (const { value } of snapshot.listeners.values()) if (value.bindToPort) wanted.set(value.name, value);
+    for (const { value } of snapshot.listeners.values()) if (value.bindToPort && !this.stopped.has(value.name)) wanted.set(value.name, value);
     const work: Promise<void>[] = [];
     for (const [name, b] of this.bound) {
       const next = wanted.get(name);
@@ -125,6 +127,33 @@ export class ListenerManager {
       this.managers.set(chain, hcm);
     }
     hcm.handle(socket, ctx);
+  }
+
+  /**
+   * Stops accepting new connections on the listeners of the given directions (Envoy's drain):
+   * accepted connections keep running; the listeners stay closed until the process ends.
+   */
+  async stopAccepting(directions: ReadonlySet<Direction>): Promise<string[]> {
+    const closed: string[] = [];
+    const work: Promise<void>[] = [];
+    for (const [name, b] of this.bound) {
+      if (!directions.has(directionOf(b.config, b.config))) continue;
+      this.bound.delete(name);
+      this.stopped.add(name);
+      closed.push(name);
+      work.push(new Promise((resolve) => b.server.close(() => resolve())));
+    }
+    // close() resolves only when every accepted connection is gone; do not wait for that.
+    void Promise.all(work);
+    return closed;
+  }
+
+  /** Name, address and state of each listener, for the admin /listeners page. */
+  describe(): Array<{ name: string; address: string; state: 'active' | 'draining' }> {
+    const out: Array<{ name: string; address: string; state: 'active' | 'draining' }> = [];
+    for (const b of this.bound.values()) out.push({ name: b.name, address: `${b.config.address.address}:${b.port}`, state: 'active' });
+    for (const name of this.stopped) out.push({ name, address: '', state: 'draining' });
+    return out;
   }
 
   async close(): Promise<void> {

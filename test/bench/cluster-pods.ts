@@ -27,7 +27,7 @@ export interface RoundResult {
   /** first create sent -> last pod Ready */
   wallMs: number;
   deleteMs: number;
-  /** pods still present when the bench stopped waiting for the deletion */
+  /** pods still present when the bench stopped waiting for the deletion (-1: could not list) */
   deleteLeft: number;
   timedOut: boolean;
   errors: string[];
@@ -160,17 +160,21 @@ export async function runRound(client: KubeClient, label: string, namespace: str
 /** Deletes every pod of the namespace and waits (at most timeoutMs) until none is left. */
 export async function deleteAll(client: KubeClient, namespace: string, timeoutMs: number): Promise<{ ms: number; left: number }> {
   const start = performance.now();
-  try {
-    // One deletecollection request instead of N deletes (N writes queued behind a busy API server).
-    await client.raw('DELETE', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 });
-  } catch {
-    const pods = (await client.list<Pod>(R.pods, { namespace })).items;
-    await pool(pods, CREATE_CONCURRENCY, async (p) => {
-      try { await client.delete(R.pods, p.metadata.name ?? '', namespace, { gracePeriodSeconds: 0 }); } catch { /* already gone */ }
-    });
-  }
+  const deleting = (async () => {
+    try {
+      // One deletecollection request instead of N deletes (N writes queued behind a busy API server).
+      await client.raw('DELETE', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`, { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 });
+    } catch {
+      const pods = (await client.list<Pod>(R.pods, { namespace })).items;
+      await pool(pods, CREATE_CONCURRENCY, async (p) => {
+        try { await client.delete(R.pods, p.metadata.name ?? '', namespace, { gracePeriodSeconds: 0 }); } catch { /* already gone */ }
+      });
+    }
+  })().catch(() => undefined);
+  // The wait cap holds even while the delete requests themselves are slow; they go on in the background.
+  await Promise.race([deleting, new Promise((r) => setTimeout(r, timeoutMs))]);
   for (;;) {
-    const left = (await client.list<Pod>(R.pods, { namespace })).items.length;
+    const left = await client.list<Pod>(R.pods, { namespace }).then((l) => l.items.length, () => -1);
     if (left === 0 || performance.now() - start > timeoutMs) return { ms: performance.now() - start, left };
     await new Promise((r) => setTimeout(r, 250));
   }

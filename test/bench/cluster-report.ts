@@ -59,7 +59,7 @@ export function renderReport(r: ReportInput): string {
     const ph = x.phases;
     // Pods not Ready by the cap count with the cap: such a percentile is a lower bound.
     const censored = (p: number): string => `${x.ready < Math.ceil((p / 100) * x.pods) ? '>= ' : ''}${ms(pct(x.startup, p))}`;
-    out.push(`| ${x.label} | ${x.ready}/${x.pods}${x.timedOut ? ' (cap reached)' : ''} | ${censored(50)} | ${censored(99)} | ${verdict} | ${ms(pct(x.scheduling, 50))} | ${ms(pct(x.scheduling, 99))} | ${x.bindPerSecond.toFixed(1)} | ${x.createPerSecond.toFixed(1)} | ${(x.wallMs / 1000).toFixed(1)} | ${ms(ph.admit)} / ${ms(ph.schedule)} / ${ms(ph.start)} / ${ms(ph.ready)} | ${(x.deleteMs / 1000).toFixed(1)}${x.deleteLeft ? ` (${x.deleteLeft} left)` : ''} |`);
+    out.push(`| ${x.label} | ${x.ready}/${x.pods}${x.timedOut ? ' (cap reached)' : ''} | ${censored(50)} | ${censored(99)} | ${verdict} | ${ms(pct(x.scheduling, 50))} | ${ms(pct(x.scheduling, 99))} | ${x.bindPerSecond.toFixed(1)} | ${x.createPerSecond.toFixed(1)} | ${(x.wallMs / 1000).toFixed(1)} | ${ms(ph.admit)} / ${ms(ph.schedule)} / ${ms(ph.start)} / ${ms(ph.ready)} | ${(x.deleteMs / 1000).toFixed(1)}${x.deleteLeft > 0 ? ` (${x.deleteLeft} left)` : x.deleteLeft < 0 ? ' (could not list)' : ''} |`);
   }
   out.push('', '## Memory (MB) with the split sample running', '');
   out.push('| process | VmRSS | VmHWM (peak) | target |', '|---|---:|---:|---|');

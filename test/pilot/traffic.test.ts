@@ -258,5 +258,17 @@ test('DestinationRule exportTo: a rule exported only to its namespace is invisib
   const lb = (p: typeof inDefault) => (gen.generate(push, p).find((r) => r.name === `outbound|9080||${REVIEWS}`)!.resource as { lbPolicy: string }).lbPolicy;
   assert.equal(lb(inDefault), 'RANDOM');
   assert.equal(lb(inShop), 'LEAST_REQUEST');
-  assert.notEqual(gen.proxyClass(inDefault), gen.proxyClass(inShop));
+  assert.notEqual(gen.proxyClass(inDefault, push), gen.proxyClass(inShop, push));
+});
+
+test('routes are shared by every pod of a namespace unless a sourceLabels match reads their labels', () => {
+  const rds = GENERATORS.find((g) => g.type === 'rds')!;
+  const plain = PushContext.build(bookinfo([vs('plain', [{ route: [{ destination: { host: 'reviews', subset: 'v1' } }] }])]), { version: '1' });
+  const v1 = resolveProxy(parseNodeId(V1_NODE_ID), plain);
+  const other = { ...v1, workload: { ...v1.workload, labels: { ...v1.workload.labels, app: 'other', version: 'v9' } } };
+  assert.equal(rds.proxyClass(v1, plain), rds.proxyClass(other, plain), 'no sourceLabels: one class for the namespace');
+  const bySource = PushContext.build(bookinfo([vs('by-source', [{ match: [{ sourceLabels: { app: 'other' } }], route: [{ destination: { host: 'reviews', subset: 'v1' } }] }])]), { version: '1' });
+  assert.notEqual(rds.proxyClass(v1, bySource), rds.proxyClass(other, bySource), 'sourceLabels on app: classes differ by app');
+  const sameApp = { ...v1, workload: { ...v1.workload, labels: { ...v1.workload.labels, version: 'v9' } } };
+  assert.equal(rds.proxyClass(v1, bySource), rds.proxyClass(sameApp, bySource), 'labels no match reads do not split the class');
 });

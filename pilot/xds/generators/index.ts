@@ -18,16 +18,20 @@ export interface XdsGenerator {
   typeUrl: string;
   /** Wildcard types send every resource; the others send what the proxy asks for by name. */
   wildcard: boolean;
-  proxyClass(proxy: Proxy): string;
+  proxyClass(proxy: Proxy, push: PushContext): string;
   generate(push: PushContext, proxy: Proxy): NamedResource[];
 }
 
-// Routes and TCP listeners depend on the proxy's namespace (exportTo, short names) and its
-// labels (sourceLabels matches); clusters on its namespace (DestinationRule lookup).
-const labelsKey = (p: Proxy): string => JSON.stringify(Object.entries(p.workload.labels).sort());
+// Routes and TCP listeners depend on the proxy's namespace (exportTo, short names) and on
+// its labels only where a sourceLabels match reads them; clusters on its namespace
+// (DestinationRule lookup) and its inbound ports.
+export const labelsKey = (p: Proxy, push: PushContext): string => {
+  const keys = push.sourceLabelKeys();
+  return keys.length ? JSON.stringify(keys.map((k) => p.workload.labels[k] ?? null)) : '';
+};
 const inboundKey = (p: Proxy): string => p.inbound.map((i) => `${i.port}${i.http ? '' : '/tcp'}`).join(',');
 const clusterClass = (p: Proxy): string => `${p.namespace}|${inboundKey(p)}`;
-const listenerClass = (p: Proxy): string => `${p.namespace}|${inboundKey(p)}|${labelsKey(p)}`;
+const listenerClass = (p: Proxy, push: PushContext): string => `${p.namespace}|${inboundKey(p)}|${labelsKey(p, push)}`;
 
 export const GENERATORS: readonly XdsGenerator[] = [
   {
@@ -43,7 +47,7 @@ export const GENERATORS: readonly XdsGenerator[] = [
     generate: (push, proxy) => generateListeners(push, proxy).map((l) => ({ name: l.name, resource: l })),
   },
   {
-    type: 'rds', typeUrl: TYPE_URL.routeConfiguration, wildcard: false, proxyClass: (p) => `${p.namespace}|${labelsKey(p)}`,
+    type: 'rds', typeUrl: TYPE_URL.routeConfiguration, wildcard: false, proxyClass: (p, push) => `${p.namespace}|${labelsKey(p, push)}`,
     generate: (push, proxy) => generateRoutes(push, proxy).map((r) => ({ name: r.name, resource: r })),
   },
 ];

@@ -7,6 +7,7 @@ import { TYPE_URL } from '../../../api/xds/protos.js';
 import type { PushContext } from '../../model/push-context.js';
 import type { Proxy } from '../../model/proxy.js';
 import type { ServiceModel } from '../../model/service.js';
+import { labelsKey } from './index.js';
 import type { XdsGenerator } from './index.js';
 import { outboundCluster } from './cds.js';
 import { loadAssignment } from './eds.js';
@@ -88,7 +89,6 @@ export function proxylessEndpoints(push: PushContext, namespace: string): Json[]
   });
 }
 
-const labelsKey = (p: Proxy): string => JSON.stringify(Object.entries(p.workload.labels).sort());
 const rp = (p: Proxy): RouteProxy => ({ namespace: p.namespace, labels: p.workload.labels });
 
 export const PROXYLESS_GENERATORS: readonly XdsGenerator[] = [
@@ -105,7 +105,7 @@ export const PROXYLESS_GENERATORS: readonly XdsGenerator[] = [
     generate: (push) => proxylessListeners(push),
   },
   {
-    type: 'rds', typeUrl: TYPE_URL.routeConfiguration, wildcard: false, proxyClass: (p) => `proxyless|${p.namespace}|${labelsKey(p)}`,
+    type: 'rds', typeUrl: TYPE_URL.routeConfiguration, wildcard: false, proxyClass: (p, push) => `proxyless|${p.namespace}|${labelsKey(p, push)}`,
     generate: (push, proxy) => proxylessRoutes(push, rp(proxy)).map((r) => ({ name: r.name, resource: r })),
   },
 ];

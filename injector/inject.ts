@@ -93,6 +93,14 @@ function proxyContainer(pod: Pod, finalLabels: Record<string, string>, values: T
       { name: 'ISTIO_META_ISTIO_VERSION', value: values.proxyVersion },
       { name: 'TRELLIS_POD_LABELS', value: JSON.stringify(finalLabels) },
     ],
+    // The app starts only once this passes (native sidecar): probe often, as Istio does,
+    // so a ready proxy is noticed within a second.
+    startupProbe: {
+      httpGet: { path: '/healthz/ready', port: values.statusPort },
+      periodSeconds: 1,
+      timeoutSeconds: 3,
+      failureThreshold: 600,
+    },
     readinessProbe: {
       httpGet: { path: '/healthz/ready', port: values.statusPort },
       initialDelaySeconds: 0,

@@ -15,7 +15,16 @@ const USAGE = `usage:
 
 async function runSidecar(): Promise<void> {
   const boot = bootstrapFromEnv();
-  const sidecar = new Sidecar({ pilotAddress: boot.pilotAddress, identity: boot.identity });
+  // Admin ports may be moved (tests, or two proxies in one network namespace); Istio's by default.
+  const port = (name: string, fallback: number): number => {
+    const v = process.env[name];
+    return v !== undefined && v !== '' && Number.isInteger(Number(v)) ? Number(v) : fallback;
+  };
+  const sidecar = new Sidecar({
+    pilotAddress: boot.pilotAddress,
+    identity: boot.identity,
+    ports: { admin: port('PROXY_ADMIN_PORT', 15000), prometheus: port('PROXY_PROMETHEUS_PORT', 15090), readiness: port('PROXY_READINESS_PORT', 15021) },
+  });
   await sidecar.start();
   process.stderr.write(`trellis-proxy: sidecar for ${boot.identity.podName}.${boot.identity.namespace} started, xDS at ${boot.pilotAddress}\n`);
   const shutdown = (signal: string): void => {

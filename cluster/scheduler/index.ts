@@ -138,6 +138,12 @@ export class Scheduler {
     const target = best[Math.floor(Math.random() * best.length)].node.metadata.name as string;
     this.unschedulable.delete(key);
     this.assumed.set(key, { node: target, requests, at: Date.now() });
+    // The binding cycle runs in the background, as kube-scheduler's does: the next pod is
+    // placed against this assumed placement instead of waiting for the API round trip.
+    void this.bind(pod, key, target);
+  }
+
+  private async bind(pod: Pod, key: string, target: string): Promise<void> {
     try {
       await this.client.createSubresource(R.pods, pod.metadata.name as string, pod.metadata.namespace, 'binding', {
         apiVersion: 'v1', kind: 'Binding',
@@ -147,7 +153,9 @@ export class Scheduler {
     } catch (e) {
       this.assumed.delete(key);
       if (isNotFound(e) || isConflict(e)) return; // gone, or bound by someone else meanwhile
-      throw e;
+      console.error(`scheduler: binding ${key} to ${target} failed, retrying: ${(e as Error).message}`);
+      this.queue.addAfter(key, 1_000);
+      return;
     }
     this.recorder?.event(referenceTo(pod, R.pods), 'Normal', 'Scheduled', `Successfully assigned ${key} to ${target}`);
   }

@@ -15,11 +15,14 @@ import { routeToCluster } from './router.js';
 import { effectiveFault, runFault } from './fault-stage.js';
 import { applyToRequest, applyToResponse, mutationsFor } from './header-mutation.js';
 import { rewritePath } from './path-rewrite.js';
+import { proxyUpgrade } from './upgrade.js';
 import { replaySocket } from './replay-socket.js';
 import type { Duplex } from 'node:stream';
 import { elapsedMs, newStreamInfo, type StreamInfo } from './stream-info.js';
 
 // The HTTP/2 connection preface; enough of it to tell h2c prior knowledge from HTTP/1.x.
+const MAX_HEADER_BYTES = 60 * 1024;
+const MAX_HEADERS_COUNT = 100;
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n');
 
 export class HttpConnectionManager {
@@ -30,13 +33,23 @@ export class HttpConnectionManager {
   private pendingH2: ConnectionContext | undefined;
 
   constructor(private readonly hcm: HttpConnectionManagerConfig, private readonly rt: ProxyRuntime) {
-    this.server = http.createServer({ keepAlive: true }, (req, res) => {
+    // Envoy's defaults: 60 KiB of request headers (node answers 431 past it), 100 headers.
+    this.server = http.createServer({ keepAlive: true, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
       void this.onRequest(req, res);
     });
     this.server.keepAliveTimeout = 60_000;
-    this.server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-      else socket.destroy();
+    // Malformed requests (smuggling shapes: CL with TE, differing duplicate CLs, bad header
+    // names or framing) never reach the router: llhttp rejects them and they get 400 here.
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
+      this.rt.stats.inc(`http.${this.hcm.statPrefix || 'hcm'}.downstream_rq_rx_reset`);
+      if (!socket.writable) return socket.destroy();
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      socket.end(tooLarge
+        ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'
+        : 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    });
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      proxyUpgrade(req, socket, head, this.hcm, this.contexts.get(socket), this.rt);
     });
     // h2c with prior knowledge (codec_type AUTO detects it by the connection preface).
     this.h2server = http2.createServer({}, (req, res) => {
@@ -102,6 +115,12 @@ export class HttpConnectionManager {
       return;
     }
     // One snapshot per request: routes, clusters and endpoints all come from the same config.
+    if (req.rawHeaders.length / 2 > MAX_HEADERS_COUNT) {
+      info.responseCode = 431;
+      res.shouldKeepAlive = false;
+      info.bytesSent += sendLocalReply(res, 431, 'DPE', `too many request headers (limit ${MAX_HEADERS_COUNT})`);
+      return;
+    }
     const snapshot = this.rt.config.current;
     const match = matchRequest(routeTableFor(this.hcm, snapshot), req);
     if (!match) {

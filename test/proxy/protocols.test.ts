@@ -4,6 +4,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
+import http from 'node:http';
 import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,10 +13,12 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { TYPE_URL } from '../../api/xds/protos.js';
 import { Sidecar } from '../../proxy/sidecar.js';
+import { decodeCluster } from '../../proxy/xds/resources/cluster.js';
 import type { SocketAddress } from '../../proxy/interception/original-dst.js';
 import { TestAdsServer } from './ads-server.js';
 import {
-  assignment, closeServer, edsCluster, freePort, outboundCluster, routeConfiguration, serviceListener, startApp, virtualHost, virtualOutbound, waitFor,
+  assignment, closeServer, edsCluster, freePort, originalDstCluster, outboundCluster, routeConfiguration, serviceListener, startApp, staticCluster,
+  virtualHost, virtualInbound, virtualOutbound, waitFor,
 } from './fixtures.js';
 
 const GRPC = { fqdn: 'echo.default.svc.cluster.local', port: 7070, clusterIP: '127.0.0.80' };
@@ -55,6 +59,8 @@ describe('protocols: h2c, HTTP/2 upstream, gRPC', () => {
   let client: EchoClient;
   const failures = new Map<string, number>();
   let tmp = '';
+  let inPort = 0;
+  let quitCalls = 0;
 
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-proto-'));
@@ -94,13 +100,14 @@ describe('protocols: h2c, HTTP/2 upstream, gRPC', () => {
     });
     web = await startApp('web');
     outPort = await freePort();
+    inPort = await freePort();
     await ads.listen();
     const echoCluster = outboundCluster(GRPC.port, GRPC.fqdn);
     const webCluster = outboundCluster(WEB.port, WEB.fqdn);
     ads.setAll('1', {
-      [TYPE_URL.cluster]: [h2Cluster(echoCluster), edsCluster(webCluster)],
+      [TYPE_URL.cluster]: [h2Cluster(echoCluster), edsCluster(webCluster), staticCluster(`inbound|${web.port}||`, '127.0.0.1', web.port), originalDstCluster('InboundPassthroughCluster')],
       [TYPE_URL.clusterLoadAssignment]: [assignment(echoCluster, [['127.0.0.1', grpcPort]]), assignment(webCluster, [['127.0.0.1', web.port]])],
-      [TYPE_URL.listener]: [virtualOutbound('127.0.0.1', outPort), serviceListener(GRPC.port)],
+      [TYPE_URL.listener]: [virtualOutbound('127.0.0.1', outPort), serviceListener(GRPC.port), virtualInbound('127.0.0.1', inPort, [web.port])],
       [TYPE_URL.routeConfiguration]: [routeConfiguration(GRPC.port, [
         virtualHost(GRPC, { cluster: echoCluster, retryPolicy: { retryOn: 'unavailable', numRetries: { value: 2 } } }),
         virtualHost(WEB, { cluster: webCluster }),
@@ -112,7 +119,8 @@ describe('protocols: h2c, HTTP/2 upstream, gRPC', () => {
       ports: { admin: 0, prometheus: 0, readiness: 0 },
       accessLog: process.env.TPX_DEBUG ? (l) => console.error(l) : () => undefined,
       log: process.env.TPX_DEBUG ? (m) => console.error(m) : () => undefined,
-      originalDst: () => target,
+      originalDst: (socket) => (socket.localPort === inPort ? { address: '127.0.0.91', port: web.port } : target),
+      onQuit: () => { quitCalls++; },
     });
     await sidecar.start();
     await waitFor('config applied', () => ads.acked(TYPE_URL.routeConfiguration, '1'));
@@ -133,6 +141,15 @@ describe('protocols: h2c, HTTP/2 upstream, gRPC', () => {
 
   const unary = (m: Msg, md = new grpc.Metadata()): Promise<{ err: grpc.ServiceError | null; r?: Msg }> =>
     new Promise((resolve) => { client.Unary(m, md, (err, r) => resolve({ err, r })); });
+
+  it('reads the upstream HTTP version from HttpProtocolOptions', () => {
+    const opts = (o: object): object => ({ ...edsCluster('c'), typedExtensionProtocolOptions: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': o } });
+    assert.equal(decodeCluster(opts({ explicitHttpConfig: { http2ProtocolOptions: {} } }) as Record<string, unknown>).value?.upstreamProtocol, 'http2');
+    assert.equal(decodeCluster(opts({ explicitHttpConfig: { httpProtocolOptions: {} } }) as Record<string, unknown>).value?.upstreamProtocol, 'http1');
+    assert.equal(decodeCluster(opts({ useDownstreamProtocolConfig: {} }) as Record<string, unknown>).value?.upstreamProtocol, 'downstream');
+    assert.equal(decodeCluster(edsCluster('c') as Record<string, unknown>).value?.upstreamProtocol, 'http1');
+    assert.match(decodeCluster(opts({ explicitHttpConfig: { http3ProtocolOptions: {} } }) as Record<string, unknown>).errors.join(), /explicitHttpConfig: http3 is not supported/);
+  });
 
   it('carries a unary gRPC call over h2c to an HTTP/2 upstream', async () => {
     target = { address: GRPC.clusterIP, port: GRPC.port };
@@ -197,5 +214,40 @@ describe('protocols: h2c, HTTP/2 upstream, gRPC', () => {
     } finally {
       session.close();
     }
+  });
+
+  it('drains inbound on /drain_listeners?inboundonly while outbound keeps working; /quitquitquit quits', async () => {
+    const admin = `http://127.0.0.1:${sidecar.ports!.admin}`;
+    assert.equal((await fetch(`${admin}/healthz`)).status, 200);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (port: number): Promise<http.IncomingMessage> => new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/in', agent, headers: { host: 'web' } }, (res) => { res.resume(); res.on('end', () => resolve(res)); }).on('error', reject);
+    });
+    try {
+      const before = await get(inPort);
+      assert.equal(before.statusCode, 200);
+      assert.equal(before.headers.connection, 'keep-alive');
+      assert.equal((await fetch(`${admin}/drain_listeners?inboundonly`)).status, 405, 'GET is refused');
+      assert.equal((await fetch(`${admin}/drain_listeners?inboundonly`, { method: 'POST' })).status, 200);
+      // The open keep-alive connection gets its answer with Connection: close ...
+      const during = await get(inPort);
+      assert.equal(during.statusCode, 200);
+      assert.equal(during.headers.connection, 'close');
+      // ... and no new inbound connection is accepted.
+      await assert.rejects(new Promise((resolve, reject) => {
+        const s = net.connect(inPort, '127.0.0.1', () => { s.destroy(); resolve(undefined); });
+        s.on('error', reject);
+      }));
+      const listeners = await (await fetch(`${admin}/listeners`)).text();
+      assert.match(listeners, /virtualInbound::.*draining/);
+      assert.match(listeners, /virtualOutbound::127\.0\.0\.1:/);
+      // Outbound still serves (gRPC over h2c through virtualOutbound).
+      target = { address: GRPC.clusterIP, port: GRPC.port };
+      assert.equal((await unary({ text: 'still' })).r?.text, 'echo still');
+    } finally {
+      agent.destroy();
+    }
+    assert.equal((await fetch(`${admin}/quitquitquit`, { method: 'POST' })).status, 200);
+    await waitFor('quit hook', () => quitCalls === 1);
   });
 });

@@ -5,6 +5,7 @@
 //   cleanup                    remove them (also: istio-clean-iptables)
 import { bootstrapFromEnv } from './config/bootstrap.js';
 import { Sidecar } from './sidecar.js';
+import { certManagerFromEnv } from './security/from-env.js';
 import { parseInterceptionFlags } from './interception/iptables-rules.js';
 import { applyInterception, removeInterception } from './interception/iptables.js';
 
@@ -24,6 +25,8 @@ async function runSidecar(): Promise<void> {
     pilotAddress: boot.pilotAddress,
     identity: boot.identity,
     ports: { admin: port('PROXY_ADMIN_PORT', 15000), prometheus: port('PROXY_PROMETHEUS_PORT', 15090), readiness: port('PROXY_READINESS_PORT', 15021) },
+    // With CA_ADDR set (the injector sets it), the proxy obtains its SPIFFE certificate first.
+    certificates: certManagerFromEnv(),
   });
   await sidecar.start();
   process.stderr.write(`trellis-proxy: sidecar for ${boot.identity.podName}.${boot.identity.namespace} started, xDS at ${boot.pilotAddress}\n`);

@@ -22,6 +22,8 @@ export interface ProxyRuntime {
   isOwnListener(address: SocketAddress): boolean;
   /** Directions being drained: their HTTP/1.1 responses carry Connection: close. */
   draining: Set<Direction>;
+  /** Config received and, when the proxy has an identity to obtain, its certificate too. */
+  ready(): boolean;
 }
 
 /** Per downstream connection: which listener and chain took it and where it was headed. */

@@ -14,6 +14,7 @@ import { AdminServers, type AdminPorts } from './admin/admin-server.js';
 import { originalDstOrLocal, type SocketAddress } from './interception/original-dst.js';
 import type { ProxyRuntime } from './runtime.js';
 import type { Direction } from './stats/labels.js';
+import type { WorkloadCertManager } from './security/cert-manager.js';
 
 export interface SidecarOptions {
   pilotAddress: string;
@@ -26,6 +27,8 @@ export interface SidecarOptions {
   onQuit?: () => void;
   /** How a connection's original destination is found; defaults to SO_ORIGINAL_DST. */
   originalDst?: OriginalDstResolver;
+  /** The workload certificate to obtain (and rotate) from the mesh CA; readiness waits for it. */
+  certificates?: WorkloadCertManager;
 }
 
 export class Sidecar {
@@ -38,6 +41,8 @@ export class Sidecar {
   private readonly admin: AdminServers;
   private ads: AdsClient | undefined;
   private applying: Promise<void> = Promise.resolve();
+  private certificateIssued = false;
+  private stopped = false;
   ports: AdminPorts | undefined;
 
   constructor(private readonly opts: SidecarOptions) {
@@ -52,6 +57,7 @@ export class Sidecar {
       log,
       isOwnListener: (a) => this.isOwnListener(a),
       draining: new Set(),
+      ready: () => this.config.ready && (!opts.certificates || this.certificateIssued),
     };
     this.listeners = new ListenerManager(this.runtime, opts.originalDst ?? originalDstOrLocal);
     this.admin = new AdminServers(this.runtime, () => this.ads, {
@@ -85,6 +91,28 @@ export class Sidecar {
     ads.subscribe(TYPE_URL.cluster, undefined);
     ads.subscribe(TYPE_URL.listener, undefined);
     ads.start();
+    if (this.opts.certificates) void this.obtainCertificate(this.opts.certificates);
+  }
+
+  /** The first certificate, retried with back-off (the CA may start after the proxy); the manager rotates it from then on. */
+  private async obtainCertificate(certs: WorkloadCertManager): Promise<void> {
+    certs.on('rotationFailed', (e: Error) => this.runtime.log(`certificate ${certs.spiffeId}: rotation failed: ${e.message}`));
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        const cert = await certs.start();
+        this.certificateIssued = true;
+        this.runtime.log(`certificate issued for ${certs.spiffeId}, valid until ${cert.notAfter.toISOString()}`);
+        return;
+      } catch (e) {
+        this.runtime.log(`certificate ${certs.spiffeId}: ${(e as Error).message}; retrying`);
+        await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5_000)));
+      }
+    }
+  }
+
+  /** The SPIFFE identity the proxy holds a certificate for, once it has one. */
+  get certificateIdentity(): string | undefined {
+    return this.certificateIssued ? this.opts.certificates?.spiffeId : undefined;
   }
 
   /**
@@ -111,6 +139,8 @@ export class Sidecar {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.opts.certificates?.stop();
     this.ads?.stop();
     await this.applying;
     await this.listeners.close();

@@ -56,7 +56,7 @@ export class AdminServers {
   constructor(private readonly rt: ProxyRuntime, private readonly ads: () => AdsClient | undefined, private readonly lifecycle?: AdminLifecycle) {}
 
   async start(ports: AdminPorts, adminHost = '127.0.0.1', publicHost = '0.0.0.0'): Promise<AdminPorts> {
-    const ready: Handler = (_req, res) => (this.rt.config.ready ? send(res, 200, 'LIVE\n') : send(res, 503, 'PRE_INITIALIZING\n'));
+    const ready: Handler = (_req, res) => (this.rt.ready() ? send(res, 200, 'LIVE\n') : send(res, 503, 'PRE_INITIALIZING\n'));
     const prometheus: Handler = async (_req, res) => send(res, 200, await this.rt.metrics.prometheusText(), this.rt.metrics.contentType);
     const admin = await serve(adminHost, ports.admin, {
       '/': (_req, res) => send(res, 200, 'config_dump clusters stats stats/prometheus ready server_info\n'),
@@ -119,7 +119,7 @@ export class AdminServers {
     const cfg = this.rt.config;
     const ads = this.ads();
     const extra: Record<string, number> = {
-      'server.live': cfg.ready ? 1 : 0,
+      'server.live': this.rt.ready() ? 1 : 0,
       'server.uptime': Math.floor((Date.now() - this.startedAt) / 1000),
       'listener_manager.lds.update_success': cfg.stats.lds.updateSuccess,
       'listener_manager.lds.update_rejected': cfg.stats.lds.updateRejected,
@@ -149,7 +149,7 @@ export class AdminServers {
   private serverInfo(): unknown {
     return {
       version: `trellis-proxy/${PROXY_VERSION}`,
-      state: this.rt.config.ready ? 'LIVE' : 'PRE_INITIALIZING',
+      state: this.rt.ready() ? 'LIVE' : 'PRE_INITIALIZING',
       uptime_current_epoch: `${Math.floor((Date.now() - this.startedAt) / 1000)}s`,
       node: { id: nodeId(this.rt.identity), cluster: `${this.rt.identity.workloadName}.${this.rt.identity.namespace}` },
       command_line_options: { concurrency: 1, mode: 'Serve' },

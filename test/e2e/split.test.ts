@@ -117,7 +117,9 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
     assert.match(wide, /10\.245\.0\.\d+/);
     const web = kubectl('get', 'pods', '-n', 'demo', '-l', 'app=web,version=v1', '-o', 'jsonpath={.items[0].metadata.name}');
     assert.match(kubectl('logs', '-n', 'demo', web, '-c', 'web'), /sample-http web v1 listening/);
-    assert.match(kubectl('logs', '-n', 'demo', web, '-c', 'istio-proxy', '--tail', '200'), /\S/);
+    assert.match(kubectl('logs', '-n', 'demo', web, '-c', 'istio-proxy', '--tail', '5'), /\S/);
+    // The sidecar obtained its workload certificate from pilot's CA before it reported ready.
+    assert.match(kubectl('logs', '-n', 'demo', web, '-c', 'istio-proxy'), /certificate issued for spiffe:\/\/cluster\.local\/ns\/demo\/sa\/default/);
     assert.match(kubectl('rollout', 'status', 'deployment/web-v1', '-n', 'demo', '--timeout', '30s'), /successfully rolled out/);
     assert.match(kubectl('describe', 'pod', '-n', 'demo', web), /istio-proxy/);
   });

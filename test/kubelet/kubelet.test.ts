@@ -315,7 +315,9 @@ describe('kubelet', { skip, timeout: 240_000 }, () => {
 
   it('terminates in order: preStop, app, then sidecar', async () => {
     const out = path.join(tmp, 'order.txt');
-    const loop = (word: string): string[] => ['sh', '-c', `trap 'echo ${word} >> "$OUT"; exit 0' TERM; while true; do sleep 0.1; done`];
+    // Each loop marks when its TERM trap is installed: Running only means the process was
+    // started, and a TERM before the trap would end it without a word.
+    const loop = (word: string): string[] => ['sh', '-c', `trap 'echo ${word} >> "$OUT"; exit 0' TERM; touch "$OUT.${word}"; while true; do sleep 0.1; done`];
     await client.create(R.pods, podBase('ordered', {
       initContainers: [{ name: 'side', image: 'x', restartPolicy: 'Always', command: loop('sidecar-term'), env: [{ name: 'OUT', value: out }] }],
       containers: [{
@@ -324,6 +326,7 @@ describe('kubelet', { skip, timeout: 240_000 }, () => {
       }],
     }));
     await waitFor('ordered running', async () => (await getPod('ordered')).status?.phase === 'Running');
+    await waitFor('both TERM traps installed', async () => fs.existsSync(`${out}.app-term`) && fs.existsSync(`${out}.sidecar-term`));
     const pids = kubelet?.kubelet.podPids(`${NS}/ordered`) ?? [];
     assert.equal(pids.length, 2);
     await client.delete(R.pods, 'ordered', NS);

@@ -250,17 +250,24 @@ export class XdsServer {
     }
   }
 
+  /** This proxy's resources of a type (cached per proxy class); undefined if generation failed. */
+  private generated(push: PushContext, conn: Connection, gen: XdsGenerator): ReadonlyMap<string, PackedResource> | undefined {
+    if (!conn.proxy) return undefined;
+    try {
+      return this.cache.resources(push, gen, conn.proxy);
+    } catch (e) {
+      // A generator bug must not take the stream down; the next push tries again.
+      console.error(`pilot: xds: generating ${gen.type} for ${conn.node?.id}: ${(e as Error).stack ?? e}`);
+      return undefined;
+    }
+  }
+
   /** Sends what this delta client lacks of a type, and what it must remove; true when sent. */
   private sendDelta(conn: Connection, call: DeltaStream, gen: XdsGenerator, w: DeltaWatch): boolean {
     const push = this.push;
-    if (!push || !conn.proxy || !conn.delta) return false;
-    let all: ReadonlyMap<string, PackedResource>;
-    try {
-      all = this.cache.resources(push, gen, conn.proxy);
-    } catch (e) {
-      console.error(`pilot: xds: generating ${gen.type} for ${conn.node?.id}: ${(e as Error).stack ?? e}`);
-      return false;
-    }
+    if (!push || !conn.delta) return false;
+    const all = this.generated(push, conn, gen);
+    if (!all) return false;
     const { resources, removed } = conn.delta.diff(w, all);
     if (!resources.length && !removed.length) return false;
     const nonce = `${this.nonceSalt}-${++this.nonceCounter}`;
@@ -278,14 +285,9 @@ export class XdsServer {
   /** Sends a type's resources for this proxy if forced or changed; true when sent. */
   private send(conn: Connection, call: AdsStream, gen: XdsGenerator, w: WatchState, force: boolean): boolean {
     const push = this.push;
-    if (!push || !conn.proxy) return false; // answered once the first snapshot exists
-    let all: ReadonlyMap<string, PackedResource>;
-    try {
-      all = this.cache.resources(push, gen, conn.proxy);
-    } catch (e) {
-      console.error(`pilot: xds: generating ${gen.type} for ${conn.node?.id}: ${(e as Error).stack ?? e}`);
-      return false;
-    }
+    if (!push) return false; // answered once the first snapshot exists
+    const all = this.generated(push, conn, gen);
+    if (!all) return false;
     const resources = w.wildcard ? [...all.values()] : w.names.flatMap((n) => { const r = all.get(n); return r ? [r] : []; });
     const hash = responseHash(resources);
     if (!force && w.sent?.hash === hash) return false;

@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import forge from 'node-forge';
+import { selfSignedCa, serialNumber } from './x509.js';
 
 export interface ServingCertificate {
   caCertPem: string;
@@ -36,18 +37,10 @@ function rsaKeyPair(): forge.pki.rsa.KeyPair {
   return { privateKey: priv, publicKey: pub };
 }
 
-function serialNumber(): string {
-  // Positive 16-byte serial: clear the top bit so DER does not read it as negative.
-  const bytes = crypto.randomBytes(16);
-  bytes[0] &= 0x7f;
-  return bytes.toString('hex');
-}
-
-function validity(cert: forge.pki.Certificate, days: number): void {
+function validityWindow(days: number): { notBefore: Date; notAfter: Date } {
   const now = Date.now();
-  // Back-date a little so a peer with a slightly slow clock accepts it.
-  cert.validity.notBefore = new Date(now - 5 * 60_000);
-  cert.validity.notAfter = new Date(now + days * 86_400_000);
+  // Back-dated a little so a peer with a slightly slow clock accepts it.
+  return { notBefore: new Date(now - 5 * 60_000), notAfter: new Date(now + days * 86_400_000) };
 }
 
 export function generateServingCertificate(opts: ServingCertificateOptions): ServingCertificate {
@@ -55,25 +48,17 @@ export function generateServingCertificate(opts: ServingCertificateOptions): Ser
   const days = opts.validityDays ?? 3650;
 
   const caKeys = rsaKeyPair();
-  const ca = forge.pki.createCertificate();
-  ca.publicKey = caKeys.publicKey;
-  ca.serialNumber = serialNumber();
-  validity(ca, days);
   const caSubject = [{ name: 'organizationName', value: 'Trellis' }, { name: 'commonName', value: opts.caName ?? 'trellis-webhook-ca' }];
-  ca.setSubject(caSubject);
-  ca.setIssuer(caSubject);
-  ca.setExtensions([
-    { name: 'basicConstraints', cA: true, critical: true },
-    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    { name: 'subjectKeyIdentifier' },
-  ]);
-  ca.sign(caKeys.privateKey, forge.md.sha256.create());
+  const ca = selfSignedCa({
+    publicKey: caKeys.publicKey, subject: caSubject, ...validityWindow(days),
+    sign: (c) => c.sign(caKeys.privateKey, forge.md.sha256.create()),
+  });
 
   const keys = rsaKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serialNumber();
-  validity(cert, days);
+  Object.assign(cert.validity, validityWindow(days));
   cert.setSubject([{ name: 'organizationName', value: 'Trellis' }, { name: 'commonName', value: opts.dnsNames[0] }]);
   cert.setIssuer(caSubject);
   const altNames: { type: number; value?: string; ip?: string }[] = opts.dnsNames.map((value) => ({ type: 2, value }));

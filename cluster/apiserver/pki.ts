@@ -3,8 +3,9 @@
 // signs ServiceAccount tokens.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import forge from 'node-forge';
+import { selfSignedCa, serialNumber } from '../../api/tls/x509.js';
 
 export interface Pki {
   caCertPem: string;
@@ -26,10 +27,6 @@ function publicOf(key: forge.pki.rsa.PrivateKey): forge.pki.rsa.PublicKey {
   return forge.pki.setRsaPublicKey(key.n, key.e);
 }
 
-function serial(): string {
-  return '01' + randomBytes(15).toString('hex'); // leading 01 keeps it positive
-}
-
 function readOrCreate(file: string, make: () => string): string {
   if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8');
   const pem = make();
@@ -40,20 +37,12 @@ function readOrCreate(file: string, make: () => string): string {
 
 function makeCa(keyPem: string, commonName: string): string {
   const key = forge.pki.privateKeyFromPem(keyPem);
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = publicOf(key);
-  cert.serialNumber = serial();
-  cert.validity.notBefore = new Date(Date.now() - 3600_000);
-  cert.validity.notAfter = new Date(Date.now() + 10 * 365 * 86400_000);
-  const subject = [{ name: 'commonName', value: commonName }];
-  cert.setSubject(subject);
-  cert.setIssuer(subject);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: true, critical: true },
-    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    { name: 'subjectKeyIdentifier' },
-  ]);
-  cert.sign(key, forge.md.sha256.create());
+  const now = Date.now();
+  const cert = selfSignedCa({
+    publicKey: publicOf(key), subject: [{ name: 'commonName', value: commonName }],
+    notBefore: new Date(now - 3600_000), notAfter: new Date(now + 10 * 365 * 86400_000),
+    sign: (c) => c.sign(key, forge.md.sha256.create()),
+  });
   return forge.pki.certificateToPem(cert);
 }
 
@@ -64,7 +53,7 @@ export function issueServingCert(caCertPem: string, caKeyPem: string, names: Ser
   const key = forge.pki.privateKeyFromPem(keyPem);
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicOf(key);
-  cert.serialNumber = serial();
+  cert.serialNumber = serialNumber();
   cert.validity.notBefore = new Date(Date.now() - 3600_000);
   cert.validity.notAfter = new Date(Date.now() + 365 * 86400_000);
   cert.setSubject([{ name: 'commonName', value: commonName }]);

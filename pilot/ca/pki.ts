@@ -1,9 +1,10 @@
 // X.509 building blocks for the CA: RSA keys from node:crypto (fast, native), certificates
 // and CSRs with node-forge (node:crypto cannot create certificates).
-import { generateKeyPair, randomBytes, X509Certificate } from 'node:crypto';
+import { generateKeyPair, X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { nativeRsaSigner } from '../../api/security/rsa-signer.js';
+import { selfSignedCa, serialNumber } from '../../api/tls/x509.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -17,14 +18,6 @@ export async function generateRsaKey(bits = 2048): Promise<KeyPairPem> {
     privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
   });
   return { privateKeyPem: privateKey, publicKeyPem: publicKey };
-}
-
-/** A positive random serial number (RFC 5280: at most 20 octets, non-negative). */
-function serialNumber(): string {
-  const b = randomBytes(16);
-  b[0] &= 0x7f;
-  if (b[0] === 0) b[0] = 0x01;
-  return b.toString('hex');
 }
 
 function subjectKeyId(publicKey: forge.pki.PublicKey): string {
@@ -44,22 +37,12 @@ export interface RootOptions { organization: string; validityDays: number; keyPe
 /** A self-signed root: CA:true, keyCertSign/cRLSign, with a subject key identifier. */
 export function createRootCert(opts: RootOptions): string {
   const key = forge.pki.privateKeyFromPem(opts.keyPem) as forge.pki.rsa.PrivateKey;
-  const pub = forge.pki.setRsaPublicKey(key.n, key.e);
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = pub;
-  cert.serialNumber = serialNumber();
   const now = Date.now();
-  cert.validity.notBefore = new Date(now - 5 * 60_000);
-  cert.validity.notAfter = new Date(now + opts.validityDays * 86_400_000);
-  const subject = [{ name: 'organizationName', value: opts.organization }];
-  cert.setSubject(subject);
-  cert.setIssuer(subject);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: true, critical: true },
-    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    { name: 'subjectKeyIdentifier' },
-  ]);
-  cert.sign(nativeRsaSigner(opts.keyPem), forge.md.sha256.create());
+  const cert = selfSignedCa({
+    publicKey: forge.pki.setRsaPublicKey(key.n, key.e), subject: [{ name: 'organizationName', value: opts.organization }],
+    notBefore: new Date(now - 5 * 60_000), notAfter: new Date(now + opts.validityDays * 86_400_000),
+    sign: (c) => c.sign(nativeRsaSigner(opts.keyPem), forge.md.sha256.create()),
+  });
   return lf(forge.pki.certificateToPem(cert));
 }
 

@@ -6,7 +6,6 @@ import http2 from 'node:http2';
 import type net from 'node:net';
 import type { HttpConnectionManagerConfig } from '../xds/resources/listener.js';
 import type { ConnectionContext, ProxyRuntime } from '../runtime.js';
-import { formatAccessLog } from '../stats/access-log.js';
 import { requestLabels } from '../stats/labels.js';
 import { firstValue, requestIdOf, upstreamRequestHeaders } from './headers.js';
 import { REASON_HEADER, sendLocalReply } from './local-reply.js';
@@ -200,7 +199,7 @@ export class HttpConnectionManager {
       requestLabels({ direction, identity: this.rt.identity, cluster: info.cluster, host: req.headers.host, status, flags }),
       durationMs,
     );
-    this.rt.accessLog(formatAccessLog({
+    this.rt.accessLog({
       startTime: info.startTime,
       method: req.method ?? '-',
       path: req.url ?? '-',
@@ -219,6 +218,6 @@ export class HttpConnectionManager {
       downstreamLocal: ctx ? `${ctx.originalDst.address}:${ctx.originalDst.port}` : undefined,
       downstreamRemote: ctx?.downstreamRemote,
       routeName: info.routeName,
-    }));
+    });
   }
 }

@@ -3,6 +3,7 @@
 // server (unary, server streaming, trailers and grpc-status, retry on `unavailable`).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { formatAccessLog } from '../../proxy/stats/access-log.js';
 import fs from 'node:fs';
 import net from 'node:net';
 import http from 'node:http';
@@ -117,7 +118,7 @@ describe('protocols: h2c, HTTP/2 upstream, gRPC', () => {
       pilotAddress: `127.0.0.1:${ads.port}`,
       identity: { podName: 'client-1', namespace: 'default', instanceIp: '127.0.0.90', serviceAccount: 'client', workloadName: 'client', labels: { app: 'client' }, domain: 'cluster.local' },
       ports: { admin: 0, prometheus: 0, readiness: 0 },
-      accessLog: process.env.TPX_DEBUG ? (l) => console.error(l) : () => undefined,
+      accessLog: process.env.TPX_DEBUG ? (e) => console.error(formatAccessLog(e)) : () => undefined,
       log: process.env.TPX_DEBUG ? (m) => console.error(m) : () => undefined,
       originalDst: (socket) => (socket.localPort === inPort ? { address: '127.0.0.91', port: web.port } : target),
       onQuit: () => { quitCalls++; },

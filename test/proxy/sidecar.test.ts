@@ -3,6 +3,7 @@
 // interception.test.ts covers that part for real inside network namespaces.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { formatAccessLog } from '../../proxy/stats/access-log.js';
 import http from 'node:http';
 import net from 'node:net';
 import { TYPE_URL } from '../../api/xds/protos.js';
@@ -124,7 +125,7 @@ describe('sidecar (in-process, loopback)', () => {
       pilotAddress: `127.0.0.1:${ads.port}`,
       identity: { podName: 'productpage-1', namespace: 'default', instanceIp: '127.0.0.70', serviceAccount: 'bookinfo', workloadName: 'productpage-v1', labels: { app: 'productpage', version: 'v1' }, domain: 'cluster.local' },
       ports: { admin: 0, prometheus: 0, readiness: 0 },
-      accessLog: (line) => logLines.push(line),
+      accessLog: (entry) => logLines.push(formatAccessLog(entry)),
       log: process.env.TPX_DEBUG ? (m) => console.error(m) : () => undefined,
       originalDst: (socket) => (socket.localPort === inPort ? inboundTarget : outboundTarget),
     });

@@ -9,6 +9,7 @@ import { KubeClient } from '../api/kube/index.js';
 import { CaBundleReconciler } from '../api/kube/ca-bundle.js';
 import { generateServingCertificate, serviceDnsNames } from '../api/tls/serving-cert.js';
 import { templateValuesFromEnv, type TemplateValues } from './template.js';
+import { TemplateSource } from './template-source.js';
 import { createReadyServer, createWebhookServer, listen } from './webhook-server.js';
 
 export interface InjectorOptions {
@@ -25,6 +26,9 @@ export interface InjectorOptions {
   /** Extra SANs for the serving certificate (tests use 127.0.0.1). */
   extraDnsNames?: string[];
   ipAddresses?: string[];
+  /** Watch the injection template ConfigMap (default true; false = the values below only). */
+  watchTemplate?: boolean;
+  /** Template values underneath the ConfigMap istio-sidecar-injector (default: from the environment). */
   values?: TemplateValues;
   resyncMs?: number;
   log?: (msg: string) => void;
@@ -35,6 +39,8 @@ export interface RunningInjector {
   readyPort: number | undefined;
   /** The CA that signed the serving certificate (what goes into caBundle). */
   caCertPem: string;
+  /** The injection template in use (follows the ConfigMap). */
+  template: { current: TemplateValues; lastError: string | undefined };
   isReady(): boolean;
   waitReady(): Promise<void>;
   close(): Promise<void>;
@@ -52,7 +58,7 @@ export async function startInjector(opts: InjectorOptions = {}): Promise<Running
   const serviceName = opts.serviceName ?? process.env.INJECTOR_SERVICE_NAME ?? 'trellis-injector';
   const namespace = opts.namespace ?? process.env.POD_NAMESPACE ?? 'trellis-system';
   const configName = opts.webhookConfigName ?? process.env.WEBHOOK_CONFIG_NAME ?? 'trellis-sidecar-injector';
-  const values = opts.values ?? templateValuesFromEnv();
+  const base = opts.values ?? templateValuesFromEnv();
 
   // Resolve API access first: without it the webhook could never become ready.
   const client = opts.client === undefined ? KubeClient.fromKubeconfig(undefined, 'trellis-injector') : opts.client;
@@ -64,6 +70,10 @@ export async function startInjector(opts: InjectorOptions = {}): Promise<Running
     ? new CaBundleReconciler({ client, configName, caCertPem: serving.caCertPem, log, resyncMs: opts.resyncMs })
     : undefined;
   const isReady = (): boolean => reconciler?.ready ?? true;
+  const template = client && opts.watchTemplate !== false ? new TemplateSource({ client, namespace, base, log }) : { current: base, lastError: undefined, start: async () => undefined, stop: () => undefined };
+  // Read the template before answering any review; an unreadable one leaves the defaults in use.
+  await template.start().catch((e: Error) => log(`injection template: ${e.message}; using the built-in values until it can be read`));
+  const values = (): TemplateValues => template.current;
 
   const webhook = createWebhookServer({ host: opts.host ?? '0.0.0.0', port: opts.port ?? 15017, certPem: serving.certPem, keyPem: serving.keyPem, values, isReady, log });
   const port = await listen(webhook, opts.host ?? '0.0.0.0', opts.port ?? 15017);
@@ -74,17 +84,19 @@ export async function startInjector(opts: InjectorOptions = {}): Promise<Running
     readyServer = createReadyServer({ values, isReady, log });
     readyPort = await listen(readyServer, opts.host ?? '0.0.0.0', wantReadyPort);
   }
-  log(`serving /inject on https://${opts.host ?? '0.0.0.0'}:${port}${readyPort !== undefined ? `, /ready on http port ${readyPort}` : ''} (proxy image ${values.proxyImage})`);
+  log(`serving /inject on https://${opts.host ?? '0.0.0.0'}:${port}${readyPort !== undefined ? `, /ready on http port ${readyPort}` : ''} (proxy image ${values().proxyImage})`);
   reconciler?.start();
 
   return {
     port,
     readyPort,
     caCertPem: serving.caCertPem,
+    template,
     isReady,
     waitReady: () => reconciler?.waitReady() ?? Promise.resolve(),
     async close() {
       reconciler?.stop();
+      template.stop();
       await Promise.all([closeServer(webhook), readyServer ? closeServer(readyServer) : Promise.resolve()]);
       // Only close a client we made ourselves.
       if (opts.client === undefined && client) await client.close();

@@ -24,6 +24,11 @@ export interface TemplateValues {
   inboundExcludePorts: string[];
   /** Namespaces never injected (Istio's defaults). */
   ignoredNamespaces: string[];
+  /**
+   * Rewrite the app's httpGet/tcpSocket probes to the sidecar's status port, so the kubelet's
+   * plaintext probes still work under STRICT mTLS (Istio's sidecarInjectorWebhook.rewriteAppHTTPProbe).
+   */
+  rewriteAppProbes: boolean;
 }
 
 export const DEFAULT_PROXY_VERSION = '0.1.0';
@@ -45,6 +50,7 @@ export function defaultTemplateValues(): TemplateValues {
     prometheusPort: 15090,
     inboundExcludePorts: ['15090', '15021', '15020', '15000'],
     ignoredNamespaces: ['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage'],
+    rewriteAppProbes: true,
   };
 }
 

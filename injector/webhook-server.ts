@@ -12,7 +12,10 @@ export interface WebhookServerOptions {
   port: number;
   certPem: string;
   keyPem: string;
-  values: TemplateValues;
+  /** The current template values (they change when the ConfigMap is edited). */
+  values: () => TemplateValues;
+  /** Extra plain-HTTP routes on the ready server (e.g. /metrics). */
+  extraRoutes?: Record<string, http.RequestListener>;
   isReady: () => boolean;
   log: (msg: string) => void;
 }
@@ -38,9 +41,11 @@ function send(res: http.ServerResponse, code: number, body: unknown): void {
 }
 
 /** Handles /ready (both servers) and /inject (the TLS one only). */
-export function requestHandler(opts: Pick<WebhookServerOptions, 'values' | 'isReady' | 'log'>, serveInject: boolean): http.RequestListener {
+export function requestHandler(opts: Pick<WebhookServerOptions, 'values' | 'isReady' | 'log' | 'extraRoutes'>, serveInject: boolean): http.RequestListener {
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://injector');
+    const extra = serveInject ? undefined : opts.extraRoutes?.[url.pathname];
+    if (extra) { extra(req, res); return; }
     if (url.pathname === '/ready' || url.pathname === '/healthz') {
       if (url.pathname === '/healthz' || opts.isReady()) send(res, 200, 'ok\n');
       else send(res, 503, 'caBundle not yet set on the webhook configuration\n');
@@ -53,7 +58,7 @@ export function requestHandler(opts: Pick<WebhookServerOptions, 'values' | 'isRe
     readBody(req).then((text) => {
       let body: unknown;
       try { body = JSON.parse(text); } catch { throw new BadReviewError('request body is not JSON'); }
-      const outcome = reviewPod(parseReview(body), opts.values);
+      const outcome = reviewPod(parseReview(body), opts.values());
       opts.log(outcome.summary);
       send(res, 200, outcome.review);
     }).catch((e: unknown) => {
@@ -76,6 +81,6 @@ export function createWebhookServer(opts: WebhookServerOptions): https.Server {
   return https.createServer({ cert: opts.certPem, key: opts.keyPem, minVersion: 'TLSv1.2' }, requestHandler(opts, true));
 }
 
-export function createReadyServer(opts: Pick<WebhookServerOptions, 'values' | 'isReady' | 'log'>): http.Server {
+export function createReadyServer(opts: Pick<WebhookServerOptions, 'values' | 'isReady' | 'log' | 'extraRoutes'>): http.Server {
   return http.createServer(requestHandler(opts, false));
 }

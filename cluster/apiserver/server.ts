@@ -8,6 +8,7 @@ import type { Store } from '../store/types.js';
 import { FileStore } from '../store/file.js';
 import { isStoreError } from '../store/types.js';
 import { ensurePki } from './pki.js';
+import { DEFAULT_EVENT_TTL_SECONDS, EventExpiry } from './event-ttl.js';
 import { TokenSigner } from './tokens.js';
 import { Authenticator } from './authn.js';
 import { allowAuthenticated, type AuthorizationMode, type Authorizer } from './authz.js';
@@ -48,6 +49,8 @@ export interface ApiServerOptions {
   authorization?: AuthorizationMode;
   /** A custom authorizer; overrides `authorization`. */
   authorize?: Authorizer;
+  /** Events not written for this long are removed (kube-apiserver --event-ttl; default 3600). */
+  eventTTLSeconds?: number;
   /** Serves pods/{name}/log (the kubelet's logs); 503 without it. */
   podLogs?: PodLogHandler;
 }
@@ -136,6 +139,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   await bootstrapRbac(store);
   await rbac.start();
+  const eventExpiry = new EventExpiry(store, (opts.eventTTLSeconds ?? DEFAULT_EVENT_TTL_SECONDS) * 1000);
+  await eventExpiry.start();
 
   const api: ApiContext = { store, registry, authn, authorize, signer, webhooks: new WebhookAdmission(store), podLogs: opts.podLogs };
   let ready = false;
@@ -160,6 +165,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   } catch (e) {
     for (const s of servers) s.close();
     rbac.stop();
+    eventExpiry.stop();
     if (ownStore) await store.close();
     throw e;
   }
@@ -180,6 +186,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       ready = false;
       await Promise.all(servers.map((s) => new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); })));
       rbac.stop();
+      eventExpiry.stop();
       if (ownStore) await store.close();
     },
   };

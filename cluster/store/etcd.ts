@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { Etcd3, type IKeyValue, type IOptions, type ICompare, type IResponseHeader } from 'etcd3';
 import { decodeValue, encodeValue, prefixEnd, rev } from './etcd-codec.js';
 import { EtcdWatch } from './etcd-watch.js';
-import { StoreError, type CancelWatch, type JsonObject, type ListResult, type Store, type StoreEvent } from './types.js';
+import { StoreError, type CancelWatch, type JsonObject, type ListOptions, type ListResult, type Store, type StoreEvent } from './types.js';
 
 export interface EtcdStoreTls {
   /** PEM files: the CA that signed etcd's serving certificate, and an optional client certificate and key. */
@@ -59,15 +59,23 @@ export class EtcdStore implements Store {
     return res.kvs.length > 0 ? decodeValue(res.kvs[0]) : undefined;
   }
 
-  async list(prefix: string): Promise<ListResult> {
+  async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
     const end = prefixEnd(this.k(prefix));
     // Pages of listPageSize keys (a gRPC message is capped at 4 MiB), every page read at the
     // first page's revision, so the whole list is one consistent snapshot; keys in byte order.
     const items: JsonObject[] = [];
     let key = this.k(prefix);
-    let revision = 0;
+    let revision = opts.revision ?? 0;
     for (;;) {
-      const res = await this.client.kv.range({ key, range_end: end, limit: this.listPage, revision }, this.callOpts());
+      let res;
+      try {
+        res = await this.client.kv.range({ key, range_end: end, limit: this.listPage, revision }, this.callOpts());
+      } catch (e) {
+        if (e instanceof Error && e.message.includes(COMPACTED_MESSAGE)) {
+          throw new StoreError('Compacted', prefix, `revision ${revision} has been compacted (${e.message})`);
+        }
+        throw e;
+      }
       if (revision === 0) revision = headerRev(res.header);
       for (const kv of res.kvs) items.push(decodeValue(kv));
       if (!res.more || res.kvs.length === 0) break;

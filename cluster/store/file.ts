@@ -39,6 +39,8 @@ export class FileStore extends MemoryStore {
   // only after the sync that covers their record: the store never acknowledges or shows a
   // change that a crash could still lose.
   private unsynced: HistoryEvent[] = [];
+  /** The batch whose sync is running: applied in memory, not yet in history. */
+  private syncingEvents: HistoryEvent[] = [];
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private syncing?: Promise<void>;
 
@@ -65,6 +67,7 @@ export class FileStore extends MemoryStore {
     while (this.waiters.length) {
       const waiters = this.waiters.splice(0);
       const events = this.unsynced.splice(0);
+      this.syncingEvents = events;
       try {
         await new Promise<void>((resolve, reject) => fs.fdatasync(this.walFd, (e) => (e ? reject(e) : resolve())));
       } catch (e) {
@@ -75,12 +78,15 @@ export class FileStore extends MemoryStore {
         [...waiters, ...this.waiters.splice(0)].forEach((w) => w.reject(err));
         break;
       }
+      this.syncingEvents = [];
       for (const h of events) this.record(h);
       waiters.forEach((w) => w.resolve());
       if (this.walRecords >= this.compactEvery && !this.closed) this.compact();
     }
     this.syncing = undefined;
   }
+
+  protected override pending(): HistoryEvent[] { return [...this.syncingEvents, ...this.unsynced]; }
 
   /** Writes a snapshot of the current state and empties the log. */
   compact(): void {

@@ -1,6 +1,6 @@
 // In-memory revisioned KV with a bounded event history. FileStore adds durability on top
 // by persisting each mutation record before it is applied (see file.ts).
-import { StoreError, type CancelWatch, type JsonObject, type ListResult, type Store, type StoreEvent, type StoreEventType } from './types.js';
+import { StoreError, type CancelWatch, type JsonObject, type ListOptions, type ListResult, type Store, type StoreEvent, type StoreEventType } from './types.js';
 
 export interface Entry {
   json: string; // the value without resourceVersion, serialized: cheap to clone on read
@@ -16,7 +16,7 @@ export type MutationRecord =
 
 export interface HistoryEvent { type: StoreEventType; key: string; revision: number; json: string; prevJson?: string; prevRevision?: number }
 
-interface Watcher { prefix: string; onEvent: (ev: StoreEvent) => void }
+interface Watcher { prefix: string; fromRevision: number; onEvent: (ev: StoreEvent) => void }
 
 export interface MemoryStoreOptions {
   /** How many events to keep for watch-from-revision (default 10000). */
@@ -73,11 +73,35 @@ export class MemoryStore implements Store {
     return e ? materialize(e.json, e.modRevision) : undefined;
   }
 
-  async list(prefix: string): Promise<ListResult> {
+  async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+    if (opts.revision !== undefined && opts.revision < this.rev) return this.listAt(prefix, opts.revision);
     const keys = [...this.entries.keys()].filter((k) => k.startsWith(prefix)).sort();
     const items = keys.map((k) => { const e = this.entries.get(k)!; return materialize(e.json, e.modRevision); });
     return { items, revision: this.rev };
   }
+
+  /**
+   * The keys under prefix as they were at revision: the current state with every later change
+   * undone, newest first (each change remembers the value it replaced).
+   */
+  private listAt(prefix: string, revision: number): ListResult {
+    if (revision < this.historyStart) {
+      throw new StoreError('Compacted', prefix, `revision ${revision} has been compacted (oldest kept: ${this.historyStart})`);
+    }
+    const state = new Map<string, { json: string; rev: number }>();
+    for (const [k, e] of this.entries) if (k.startsWith(prefix)) state.set(k, { json: e.json, rev: e.modRevision });
+    const later = [...this.history, ...this.pending()].filter((h) => h.revision > revision && h.key.startsWith(prefix));
+    later.sort((a, b) => b.revision - a.revision);
+    for (const h of later) {
+      if (h.type === 'ADDED') state.delete(h.key);
+      else state.set(h.key, { json: h.prevJson ?? h.json, rev: h.prevRevision ?? h.revision });
+    }
+    const keys = [...state.keys()].sort();
+    return { items: keys.map((k) => { const e = state.get(k)!; return materialize(e.json, e.rev); }), revision };
+  }
+
+  /** Changes applied in memory but not yet in history (a durable store's unsynced batch). */
+  protected pending(): HistoryEvent[] { return []; }
 
   async create(key: string, value: JsonObject): Promise<JsonObject> {
     this.checkOpen();
@@ -124,12 +148,21 @@ export class MemoryStore implements Store {
     for (const h of this.history) {
       if (h.revision > fromRevision && h.key.startsWith(prefix)) deliver(onEvent, toEvent(h));
     }
-    const w: Watcher = { prefix, onEvent };
+    // A durable store publishes a change only after its sync, but lists already show it: a
+    // watch from such a list's revision must not hear that change again when it is published.
+    const w: Watcher = { prefix, fromRevision, onEvent };
     this.watchers.add(w);
     return () => { this.watchers.delete(w); };
   }
 
   async revision(): Promise<number> { return this.rev; }
+
+  /** Forgets the history up to revision (like an etcd compaction): older revisions are Compacted. */
+  compactHistory(revision: number): void {
+    const upTo = Math.min(revision, this.rev);
+    this.history = this.history.filter((h) => h.revision > upTo);
+    this.historyStart = Math.max(this.historyStart, upTo);
+  }
 
   async close(): Promise<void> {
     this.closed = true;
@@ -162,7 +195,7 @@ export class MemoryStore implements Store {
       this.historyStart = dropped[dropped.length - 1].revision;
     }
     for (const w of this.watchers) {
-      if (h.key.startsWith(w.prefix)) deliver(w.onEvent, toEvent(h));
+      if (h.revision > w.fromRevision && h.key.startsWith(w.prefix)) deliver(w.onEvent, toEvent(h));
     }
   }
 

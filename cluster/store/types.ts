@@ -24,6 +24,8 @@ export interface ListResult {
   revision: number;
 }
 
+export interface ListOptions { revision?: number }
+
 export type StoreErrorCode = 'NotFound' | 'AlreadyExists' | 'Conflict' | 'Compacted';
 
 export class StoreError extends Error {
@@ -40,8 +42,12 @@ export type CancelWatch = () => void;
 
 export interface Store {
   get(key: string): Promise<JsonObject | undefined>;
-  /** Every key starting with prefix, in key order, with the revision they were read at. */
-  list(prefix: string): Promise<ListResult>;
+  /**
+   * Every key starting with prefix, in key order, with the revision they were read at. With
+   * opts.revision: the keys as they were at that revision (a consistent snapshot, as etcd's
+   * range at a revision); Compacted when the store no longer keeps history back to it.
+   */
+  list(prefix: string, opts?: ListOptions): Promise<ListResult>;
   /** Fails with AlreadyExists if the key exists. */
   create(key: string, value: JsonObject): Promise<JsonObject>;
   /** Compare-and-swap when expectedModRevision is given (Conflict on mismatch); NotFound if absent. */

@@ -3,11 +3,57 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe } from 'node:test';
 import { startApiServer, type ApiServer } from '../../cluster/apiserver/index.js';
-import { MemoryStore } from '../../cluster/store/index.js';
+import { EtcdStore, FileStore, MemoryStore } from '../../cluster/store/index.js';
 import type { Store } from '../../cluster/store/types.js';
+import { etcdSkipReason, startEtcd, type EtcdCluster } from '../support/etcd.js';
 
-export interface TestServer { server: ApiServer; dir: string; stop(): Promise<void> }
+export interface TestServer {
+  server: ApiServer; dir: string; kind: StoreKind | 'custom';
+  stop(): Promise<void>;
+  /** Drops the store's history up to now (etcd compaction): older revisions answer 410. */
+  compact(): Promise<void>;
+}
+
+/** The stores the API suites run on: the embedded durable FileStore and a real etcd. */
+export type StoreKind = 'file' | 'etcd' | 'memory';
+export const STORE_KINDS: StoreKind[] = ['file', 'etcd'];
+
+let etcdCluster: EtcdCluster | undefined;
+
+/**
+ * Defines the suite once per store kind (`<name> [file]`, `<name> [etcd]`). The etcd variant
+ * starts one etcd for the suite (each server gets its own key prefix) and is skipped, with the
+ * reason, only when the etcd binary is missing.
+ */
+export function describeStores(name: string, body: (kind: StoreKind) => void): void {
+  for (const kind of STORE_KINDS) {
+    const skip = kind === 'etcd' ? etcdSkipReason() : undefined;
+    describe(`${name} [${kind}]`, { skip }, () => {
+      if (kind === 'etcd') {
+        before(async () => { etcdCluster = await startEtcd(); });
+        after(async () => { await etcdCluster?.stop(); etcdCluster = undefined; });
+      }
+      body(kind);
+    });
+  }
+}
+
+function makeStore(kind: StoreKind, dir: string, prefix: string): Store {
+  if (kind === 'memory') return new MemoryStore();
+  if (kind === 'file') return new FileStore(path.join(dir, 'store'));
+  if (!etcdCluster) throw new Error('etcd store requested outside describeStores (no etcd running)');
+  return new EtcdStore({ endpoints: etcdCluster.endpoints, prefix });
+}
+
+async function compactStore(store: Store): Promise<void> {
+  const rev = await store.revision();
+  if (store instanceof EtcdStore) await store.compact(rev);
+  else if (store instanceof MemoryStore) store.compactHistory(rev);
+  else throw new Error('compact: unsupported store');
+}
 
 const PKI_CACHE = path.join(os.tmpdir(), 'trellis-apiserver-test-pki');
 const CACHED = ['ca.key', 'ca.crt', 'sa.key'];
@@ -38,14 +84,27 @@ function fillPkiCache(dir: string): void {
   }
 }
 
-export async function startTestServer(opts: { memory?: boolean; store?: Store; dir?: string; authorization?: 'RBAC' | 'AlwaysAllow' } = {}): Promise<TestServer> {
+/** The etcd key prefix of each data dir, so a restart on the same dir finds the same etcd state. */
+const etcdPrefixes = new Map<string, string>();
+
+export async function startTestServer(opts: { memory?: boolean; store?: Store | StoreKind; dir?: string; authorization?: 'RBAC' | 'AlwaysAllow'; eventTTLSeconds?: number } = {}): Promise<TestServer> {
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-apiserver-'));
   seedPki(dir);
-  const server = await startApiServer({ dataDir: dir, listen: [{ host: '127.0.0.1', port: 0 }], store: opts.store ?? (opts.memory ? new MemoryStore() : undefined), authorization: opts.authorization });
+  const kind: StoreKind | 'custom' = typeof opts.store === 'string' ? opts.store : opts.store ? 'custom' : opts.memory ? 'memory' : 'file';
+  if (!etcdPrefixes.has(dir)) etcdPrefixes.set(dir, `/t-${randomUUID()}`);
+  const store = typeof opts.store === 'object' ? opts.store : makeStore(kind as StoreKind, dir, etcdPrefixes.get(dir)!);
+  // A store made here is closed by stop(); a caller's store stays the caller's.
+  const own = typeof opts.store !== 'object';
+  const server = await startApiServer({ dataDir: dir, listen: [{ host: '127.0.0.1', port: 0 }], store, authorization: opts.authorization, eventTTLSeconds: opts.eventTTLSeconds });
   fillPkiCache(dir);
   return {
-    server, dir,
-    async stop() { await server.close(); if (!opts.dir) fs.rmSync(dir, { recursive: true, force: true }); },
+    server, dir, kind,
+    async stop() {
+      await server.close();
+      if (own) await store.close();
+      if (!opts.dir) fs.rmSync(dir, { recursive: true, force: true });
+    },
+    compact: () => compactStore(store),
   };
 }
 

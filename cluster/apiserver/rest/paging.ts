@@ -1,10 +1,8 @@
 // Chunked lists (?limit=&continue=), as in Kubernetes' etcd3 store: the continue token
-// carries the last key returned and the revision of the first page. A later page reads
-// keys after that key; when the store no longer keeps history back to the token's
-// revision the token has expired (410 Expired), as with an etcd compaction.
-import type { Store } from '../../store/types.js';
-import { isStoreError } from '../../store/types.js';
-import { ApiError, badRequest } from '../errors.js';
+// carries the last key returned and the revision of the first page. A later page reads the
+// keys after that key in the snapshot at that revision; when the store no longer keeps
+// history back to it the token has expired (410 Expired), as after an etcd compaction.
+import { badRequest } from '../errors.js';
 
 interface ContinueToken { v: string; rv: number; start: string }
 
@@ -26,19 +24,6 @@ export function decodeContinue(token: string, prefix: string): ContinueToken {
   }
   if (!t.start.startsWith(prefix)) throw badRequest('continue key is not valid: the key does not belong to this list');
   return { v: t.v, rv: t.rv, start: t.start };
-}
-
-/** Throws 410 Expired when the store has compacted away the token's revision. */
-export async function checkNotExpired(store: Store, prefix: string, revision: number): Promise<void> {
-  try {
-    const cancel = await store.watch(prefix, revision, () => {});
-    cancel();
-  } catch (e) {
-    if (isStoreError(e, 'Compacted')) {
-      throw new ApiError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
-    }
-    throw e;
-  }
 }
 
 export function parseLimit(q: URLSearchParams): number {

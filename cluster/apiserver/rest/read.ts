@@ -1,7 +1,8 @@
 // GET and LIST for every kind, as JSON objects or as meta.k8s.io Tables.
 import type { ApiContext, Request } from '../context.js';
-import { badRequest, notFound } from '../errors.js';
-import { checkNotExpired, decodeContinue, encodeContinue, parseLimit } from './paging.js';
+import { ApiError, badRequest, notFound } from '../errors.js';
+import { isStoreError } from '../../store/types.js';
+import { decodeContinue, encodeContinue, parseLimit } from './paging.js';
 import { sendJson } from '../http.js';
 import type { KindInfo } from '../registry/types.js';
 import { parseFieldSelector, parseLabelSelector } from '../selectors.js';
@@ -35,12 +36,20 @@ export async function listObjects(api: ApiContext, k: KindInfo, namespace: strin
   const limit = parseLimit(query);
   const token = query.get('continue');
   const cont = token ? decodeContinue(token, prefix) : undefined;
+  const rv = query.get('resourceVersion');
+  const rvMatch = query.get('resourceVersionMatch');
+  let at: number | undefined;
   if (cont) {
-    const rv = query.get('resourceVersion');
     if (rv && rv !== '0') throw badRequest('specifying resource version is not allowed when using continue');
-    await checkNotExpired(api.store, prefix, cont.rv);
+    // Every page reads the snapshot of the first one, as Kubernetes' etcd3 store does.
+    at = cont.rv;
+  } else if (rvMatch === 'Exact') {
+    if (!rv || rv === '0' || !/^\d+$/.test(rv)) throw badRequest('resourceVersionMatch "Exact" requires a resourceVersion greater than 0');
+    at = Number(rv);
+  } else if (rvMatch && rvMatch !== 'NotOlderThan') {
+    throw badRequest(`resourceVersionMatch: Unsupported value: "${rvMatch}": supported values: "Exact", "NotOlderThan"`);
   }
-  const { items: all, revision } = await api.store.list(prefix);
+  const { items: all, revision } = await listAt(api, prefix, at, cont !== undefined);
   const keyed = all.map((o) => ({ o, key: keyOf(k, String(getPath(o, 'metadata.namespace') ?? ''), String(getPath(o, 'metadata.name'))) }));
   keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const after = cont ? keyed.filter((x) => x.key >= cont.start) : keyed;
@@ -53,6 +62,21 @@ export async function listObjects(api: ApiContext, k: KindInfo, namespace: strin
     if (!query.get('labelSelector') && !query.get('fieldSelector')) out.remainingItemCount = matching.length - limit;
   }
   return out;
+}
+
+/** A list now, or at a past revision; 410 Expired when the store has compacted that revision. */
+async function listAt(api: ApiContext, prefix: string, at: number | undefined, isContinue: boolean): Promise<{ items: Json[]; revision: number }> {
+  if (at === undefined) return api.store.list(prefix);
+  const current = await api.store.revision();
+  if (at > current) throw new ApiError(504, 'Timeout', `Too large resource version: ${at}, current: ${current}`);
+  try {
+    return await api.store.list(prefix, { revision: at });
+  } catch (e) {
+    if (!isStoreError(e, 'Compacted')) throw e;
+    throw new ApiError(410, 'Expired', isContinue
+      ? 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.'
+      : `too old resource version: ${at}`);
+  }
 }
 
 export async function serveList(api: ApiContext, r: Request, k: KindInfo): Promise<void> {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The proxy image's entry point (trellis/proxyv2):
 //   proxy sidecar              run the sidecar (config from the environment)
+//   proxy router               run a gateway: no interception, listeners bound to their ports
 //   istio-iptables <flags>     write the interception rules in this network namespace
 //   cleanup                    remove them (also: istio-clean-iptables)
 import { bootstrapFromEnv } from './config/bootstrap.js';
@@ -10,11 +11,11 @@ import { parseInterceptionFlags } from './interception/iptables-rules.js';
 import { applyInterception, removeInterception } from './interception/iptables.js';
 
 const USAGE = `usage:
-  cli.js proxy sidecar
+  cli.js proxy sidecar|router
   cli.js istio-iptables [-p 15001] [-z 15006] [-u 1337] [-g 1337] [-m REDIRECT] [-i '*'] [-x ''] [-b '*'] [-d '15090,15021,15020,15000'] [-o '']
   cli.js cleanup`;
 
-async function runSidecar(): Promise<void> {
+async function runSidecar(nodeType: 'sidecar' | 'router'): Promise<void> {
   const boot = bootstrapFromEnv();
   // Admin ports may be moved (tests, or two proxies in one network namespace); Istio's by default.
   const port = (name: string, fallback: number): number => {
@@ -27,9 +28,10 @@ async function runSidecar(): Promise<void> {
     ports: { admin: port('PROXY_ADMIN_PORT', 15000), prometheus: port('PROXY_PROMETHEUS_PORT', 15090), readiness: port('PROXY_READINESS_PORT', 15021) },
     // With CA_ADDR set (the injector sets it), the proxy obtains its SPIFFE certificate first.
     certificates: certManagerFromEnv(),
+    nodeType,
   });
   await sidecar.start();
-  process.stderr.write(`trellis-proxy: sidecar for ${boot.identity.podName}.${boot.identity.namespace} started, xDS at ${boot.pilotAddress}\n`);
+  process.stderr.write(`trellis-proxy: ${nodeType} for ${boot.identity.podName}.${boot.identity.namespace} started, xDS at ${boot.pilotAddress}\n`);
   const shutdown = (signal: string): void => {
     process.stderr.write(`trellis-proxy: ${signal}, shutting down\n`);
     sidecar.stop().then(() => process.exit(0), () => process.exit(1));
@@ -49,8 +51,8 @@ async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'proxy':
-      if (rest[0] !== 'sidecar') throw new Error(`unknown proxy mode "${rest[0] ?? ''}" (only sidecar)\n${USAGE}`);
-      await runSidecar();
+      if (rest[0] !== 'sidecar' && rest[0] !== 'router') throw new Error(`unknown proxy mode "${rest[0] ?? ''}" (sidecar or router)\n${USAGE}`);
+      await runSidecar(rest[0]);
       return;
     case 'istio-iptables': {
       const rules = applyInterception(parseInterceptionFlags(rest));

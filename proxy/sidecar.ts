@@ -29,6 +29,11 @@ export interface SidecarOptions {
   originalDst?: OriginalDstResolver;
   /** The workload certificate to obtain (and rotate) from the mesh CA; readiness waits for it. */
   certificates?: WorkloadCertManager;
+  /**
+   * `router` for a gateway: the node id says so (pilot then sends gateway listeners, bound
+   * to their own ports); there is no interception in front of it. Default `sidecar`.
+   */
+  nodeType?: 'sidecar' | 'router';
 }
 
 export class Sidecar {
@@ -76,7 +81,7 @@ export class Sidecar {
     this.ports = await this.admin.start({ admin: 15000, prometheus: 15090, readiness: 15021, ...this.opts.ports });
     const ads = new AdsClient({
       address: this.opts.pilotAddress,
-      node: buildNode(this.opts.identity),
+      node: this.node(),
       log: this.runtime.log,
       onResponse: (typeUrl, resources, version) => {
         const error = this.config.apply(typeUrl, resources, version);
@@ -92,6 +97,12 @@ export class Sidecar {
     ads.subscribe(TYPE_URL.listener, undefined);
     ads.start();
     if (this.opts.certificates) void this.obtainCertificate(this.opts.certificates);
+  }
+
+  private node(): ReturnType<typeof buildNode> {
+    const node = buildNode(this.opts.identity);
+    if (this.opts.nodeType === 'router') node.id = node.id.replace(/^sidecar~/, 'router~');
+    return node;
   }
 
   /** The first certificate, retried with back-off (the CA may start after the proxy); the manager rotates it from then on. */

@@ -1,1 +1,2 @@
 export * from './networking.js';
+export * from './gateway.js';

@@ -1,7 +1,7 @@
 // The raw inputs a snapshot is folded from: plain lists of Kubernetes and Istio objects.
 // The informer layer fills this; tests build it by hand.
 import type { Endpoints, Namespace, Pod, Service } from '../../api/kube/index.js';
-import type { DestinationRule, VirtualService } from '../../api/istio/index.js';
+import type { DestinationRule, Gateway, VirtualService } from '../../api/istio/index.js';
 
 export interface ConfigInputs {
   namespaces: Namespace[];
@@ -10,6 +10,8 @@ export interface ConfigInputs {
   pods: Pod[];
   virtualServices: VirtualService[];
   destinationRules: DestinationRule[];
+  /** Optional so hand-built inputs without gateways stay valid. */
+  gateways?: Gateway[];
 }
 
 export function emptyInputs(): ConfigInputs {

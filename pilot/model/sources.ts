@@ -2,7 +2,7 @@
 // read only through the Kubernetes API. It is a thin adapter: it reports that something
 // changed and hands out the cached objects as plain lists for the next snapshot.
 import { Informer, KubeClient, R, isNotFound, type KubeObject, type Pod, type ResourceRef } from '../../api/kube/index.js';
-import { NETWORKING_VERSIONS, type DestinationRule, type VirtualService } from '../../api/istio/index.js';
+import { NETWORKING_VERSIONS, type DestinationRule, type Gateway, type VirtualService } from '../../api/istio/index.js';
 import type { ConfigInputs } from './inputs.js';
 
 type Kind = keyof ConfigInputs;
@@ -77,6 +77,7 @@ export class KubeSources {
   private readonly core: { kind: Kind; informer: Informer<KubeObject> }[];
   private readonly vs: CrdSource<VirtualService>;
   private readonly dr: CrdSource<DestinationRule>;
+  private readonly gw: CrdSource<Gateway>;
 
   constructor(private readonly client: KubeClient, onChange: (kind: Kind) => void) {
     const handlers = (kind: Kind) => ({ add: () => onChange(kind), update: () => onChange(kind), delete: () => onChange(kind) });
@@ -92,17 +93,19 @@ export class KubeSources {
     ];
     this.vs = new CrdSource<VirtualService>(client, R.virtualServices, () => onChange('virtualServices'));
     this.dr = new CrdSource<DestinationRule>(client, R.destinationRules, () => onChange('destinationRules'));
+    this.gw = new CrdSource<Gateway>(client, R.gateways, () => onChange('gateways'));
   }
 
   start(): this {
     for (const { informer } of this.core) informer.start();
     void this.vs.start();
     void this.dr.start();
+    void this.gw.start();
     return this;
   }
 
   get hasSynced(): boolean {
-    return this.core.every((c) => c.informer.hasSynced) && this.vs.synced && this.dr.synced;
+    return this.core.every((c) => c.informer.hasSynced) && this.vs.synced && this.dr.synced && this.gw.synced;
   }
 
   async waitForSync(timeoutMs = 60_000): Promise<void> {
@@ -116,7 +119,7 @@ export class KubeSources {
 
   /** Served versions of the Istio kinds (undefined while a CRD is not installed). */
   get crdVersions(): Record<string, string | null> {
-    return { virtualservices: this.vs.version ?? null, destinationrules: this.dr.version ?? null };
+    return { virtualservices: this.vs.version ?? null, destinationrules: this.dr.version ?? null, gateways: this.gw.version ?? null };
   }
 
   inputs(): ConfigInputs {
@@ -128,6 +131,7 @@ export class KubeSources {
       pods: get('pods') as ConfigInputs['pods'],
       virtualServices: this.vs.list(),
       destinationRules: this.dr.list(),
+      gateways: this.gw.list(),
     };
   }
 
@@ -135,5 +139,6 @@ export class KubeSources {
     for (const { informer } of this.core) informer.stop();
     this.vs.stop();
     this.dr.stop();
+    this.gw.stop();
   }
 }

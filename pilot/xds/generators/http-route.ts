@@ -9,12 +9,25 @@ import type { PushContext } from '../../model/push-context.js';
 import type { ServiceModel } from '../../model/service.js';
 import type { VirtualServiceModel } from '../../model/istio-config.js';
 import { outboundClusterName } from './names.js';
+import { MESH_GATEWAY, gatewayRef } from '../../model/gateway.js';
 import { fractionalPercent, parseDuration, type HeaderMatcher, type Json, type Route, type RouteAction, type RouteMatch, type WeightedCluster } from './envoy.js';
 import { CORS_FILTER, FAULT_FILTER, corsConfig, faultConfig, headerFields, redirectAction, retryPolicy, stringMatcher } from './route-policy.js';
 import { clusterTrafficPolicy, hashPolicy } from './traffic-policy.js';
 
 /** What routes depend on about the proxy they are generated for. */
-export interface RouteProxy { namespace: string; labels: Readonly<Record<string, string>> }
+export interface RouteProxy {
+  namespace: string;
+  labels: Readonly<Record<string, string>>;
+  /** `ns/name` of the Gateway routes are built for; undefined for sidecars (the `mesh` gateway). */
+  gateway?: string;
+}
+
+/** A match block's `gateways` narrows it to those gateways (`mesh` = sidecars); absent means all the rule's. */
+function gatewayMatches(m: HTTPMatchRequest, vsNamespace: string, proxy: RouteProxy | undefined): boolean {
+  if (!m.gateways?.length) return true;
+  const want = proxy?.gateway ?? MESH_GATEWAY;
+  return m.gateways.some((g) => gatewayRef(g, vsNamespace) === want);
+}
 
 /**
  * The cluster a destination names. Without destination.port, a single-port service's port
@@ -58,7 +71,7 @@ export function virtualServiceRoutes(push: PushContext, vs: VirtualServiceModel,
     const action = routeAction(push, vs, rule, port, proxy);
     if (!action) return;
     const blocks = rule.match?.length
-      ? rule.match.filter((m) => (m.port === undefined || m.port === port) && sourceMatches(m, proxy))
+      ? rule.match.filter((m) => (m.port === undefined || m.port === port) && sourceMatches(m, proxy) && gatewayMatches(m, vs.namespace, proxy))
       : [undefined];
     if (!blocks.length) return;
     const name = rule.name ?? `${vs.namespace}/${vs.name}.http[${i}]`;

@@ -8,6 +8,7 @@ import { generateClusters } from './cds.js';
 import { generateEndpoints } from './eds.js';
 import { generateListeners } from './lds.js';
 import { generateRoutes } from './rds.js';
+import { gatewayClusters, gatewayListeners, gatewayRoutes } from './gateway.js';
 
 export interface NamedResource { name: string; resource: object }
 
@@ -32,23 +33,27 @@ export const labelsKey = (p: Proxy, push: PushContext): string => {
 const inboundKey = (p: Proxy): string => p.inbound.map((i) => `${i.port}${i.http ? '' : '/tcp'}`).join(',');
 const clusterClass = (p: Proxy): string => `${p.namespace}|${inboundKey(p)}`;
 const listenerClass = (p: Proxy, push: PushContext): string => `${p.namespace}|${inboundKey(p)}|${labelsKey(p, push)}`;
+// Gateway proxies (routers) get other resources than sidecars; which Gateways select them
+// depends on all their labels.
+const routerAware = (cls: (p: Proxy, push: PushContext) => string) => (p: Proxy, push: PushContext): string =>
+  p.type === 'router' ? `router|${p.namespace}|${inboundKey(p)}|${JSON.stringify(p.workload.labels)}` : cls(p, push);
 
 export const GENERATORS: readonly XdsGenerator[] = [
   {
-    type: 'cds', typeUrl: TYPE_URL.cluster, wildcard: true, proxyClass: clusterClass,
-    generate: (push, proxy) => generateClusters(push, proxy).map((c) => ({ name: c.name, resource: c })),
+    type: 'cds', typeUrl: TYPE_URL.cluster, wildcard: true, proxyClass: routerAware(clusterClass),
+    generate: (push, proxy) => (proxy.type === 'router' ? gatewayClusters(push, proxy) : generateClusters(push, proxy)).map((c) => ({ name: c.name, resource: c })),
   },
   {
     type: 'eds', typeUrl: TYPE_URL.clusterLoadAssignment, wildcard: false, proxyClass: (p) => p.namespace,
     generate: (push, proxy) => generateEndpoints(push, proxy.namespace).map((c) => ({ name: c.clusterName, resource: c })),
   },
   {
-    type: 'lds', typeUrl: TYPE_URL.listener, wildcard: true, proxyClass: listenerClass,
-    generate: (push, proxy) => generateListeners(push, proxy).map((l) => ({ name: l.name, resource: l })),
+    type: 'lds', typeUrl: TYPE_URL.listener, wildcard: true, proxyClass: routerAware(listenerClass),
+    generate: (push, proxy) => (proxy.type === 'router' ? gatewayListeners(push, proxy) : generateListeners(push, proxy)).map((l) => ({ name: l.name, resource: l })),
   },
   {
-    type: 'rds', typeUrl: TYPE_URL.routeConfiguration, wildcard: false, proxyClass: (p, push) => `${p.namespace}|${labelsKey(p, push)}`,
-    generate: (push, proxy) => generateRoutes(push, proxy).map((r) => ({ name: r.name, resource: r })),
+    type: 'rds', typeUrl: TYPE_URL.routeConfiguration, wildcard: false, proxyClass: routerAware((p, push) => `${p.namespace}|${labelsKey(p, push)}`),
+    generate: (push, proxy) => (proxy.type === 'router' ? gatewayRoutes(push, proxy) : generateRoutes(push, proxy)).map((r) => ({ name: r.name, resource: r })),
   },
 ];
 

@@ -25,6 +25,7 @@ async function runSidecar(nodeType: 'sidecar' | 'router'): Promise<void> {
   const sidecar = new Sidecar({
     pilotAddress: boot.pilotAddress,
     identity: boot.identity,
+    deltaXds: boot.deltaXds,
     ports: { admin: port('PROXY_ADMIN_PORT', 15000), prometheus: port('PROXY_PROMETHEUS_PORT', 15090), readiness: port('PROXY_READINESS_PORT', 15021) },
     // With CA_ADDR set (the injector sets it), the proxy obtains its SPIFFE certificate first.
     certificates: certManagerFromEnv(),

@@ -3,6 +3,8 @@
 import net from 'node:net';
 import { TYPE_URL } from '../api/xds/protos.js';
 import { AdsClient } from './xds/ads-client.js';
+import { DeltaAdsClient } from './xds/delta-ads-client.js';
+import type { ResponseHandler, XdsTransport } from './xds/xds-transport.js';
 import { buildNode, type ProxyIdentity } from './xds/node.js';
 import { XdsConfig } from './xds/xds-config.js';
 import { ClusterManager } from './upstream/cluster-manager.js';
@@ -19,6 +21,8 @@ import type { WorkloadCertManager } from './security/cert-manager.js';
 export interface SidecarOptions {
   pilotAddress: string;
   identity: ProxyIdentity;
+  /** Delta ADS (DeltaAggregatedResources) instead of state-of-the-world (ISTIO_DELTA_XDS). */
+  deltaXds?: boolean;
   /** Defaults: Istio's 15000 / 15090 / 15021. 0 picks a free port (tests). */
   ports?: Partial<AdminPorts>;
   accessLog?: AccessLogSink;
@@ -44,7 +48,7 @@ export class Sidecar {
   private readonly runtime: ProxyRuntime;
   private readonly listeners: ListenerManager;
   private readonly admin: AdminServers;
-  private ads: AdsClient | undefined;
+  private ads: XdsTransport | undefined;
   private applying: Promise<void> = Promise.resolve();
   private certificateIssued = false;
   private stopped = false;
@@ -79,19 +83,16 @@ export class Sidecar {
 
   async start(): Promise<void> {
     this.ports = await this.admin.start({ admin: 15000, prometheus: 15090, readiness: 15021, ...this.opts.ports });
-    const ads = new AdsClient({
-      address: this.opts.pilotAddress,
-      node: this.node(),
-      log: this.runtime.log,
-      onResponse: (typeUrl, resources, version) => {
-        const error = this.config.apply(typeUrl, resources, version);
-        if (error) return error;
-        // Follow-up subscriptions go out before this response's ACK, as Envoy does.
-        if (typeUrl === TYPE_URL.cluster) ads.subscribe(TYPE_URL.clusterLoadAssignment, this.config.edsNames());
-        if (typeUrl === TYPE_URL.listener) ads.subscribe(TYPE_URL.routeConfiguration, this.config.rdsNames());
-        return undefined;
-      },
-    });
+    const onResponse: ResponseHandler = (typeUrl, resources, version, delta) => {
+      const error = this.config.apply(typeUrl, resources, version, delta);
+      if (error) return error;
+      // Follow-up subscriptions go out before this response's ACK, as Envoy does.
+      if (typeUrl === TYPE_URL.cluster) ads.subscribe(TYPE_URL.clusterLoadAssignment, this.config.edsNames());
+      if (typeUrl === TYPE_URL.listener) ads.subscribe(TYPE_URL.routeConfiguration, this.config.rdsNames());
+      return undefined;
+    };
+    const transport = { address: this.opts.pilotAddress, node: this.node(), log: this.runtime.log, onResponse };
+    const ads: XdsTransport = this.opts.deltaXds ? new DeltaAdsClient(transport) : new AdsClient(transport);
     this.ads = ads;
     ads.subscribe(TYPE_URL.cluster, undefined);
     ads.subscribe(TYPE_URL.listener, undefined);

@@ -2,7 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ProxyRuntime } from '../runtime.js';
-import type { AdsClient } from '../xds/ads-client.js';
+import type { XdsTransport } from '../xds/xds-transport.js';
 import { resolveCluster } from '../upstream/cluster-manager.js';
 import { PROXY_VERSION, nodeId } from '../xds/node.js';
 import { configDump } from './config-dump.js';
@@ -53,7 +53,7 @@ export class AdminServers {
   private servers: http.Server[] = [];
   private readonly startedAt = Date.now();
 
-  constructor(private readonly rt: ProxyRuntime, private readonly ads: () => AdsClient | undefined, private readonly lifecycle?: AdminLifecycle) {}
+  constructor(private readonly rt: ProxyRuntime, private readonly ads: () => XdsTransport | undefined, private readonly lifecycle?: AdminLifecycle) {}
 
   async start(ports: AdminPorts, adminHost = '127.0.0.1', publicHost = '0.0.0.0'): Promise<AdminPorts> {
     const ready: Handler = (_req, res) => (this.rt.ready() ? send(res, 200, 'LIVE\n') : send(res, 503, 'PRE_INITIALIZING\n'));

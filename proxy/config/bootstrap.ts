@@ -5,6 +5,17 @@ import type { ProxyIdentity } from '../xds/node.js';
 export interface SidecarBootstrap {
   pilotAddress: string;
   identity: ProxyIdentity;
+  /** Use the delta ADS stream (DeltaAggregatedResources) instead of state-of-the-world. */
+  deltaXds: boolean;
+}
+
+/** Istio's ISTIO_DELTA_XDS: a boolean env var; anything else is a configuration error. */
+export function parseDeltaXds(raw: string | undefined): boolean {
+  if (raw === undefined || raw === '') return false;
+  const v = raw.trim().toLowerCase();
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new Error(`bootstrap: ISTIO_DELTA_XDS must be true or false, got "${raw}"`);
 }
 
 function parseLabels(raw: string | undefined): Record<string, string> {
@@ -31,6 +42,7 @@ export function bootstrapFromEnv(env: NodeJS.ProcessEnv = process.env): SidecarB
   if (missing.length > 0) throw new Error(`bootstrap: environment variable(s) ${missing.join(', ')} required`);
   return {
     pilotAddress: env.PILOT_ADDRESS || 'istiod.trellis-system.svc:15010',
+    deltaXds: parseDeltaXds(env.ISTIO_DELTA_XDS),
     identity: {
       podName,
       namespace,

@@ -1,31 +1,10 @@
 // The ADS stream (state-of-the-world): subscriptions, versions, nonces, ACK/NACK and
 // reconnect with backoff. It knows nothing about what the resources mean; the handler does.
 import * as grpc from '@grpc/grpc-js';
-import { adsService, unpackAny } from '../../api/xds/protos.js';
+import { adsService } from '../../api/xds/protos.js';
+import { decodeAny, type AnyMessage } from './any.js';
 import type { XdsNode } from './node.js';
 import type { Obj } from './resources/fields.js';
-
-/**
- * google.protobuf.Any as proto-loader hands it over: with the `json` loader option it is
- * already decoded (`{ '@type': url, ...fields }`); otherwise `{ typeUrl, value }`.
- */
-interface AnyMessage {
-  '@type'?: string;
-  typeUrl?: string;
-  type_url?: string;
-  value?: Buffer;
-  [field: string]: unknown;
-}
-
-function decodeAny(any: AnyMessage): { typeUrl: string; body: Obj } {
-  if (typeof any['@type'] === 'string') {
-    const { '@type': typeUrl, ...body } = any;
-    return { typeUrl, body };
-  }
-  const typeUrl = any.type_url ?? any.typeUrl ?? '';
-  if (!typeUrl) throw new Error('Any without a type URL');
-  return { typeUrl, body: unpackAny<Obj>({ typeUrl, value: any.value }) };
-}
 
 interface DiscoveryResponse {
   versionInfo?: string;
@@ -43,8 +22,8 @@ interface DiscoveryRequest {
   errorDetail?: { code: number; message: string };
 }
 
-/** Applies a response's resources; returns an error message to NACK, or undefined to ACK. */
-export type ResponseHandler = (typeUrl: string, resources: Obj[], version: string) => string | undefined;
+import { Backoff, type AdsStats, type ResponseHandler, type XdsTransport } from './xds-transport.js';
+export type { ResponseHandler } from './xds-transport.js';
 
 export interface AdsClientOptions {
   /** host:port of the control plane (plaintext gRPC). */
@@ -68,16 +47,17 @@ interface TypeState {
 
 const INVALID_ARGUMENT = 3;
 
-export class AdsClient {
+export class AdsClient implements XdsTransport {
+  readonly mode = 'sotw' as const;
   private readonly client: grpc.Client & { StreamAggregatedResources?: () => grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse> };
   private stream: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse> | undefined;
   private readonly types = new Map<string, TypeState>();
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private nodeSent = false;
   /** Counters for the admin /stats page. */
-  readonly stats = { connects: 0, responses: 0, acks: 0, nacks: 0, streamErrors: 0 };
+  readonly stats: AdsStats = { connects: 0, responses: 0, acks: 0, nacks: 0, streamErrors: 0 };
 
   constructor(private readonly opts: AdsClientOptions) {
     const Service = adsService();
@@ -85,7 +65,7 @@ export class AdsClient {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.initial_reconnect_backoff_ms': 500,
     }) as AdsClient['client'];
-    this.backoffMs = opts.initialBackoffMs ?? 500;
+    this.backoff = new Backoff(opts.initialBackoffMs ?? 500, opts.maxBackoffMs ?? 30_000);
   }
 
   private log(msg: string): void {
@@ -147,9 +127,7 @@ export class AdsClient {
   private retry(): void {
     this.stream = undefined;
     if (this.stopped) return;
-    const delay = this.backoffMs * (0.8 + Math.random() * 0.4);
-    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 30_000);
-    this.timer = setTimeout(() => this.connect(), delay);
+    this.timer = setTimeout(() => this.connect(), this.backoff.next());
   }
 
   private sendRequest(typeUrl: string, errorDetail?: string): void {
@@ -172,7 +150,7 @@ export class AdsClient {
 
   private onResponse(res: DiscoveryResponse): void {
     this.stats.responses++;
-    this.backoffMs = this.opts.initialBackoffMs ?? 500;
+    this.backoff.reset();
     const typeUrl = res.typeUrl ?? '';
     const st = this.types.get(typeUrl);
     if (!st) {

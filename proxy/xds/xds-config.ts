@@ -5,6 +5,7 @@ import { TYPE_URL } from '../../api/xds/protos.js';
 import { decodeCluster, type ClusterConfig } from './resources/cluster.js';
 import { decodeLoadAssignment, type LoadAssignment } from './resources/endpoint.js';
 import type { Obj } from './resources/fields.js';
+import type { DeltaDetail } from './xds-transport.js';
 import { decodeListener, rdsNames, type ListenerConfig } from './resources/listener.js';
 import { decodeRouteConfiguration, type RouteTable } from './resources/route.js';
 import { EMPTY_SNAPSHOT, indexListeners, type ConfigSnapshot, type Versioned, type XdsKind } from './snapshot.js';
@@ -58,10 +59,10 @@ export class XdsConfig extends EventEmitter<XdsConfigEvents> {
   }
 
   /** Applies one response; returns the NACK message or undefined on success. */
-  apply(typeUrl: string, resources: Obj[], version: string): string | undefined {
+  apply(typeUrl: string, resources: Obj[], version: string, delta?: DeltaDetail): string | undefined {
     const kind = KIND_OF[typeUrl];
     if (!kind) return `unsupported type ${typeUrl}`;
-    const error = this.applyKind(kind, resources, version);
+    const error = this.applyKind(kind, resources, version, delta);
     if (error) this.stats[kind].updateRejected++;
     else {
       this.stats[kind].updateSuccess++;
@@ -71,7 +72,12 @@ export class XdsConfig extends EventEmitter<XdsConfigEvents> {
     return error;
   }
 
-  private applyKind(kind: XdsKind, resources: Obj[], version: string): string | undefined {
+  /**
+   * SotW: LDS/CDS responses are the whole set, RDS/EDS update the names they carry. Delta:
+   * the transport hands over the type's whole held state, so every type is replaced, and
+   * each resource keeps its own version.
+   */
+  private applyKind(kind: XdsKind, resources: Obj[], version: string, delta?: DeltaDetail): string | undefined {
     const now = new Date();
     const s = this.snapshot;
     switch (kind) {
@@ -79,7 +85,7 @@ export class XdsConfig extends EventEmitter<XdsConfigEvents> {
         const r = decodeAll(resources, decodeListener, 'Listener');
         if (typeof r === 'string') return r;
         // State of the world: listeners not in the response are removed.
-        const listeners = versioned<ListenerConfig>(r, version, now, s.listeners);
+        const listeners = versioned<ListenerConfig>(r, version, now, s.listeners, delta);
         const wanted = new Set([...listeners.values()].flatMap((l) => rdsNames(l.value)));
         const routes = new Map([...s.routes].filter(([name]) => wanted.has(name)));
         this.snapshot = { ...s, listeners, listenersByAddress: indexListeners(listeners), routes, versions: { ...s.versions, lds: version } };
@@ -88,7 +94,7 @@ export class XdsConfig extends EventEmitter<XdsConfigEvents> {
       case 'cds': {
         const r = decodeAll(resources, decodeCluster, 'Cluster');
         if (typeof r === 'string') return r;
-        const clusters = versioned<ClusterConfig>(r, version, now, s.clusters);
+        const clusters = versioned<ClusterConfig>(r, version, now, s.clusters, delta);
         // Assignments stay for clusters that still use them, so an updated cluster keeps serving.
         const wanted = new Set([...clusters.values()].flatMap((c) => (c.value.edsServiceName ? [c.value.edsServiceName] : [])));
         const assignments = new Map([...s.assignments].filter(([name]) => wanted.has(name)));
@@ -99,16 +105,16 @@ export class XdsConfig extends EventEmitter<XdsConfigEvents> {
         const r = decodeAll(resources, decodeRouteConfiguration, 'RouteConfiguration');
         if (typeof r === 'string') return r;
         // Named resources: a response updates the ones it carries; others keep their last value.
-        const routes = new Map(s.routes);
-        for (const [name, v] of versioned<RouteTable>(r, version, now, s.routes)) routes.set(name, v);
+        const routes = delta ? new Map<string, Versioned<RouteTable>>() : new Map(s.routes);
+        for (const [name, v] of versioned<RouteTable>(r, version, now, s.routes, delta)) routes.set(name, v);
         this.snapshot = { ...s, routes, versions: { ...s.versions, rds: version } };
         return undefined;
       }
       case 'eds': {
         const r = decodeAll(resources, decodeLoadAssignment, 'ClusterLoadAssignment');
         if (typeof r === 'string') return r;
-        const assignments = new Map(s.assignments);
-        for (const [name, v] of versioned<LoadAssignment>(r, version, now, s.assignments)) assignments.set(name, v);
+        const assignments = delta ? new Map<string, Versioned<LoadAssignment>>() : new Map(s.assignments);
+        for (const [name, v] of versioned<LoadAssignment>(r, version, now, s.assignments, delta)) assignments.set(name, v);
         this.snapshot = { ...s, assignments, versions: { ...s.versions, eds: version } };
         return undefined;
       }
@@ -139,12 +145,12 @@ function decodeAll<T>(resources: Obj[], decode: (raw: Obj) => Decoded<T>, kind: 
 }
 
 /** Keeps lastUpdated of resources whose content did not change. */
-function versioned<T>(decoded: DecodedResource<T>[], version: string, now: Date, previous: ReadonlyMap<string, Versioned<T>>): Map<string, Versioned<T>> {
+function versioned<T>(decoded: DecodedResource<T>[], version: string, now: Date, previous: ReadonlyMap<string, Versioned<T>>, delta?: DeltaDetail): Map<string, Versioned<T>> {
   const out = new Map<string, Versioned<T>>();
   for (const d of decoded) {
     const prev = previous.get(d.name);
     const same = prev !== undefined && JSON.stringify(prev.raw) === JSON.stringify(d.raw);
-    out.set(d.name, same && prev ? prev : { value: d.value, version, lastUpdated: now, raw: d.raw });
+    out.set(d.name, same && prev ? prev : { value: d.value, version: delta?.versions.get(d.name) ?? version, lastUpdated: now, raw: d.raw });
   }
   return out;
 }

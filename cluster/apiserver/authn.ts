@@ -1,6 +1,8 @@
-// Bearer-token authentication: the admin token, and ServiceAccount JWTs that are checked
-// on every request against the store (the service account, and a bound pod, must still exist).
-import { timingSafeEqual } from 'node:crypto';
+// Authentication: X.509 client certificates signed by the API server's client CA (CN = user,
+// O = groups), the admin bearer token, and ServiceAccount JWTs that are checked on every
+// request against the store (the service account, and a bound pod, must still exist).
+import { timingSafeEqual, X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 import type { Store } from '../store/types.js';
 import type { TokenSigner } from './tokens.js';
 import { getPath } from './util.js';
@@ -57,6 +59,28 @@ export class Authenticator {
       audiences: audiences.filter((a) => tokenAud.includes(a)),
     };
   }
+}
+
+const CLIENT_AUTH_EKU = '1.3.6.1.5.5.7.3.2';
+
+/**
+ * The user of a verified client certificate, like kube-apiserver's x509 authenticator:
+ * undefined when none was presented; an error when it does not verify against the client CA
+ * or is not meant for client authentication.
+ */
+export function clientCertificateUser(socket: TLSSocket): AuthnResult | undefined {
+  const peer = socket.getPeerCertificate?.();
+  if (!peer || Object.keys(peer).length === 0 || !peer.raw) return undefined;
+  if (!socket.authorized) return { error: `x509: certificate signed by unknown authority or invalid (${String(socket.authorizationError)})` };
+  const x509 = new X509Certificate(peer.raw);
+  const eku = x509.keyUsage;
+  if (eku && eku.length > 0 && !eku.includes(CLIENT_AUTH_EKU)) return { error: 'x509: certificate specifies an incompatible key usage' };
+  const asList = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+  const cn = asList(peer.subject?.CN)[0];
+  if (!cn) return { error: 'x509: certificate has no common name' };
+  const groups = asList(peer.subject?.O);
+  if (!groups.includes('system:authenticated')) groups.push('system:authenticated');
+  return { user: { username: cn, groups } };
 }
 
 function safeEqual(a: string, b: string): boolean {

@@ -152,6 +152,8 @@ function decodeProtobuf(body: Buffer): Json {
     obj.spec = decodeReviewSpec(kind, specField ? fields(sub(specField)) : []);
   } else if (RBAC_KINDS.has(kind) && apiVersion.startsWith('rbac.authorization.k8s.io/')) {
     decodeRbac(kind, raw, obj);
+  } else if (kind === 'SelfSubjectReview') {
+    // `kubectl auth whoami`: only status follows metadata, and the server sets it.
   } else if (kind !== 'Namespace' && raw.some((f) => f.no > 1 && sub(f).length > 2)) {
     throw unsupportedMediaType('application/vnd.kubernetes.protobuf (only metadata-only objects are decoded; send JSON)');
   }

@@ -2,14 +2,21 @@
 import * as fs from 'node:fs';
 import { stringify } from 'yaml';
 
-export function writeKubeconfig(file: string, opts: { clusterName: string; server: string; caCertPem: string; token: string; user?: string }): void {
+/** Credentials: a bearer token, or a client certificate and its key (PEM). */
+export type KubeconfigCredentials = { token: string } | { clientCertPem: string; clientKeyPem: string };
+
+export function writeKubeconfig(file: string, opts: { clusterName: string; server: string; caCertPem: string; user?: string } & KubeconfigCredentials): void {
   const user = opts.user ?? 'admin';
+  const b64 = (pem: string): string => Buffer.from(pem).toString('base64');
+  const credentials = 'token' in opts
+    ? { token: opts.token }
+    : { 'client-certificate-data': b64(opts.clientCertPem), 'client-key-data': b64(opts.clientKeyPem) };
   const context = `${user}@${opts.clusterName}`;
   const doc = {
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [{ name: opts.clusterName, cluster: { server: opts.server, 'certificate-authority-data': Buffer.from(opts.caCertPem).toString('base64') } }],
-    users: [{ name: user, user: { token: opts.token } }],
+    users: [{ name: user, user: credentials }],
     contexts: [{ name: context, context: { cluster: opts.clusterName, user, namespace: 'default' } }],
     'current-context': context,
     preferences: {},

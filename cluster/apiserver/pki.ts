@@ -72,6 +72,32 @@ export function issueServingCert(caCertPem: string, caKeyPem: string, names: Ser
   return { certPem: forge.pki.certificateToPem(cert), keyPem };
 }
 
+/**
+ * A client certificate for X.509 authentication: CN is the user name, each O a group
+ * (Kubernetes' convention), extended key usage clientAuth only.
+ */
+export function issueClientCert(caCertPem: string, caKeyPem: string, user: string, groups: string[] = [], days = 365): { certPem: string; keyPem: string } {
+  if (!user) throw new Error('client certificate: user (CN) must not be empty');
+  const caCert = forge.pki.certificateFromPem(caCertPem);
+  const caKey = forge.pki.privateKeyFromPem(caKeyPem);
+  const keyPem = newRsaKeyPem();
+  const key = forge.pki.privateKeyFromPem(keyPem);
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = publicOf(key);
+  cert.serialNumber = serialNumber();
+  cert.validity.notBefore = new Date(Date.now() - 300_000);
+  cert.validity.notAfter = new Date(Date.now() + days * 86400_000);
+  cert.setSubject([...groups.map((value) => ({ name: 'organizationName', value })), { name: 'commonName', value: user }]);
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', clientAuth: true },
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+  return { certPem: forge.pki.certificateToPem(cert), keyPem };
+}
+
 export function ensurePki(dataDir: string, names: ServingNames, clusterName: string): Pki {
   const dir = path.join(dataDir, 'pki');
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -1,6 +1,8 @@
 // Top-level request routing: health and version without auth, then authentication,
 // then discovery/OpenAPI documents or the generic resource handler.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { clientCertificateUser } from './authn.js';
 import type { ApiContext } from './context.js';
 import { ApiError, toApiError, unauthorized } from './errors.js';
 import { sendError, sendJson, sendText } from './http.js';
@@ -23,8 +25,10 @@ export function createRouter(api: ApiContext, opts: { serverAddress: () => strin
       if (path.startsWith('/readyz') && !opts.ready()) return sendText(res, 500, 'readyz check failed');
       return sendText(res, 200, 'ok');
     }
+    // A valid client certificate wins, as in kube-apiserver's union authenticator (x509 first).
+    const byCert = clientCertificateUser(req.socket as TLSSocket);
     const token = api.authn.bearerToken(req.headers.authorization);
-    const result = token ? await api.authn.authenticate(token) : undefined;
+    const result = byCert?.user ? byCert : token ? await api.authn.authenticate(token) : undefined;
     if (!result?.user) throw unauthorized();
     const user = await impersonate(req, result.user, api.authorize);
 

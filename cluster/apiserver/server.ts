@@ -7,13 +7,14 @@ import type { AddressInfo } from 'node:net';
 import type { Store } from '../store/types.js';
 import { FileStore } from '../store/file.js';
 import { isStoreError } from '../store/types.js';
-import { ensurePki } from './pki.js';
+import { ensurePki, issueClientCert } from './pki.js';
 import { DEFAULT_EVENT_TTL_SECONDS, EventExpiry } from './event-ttl.js';
 import { TokenSigner } from './tokens.js';
 import { Authenticator } from './authn.js';
 import { allowAuthenticated, type AuthorizationMode, type Authorizer } from './authz.js';
 import { RbacAuthorizer } from './rbac/authorizer.js';
 import { bootstrapRbac } from './rbac/bootstrap-policy.js';
+import { ClusterRoleAggregator } from './rbac/aggregation.js';
 import { confirmNoEscalation } from './rbac/escalation.js';
 import { authorizationKinds } from './strategies/authorization.js';
 import { storeKey } from './registry/types.js';
@@ -62,6 +63,8 @@ export interface ApiServer {
   adminToken: string;
   kubeconfigPath: string;
   store: Store;
+  /** Issues a client certificate (CN = user, O = groups) signed by the API server's client CA. */
+  issueClientCertificate(user: string, groups?: string[]): { certPem: string; keyPem: string };
   /** The ServiceAccount token issuer and the public key that verifies its tokens. */
   serviceAccountIssuer: string;
   serviceAccountPublicKeyPem: string;
@@ -138,6 +141,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   }
 
   await bootstrapRbac(store);
+  const aggregator = new ClusterRoleAggregator(store);
+  await aggregator.start();
   await rbac.start();
   const eventExpiry = new EventExpiry(store, (opts.eventTTLSeconds ?? DEFAULT_EVENT_TTL_SECONDS) * 1000);
   await eventExpiry.start();
@@ -151,7 +156,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const servers: https.Server[] = [];
   try {
     for (const l of listen) {
-      const server = https.createServer({ key: pki.servingKeyPem, cert: pki.servingCertPem }, handler);
+      // The cluster CA is also the client CA (as kubeadm sets --client-ca-file): a certificate
+      // is asked for but optional, so bearer-token clients are unaffected.
+      const server = https.createServer({ key: pki.servingKeyPem, cert: pki.servingCertPem, ca: pki.caCertPem, requestCert: true, rejectUnauthorized: false }, handler);
       server.keepAliveTimeout = 65_000;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -165,6 +172,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   } catch (e) {
     for (const s of servers) s.close();
     rbac.stop();
+    aggregator.stop();
     eventExpiry.stop();
     if (ownStore) await store.close();
     throw e;
@@ -180,12 +188,14 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   return {
     url, port, caCertPem: pki.caCertPem, adminToken, kubeconfigPath, store,
     serviceAccountIssuer: ISSUER, serviceAccountPublicKeyPem: pki.saPublicKeyPem,
+    issueClientCertificate: (user, groups) => issueClientCert(pki.caCertPem, pki.caKeyPem, user, groups),
     async close() {
       if (closed) return;
       closed = true;
       ready = false;
       await Promise.all(servers.map((s) => new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); })));
       rbac.stop();
+      aggregator.stop();
       eventExpiry.stop();
       if (ownStore) await store.close();
     },

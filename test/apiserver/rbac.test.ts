@@ -186,8 +186,8 @@ test('install/02-rbac.yaml grants pilot and the injector exactly what they call'
   // injector/ca-bundle.ts: get and JSON-patch its MutatingWebhookConfiguration.
   await allowed(injector, 'GET', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/trellis-injector');
   await allowed(injector, 'PATCH', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/trellis-injector', [], 'application/json-patch+json');
-  // And nothing more: the injector may not read pods, pilot may not write services.
-  assert.equal((await call(s, 'GET', '/api/v1/pods', undefined, { token: injector })).status, 403);
+  // And nothing more: the injector may not read secrets, pilot may not write services.
+  assert.equal((await call(s, 'GET', '/api/v1/secrets', undefined, { token: injector })).status, 403);
   assert.equal((await call(s, 'DELETE', '/api/v1/namespaces/default/services/kubernetes', undefined, { token: pilot })).status, 403);
 });
 

@@ -1,11 +1,12 @@
 // The default ClusterRoles and ClusterRoleBindings every Kubernetes cluster starts with
-// (plugin/pkg/auth/authorizer/rbac/bootstrappolicy). admin/edit/view are aggregated roles
-// upstream; here their aggregated rules are written out flat. Created when missing, so
-// an administrator's edits to them survive restarts.
+// (plugin/pkg/auth/authorizer/rbac/bootstrappolicy). admin/edit/view are aggregated roles,
+// as upstream: their rules come from the ClusterRoles labelled aggregate-to-<role>=true, of
+// which system:aggregate-to-admin/-edit/-view hold the defaults (see aggregation.ts).
+// Created when missing, so an administrator's edits to them survive restarts.
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../../store/types.js';
 import { isStoreError } from '../../store/types.js';
-import { nowRfc3339, type Json } from '../util.js';
+import { getPath, nowRfc3339, type Json } from '../util.js';
 import type { PolicyRule } from './rules.js';
 
 const READ = ['get', 'list', 'watch'];
@@ -27,8 +28,7 @@ const viewRules: PolicyRule[] = [
   rule(['networking.k8s.io'], ['ingresses', 'ingresses/status', 'networkpolicies'], READ),
 ];
 
-const editRules: PolicyRule[] = [
-  ...viewRules,
+const editOnlyRules: PolicyRule[] = [
   rule([''], ['pods/attach', 'pods/exec', 'pods/portforward', 'pods/proxy', 'secrets', 'services/proxy'], READ),
   rule([''], ['serviceaccounts'], ['impersonate']),
   rule([''], ['pods', 'pods/attach', 'pods/exec', 'pods/portforward', 'pods/proxy'], WRITE),
@@ -45,19 +45,27 @@ const editRules: PolicyRule[] = [
   rule(['discovery.k8s.io'], ['endpointslices'], WRITE),
 ];
 
-const adminRules: PolicyRule[] = [
-  ...editRules,
+const adminOnlyRules: PolicyRule[] = [
   rule(['authorization.k8s.io'], ['localsubjectaccessreviews'], ['create']),
   rule(['rbac.authorization.k8s.io'], ['rolebindings', 'roles'], [...READ, ...WRITE]),
 ];
 
 const DISCOVERY_URLS = ['/api', '/api/*', '/apis', '/apis/*', '/healthz', '/livez', '/openapi', '/openapi/*', '/readyz', '/version', '/version/'];
 
+const AGGREGATE_TO = (role: string): string => `rbac.authorization.k8s.io/aggregate-to-${role}`;
+
+/** The aggregated default roles: name -> the label their selector matches. */
+export const AGGREGATED_CLUSTER_ROLES: Record<string, string> = { admin: AGGREGATE_TO('admin'), edit: AGGREGATE_TO('edit'), view: AGGREGATE_TO('view') };
+
+/** The roles that feed them, with Kubernetes' labels (view feeds edit and admin; edit feeds admin). */
+const AGGREGATE_SOURCES: { name: string; labels: string[]; rules: PolicyRule[] }[] = [
+  { name: 'system:aggregate-to-admin', labels: ['admin'], rules: adminOnlyRules },
+  { name: 'system:aggregate-to-edit', labels: ['admin', 'edit'], rules: editOnlyRules },
+  { name: 'system:aggregate-to-view', labels: ['admin', 'edit', 'view'], rules: viewRules },
+];
+
 export const BOOTSTRAP_CLUSTER_ROLES: Record<string, PolicyRule[]> = {
   'cluster-admin': [rule(['*'], ['*'], ['*']), { nonResourceURLs: ['*'], verbs: ['*'] }],
-  admin: adminRules,
-  edit: editRules,
-  view: viewRules,
   'system:discovery': [{ nonResourceURLs: DISCOVERY_URLS, verbs: ['get'] }],
   'system:basic-user': [
     rule(['authorization.k8s.io'], ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'], ['create']),
@@ -90,6 +98,22 @@ async function ensure(store: Store, key: string, obj: Json): Promise<void> {
 export async function bootstrapRbac(store: Store): Promise<void> {
   for (const [name, rules] of Object.entries(BOOTSTRAP_CLUSTER_ROLES)) {
     await ensure(store, KEY('clusterroles', name), { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: meta(name), rules });
+  }
+  for (const src of AGGREGATE_SOURCES) {
+    const m = meta(src.name);
+    m.labels = { ...(m.labels as Record<string, string>), ...Object.fromEntries(src.labels.map((l) => [AGGREGATE_TO(l), 'true'])) };
+    await ensure(store, KEY('clusterroles', src.name), { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: m, rules: src.rules });
+  }
+  for (const [name, label] of Object.entries(AGGREGATED_CLUSTER_ROLES)) {
+    const aggregationRule = { clusterRoleSelectors: [{ matchLabels: { [label]: 'true' } }] };
+    const key = KEY('clusterroles', name);
+    await ensure(store, key, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: meta(name), aggregationRule, rules: [] });
+    // A store from before aggregation holds these roles flat: give them their rule (Kubernetes
+    // reconciles the defaults it may auto-update the same way).
+    const cur = await store.get(key);
+    if (cur && !cur.aggregationRule && (getPath(cur, 'metadata.annotations') as Record<string, string> | undefined)?.['rbac.authorization.kubernetes.io/autoupdate'] === 'true') {
+      try { await store.update(key, { ...cur, aggregationRule }, Number(getPath(cur, 'metadata.resourceVersion'))); } catch (e) { if (!isStoreError(e, 'Conflict')) throw e; }
+    }
   }
   for (const b of BOOTSTRAP_CLUSTER_ROLE_BINDINGS) {
     await ensure(store, KEY('clusterrolebindings', b.name), {

@@ -80,5 +80,13 @@ export function miscKinds(authn: Authenticator): KindInfo[] {
           return { ...review, status };
         },
       } }),
+    // `kubectl auth whoami`: the caller's own user info, however it authenticated.
+    kind({ group: 'authentication.k8s.io', version: 'v1', resource: 'selfsubjectreviews', kind: 'SelfSubjectReview', namespaced: false, verbs: ['create'],
+      strategy: {
+        async virtualCreate(review, ctx) {
+          const u = ctx.user;
+          return { ...review, status: { userInfo: { username: u.username, uid: u.uid, groups: u.groups, extra: u.extra } } };
+        },
+      } }),
   ];
 }

@@ -11,10 +11,12 @@ import { authorizeRequest } from './authz.js';
 import { impersonate } from './impersonation.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, openApiV3GroupDoc, openApiV3Root, VERSION_INFO } from './discovery.js';
 import { handleResource } from './rest/handler.js';
+import { ApiMetrics } from './metrics.js';
 
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
 
 export function createRouter(api: ApiContext, opts: { serverAddress: () => string; ready: () => boolean; apiAudiences: string[] }) {
+  const metrics = new ApiMetrics();
   const notFound = (): ApiError => new ApiError(404, 'NotFound', 'the server could not find the requested resource');
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -37,6 +39,12 @@ export function createRouter(api: ApiContext, opts: { serverAddress: () => strin
     await authorizeRequest(api.authorize, user, info);
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError(405, 'MethodNotAllowed', `${req.method} is not allowed on ${path}`);
 
+    if (path === '/metrics') {
+      const m = await metrics.render();
+      res.writeHead(200, { 'Content-Type': m.contentType });
+      res.end(m.body);
+      return;
+    }
     if (path === '/api') return sendJson(res, 200, apiVersions(opts.serverAddress()));
     if (path === '/apis') return sendJson(res, 200, apiGroupList(api.registry));
     let m = /^\/api\/([^/]+)$/.exec(path);
@@ -62,6 +70,7 @@ export function createRouter(api: ApiContext, opts: { serverAddress: () => strin
   }
 
   return (req: IncomingMessage, res: ServerResponse): void => {
+    metrics.observe(req, res);
     route(req, res).catch((e: unknown) => {
       const err = toApiError(e);
       if (err.code >= 500) console.error(`apiserver: ${req.method} ${req.url}: ${err.message}`, e instanceof ApiError ? '' : e);

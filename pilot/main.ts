@@ -5,6 +5,9 @@
 // --webhook-config (VALIDATION_WEBHOOK_CONFIG_NAME, istio-validator-trellis-system: the
 // ValidatingWebhookConfiguration whose caBundle pilot keeps equal to its serving CA).
 // --ca-port (PILOT_CA_PORT, 15012; `off`), TRUST_DOMAIN (cluster.local).
+// --root-namespace (MESH_ROOT_NAMESPACE, default pilot's own namespace POD_NAMESPACE): Istio's
+// MeshConfig.rootNamespace, where mesh-wide PeerAuthentications/AuthorizationPolicies live.
+// PILOT_ENABLE_MTLS=true emits the mTLS and authorization config (proxies must speak it).
 // SIGTERM/SIGINT stop it gracefully.
 import { CaBundleReconciler, KubeClient, R } from '../api/kube/index.js';
 import { startMeshCA, type MeshCA } from './ca/index.js';
@@ -28,11 +31,17 @@ function portOf(value: string | undefined, fallback: number, what: string): numb
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const client = KubeClient.fromKubeconfig(flag(args, 'kubeconfig'), 'trellis-pilot');
+  const ns = process.env.POD_NAMESPACE ?? 'istio-system';
   const pilot = new Pilot(client, {
     host: flag(args, 'host') ?? process.env.PILOT_HOST ?? '0.0.0.0',
     xdsPort: portOf(flag(args, 'xds-port') ?? process.env.PILOT_XDS_PORT, 15010, '--xds-port'),
     debugPort: portOf(flag(args, 'debug-port') ?? process.env.PILOT_DEBUG_PORT, 15014, '--debug-port'),
     domain: flag(args, 'domain') ?? process.env.CLUSTER_DOMAIN ?? 'cluster.local',
+    security: {
+      rootNamespace: flag(args, 'root-namespace') ?? process.env.MESH_ROOT_NAMESPACE ?? ns,
+      enabled: process.env.PILOT_ENABLE_MTLS === 'true',
+      trustDomain: process.env.TRUST_DOMAIN ?? 'cluster.local',
+    },
   });
   let stopping = false;
   let meshCA: MeshCA | undefined;
@@ -46,7 +55,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  const ns = process.env.POD_NAMESPACE ?? 'istio-system';
   console.log(`pilot: starting in namespace ${ns} against ${client.access.server}`);
   // The CA comes first: it publishes the istio-ca-root-cert ConfigMaps that sidecars mount,
   // and pilot reports ready only after it.

@@ -6,6 +6,7 @@ import { PushController } from './model/controller.js';
 import { XdsServer } from './xds/server.js';
 import { DebugServer } from './debug.js';
 import { PilotMetrics } from './metrics.js';
+import type { SecurityOptions } from './security/options.js';
 
 export interface PilotOptions {
   host?: string;
@@ -15,6 +16,8 @@ export interface PilotOptions {
   quietMs?: number;
   maxMs?: number;
   syncTimeoutMs?: number;
+  /** Mesh root namespace, mTLS/authorization emission, trust domain (pilot/security/options.ts). */
+  security?: Partial<SecurityOptions>;
 }
 
 export class Pilot {
@@ -27,7 +30,7 @@ export class Pilot {
 
   constructor(client: KubeClient, private readonly opts: PilotOptions = {}) {
     this.sources = new KubeSources(client, () => { if (this.synced) this.controller.trigger(); });
-    this.controller = new PushController(this.sources, { quietMs: opts.quietMs, maxMs: opts.maxMs, domain: opts.domain });
+    this.controller = new PushController(this.sources, { quietMs: opts.quietMs, maxMs: opts.maxMs, domain: opts.domain, security: opts.security });
     this.xds = new XdsServer({ host: opts.host, port: opts.xdsPort, metrics: this.metrics });
     this.controller.onPush(({ push, burst }) => {
       this.metrics.snapshots.inc();

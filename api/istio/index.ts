@@ -1,2 +1,3 @@
 export * from './networking.js';
 export * from './gateway.js';
+export * from './security.js';

@@ -152,11 +152,23 @@ export interface OutlierDetection {
   minHealthPercent?: number;
 }
 
+/** DestinationRule tls (Istio's ClientTLSSettings); file paths are read by the proxy. */
+export interface ClientTLSSettings {
+  mode?: 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+  sni?: string;
+  subjectAltNames?: string[];
+  caCertificates?: string;
+  clientCertificate?: string;
+  privateKey?: string;
+  credentialName?: string;
+  insecureSkipVerify?: boolean;
+}
+
 export interface TrafficPolicy {
   loadBalancer?: LoadBalancerSettings;
   connectionPool?: ConnectionPoolSettings;
   outlierDetection?: OutlierDetection;
-  tls?: { mode?: 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL'; sni?: string };
+  tls?: ClientTLSSettings;
   portLevelSettings?: PortTrafficPolicy[];
 }
 

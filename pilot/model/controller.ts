@@ -5,10 +5,11 @@ import { EventEmitter } from 'node:events';
 import type { ConfigInputs } from './inputs.js';
 import { PushContext } from './push-context.js';
 import { Debouncer, type DebounceBurst } from './debounce.js';
+import type { SecurityOptions } from '../security/options.js';
 
 export interface PushEvent { push: PushContext; previous?: PushContext; burst?: DebounceBurst }
 
-export interface PushControllerOptions { quietMs?: number; maxMs?: number; domain?: string }
+export interface PushControllerOptions { quietMs?: number; maxMs?: number; domain?: string; security?: Partial<SecurityOptions> }
 
 export class PushController {
   private readonly emitter = new EventEmitter();
@@ -31,7 +32,7 @@ export class PushController {
   /** Builds a snapshot now, outside the debounce (the first one, after sync). */
   rebuild(burst?: DebounceBurst): PushContext {
     const previous = this.current;
-    const push = PushContext.build(this.source.inputs(), { version: String(++this.counter), domain: this.opts.domain });
+    const push = PushContext.build(this.source.inputs(), { version: String(++this.counter), domain: this.opts.domain, security: this.opts.security });
     this.current = push;
     for (const w of push.warnings) if (!previous?.warnings.includes(w)) console.warn(`pilot: ${w}`);
     this.emitter.emit('push', { push, previous, burst } satisfies PushEvent);

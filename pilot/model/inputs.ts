@@ -1,7 +1,7 @@
 // The raw inputs a snapshot is folded from: plain lists of Kubernetes and Istio objects.
 // The informer layer fills this; tests build it by hand.
 import type { Endpoints, Namespace, Pod, Service } from '../../api/kube/index.js';
-import type { DestinationRule, Gateway, VirtualService } from '../../api/istio/index.js';
+import type { AuthorizationPolicy, DestinationRule, Gateway, PeerAuthentication, VirtualService } from '../../api/istio/index.js';
 
 export interface ConfigInputs {
   namespaces: Namespace[];
@@ -12,8 +12,11 @@ export interface ConfigInputs {
   destinationRules: DestinationRule[];
   /** Optional so hand-built inputs without gateways stay valid. */
   gateways?: Gateway[];
+  /** security.istio.io; optional so inputs built before they existed stay valid. */
+  peerAuthentications?: PeerAuthentication[];
+  authorizationPolicies?: AuthorizationPolicy[];
 }
 
 export function emptyInputs(): ConfigInputs {
-  return { namespaces: [], services: [], endpoints: [], pods: [], virtualServices: [], destinationRules: [] };
+  return { namespaces: [], services: [], endpoints: [], pods: [], virtualServices: [], destinationRules: [], peerAuthentications: [], authorizationPolicies: [] };
 }

@@ -12,6 +12,8 @@ import {
   appliesToMesh, byAge, destinationRuleModel, exportedTo, indexByHost, virtualServiceModel,
   type DestinationRuleModel, type SubsetModel, type VirtualServiceModel,
 } from './istio-config.js';
+import { securityOptions, type SecurityOptions } from '../security/options.js';
+import { securityWarnings } from '../security/index.js';
 
 /** A workload as the proxy describes it: its namespace, labels and (when known) its pod. */
 export interface Workload { namespace: string; labels: Readonly<Record<string, string>>; pod?: Pod }
@@ -27,12 +29,13 @@ export interface InboundPort {
 // Parsed and kept in the snapshot, but not translated to Envoy config yet.
 const UNSUPPORTED_HTTP_FIELDS = ['delegate'] as const;
 
-export interface PushContextOptions { version: string; domain?: string; createdAt?: Date }
+export interface PushContextOptions { version: string; domain?: string; createdAt?: Date; security?: Partial<SecurityOptions> }
 
 export class PushContext {
   readonly version: string;
   readonly domain: string;
   readonly createdAt: Date;
+  readonly security: SecurityOptions;
   readonly inputs: Readonly<ConfigInputs>;
   readonly warnings: readonly string[];
   private sourceLabelKeysMemo?: readonly string[];
@@ -42,10 +45,11 @@ export class PushContext {
   private readonly drByHost: ReadonlyMap<string, readonly DestinationRuleModel[]>;
   private readonly pods: PodIndex;
 
-  private constructor(opts: Required<PushContextOptions>, inputs: ConfigInputs, services: Map<string, ServiceModel>, vs: Map<string, VirtualServiceModel[]>, dr: Map<string, DestinationRuleModel[]>, pods: PodIndex, warnings: string[]) {
+  private constructor(opts: Required<Omit<PushContextOptions, 'security'>> & { security: SecurityOptions }, inputs: ConfigInputs, services: Map<string, ServiceModel>, vs: Map<string, VirtualServiceModel[]>, dr: Map<string, DestinationRuleModel[]>, pods: PodIndex, warnings: string[]) {
     this.version = opts.version;
     this.domain = opts.domain;
     this.createdAt = opts.createdAt;
+    this.security = opts.security;
     this.inputs = Object.freeze({ ...inputs });
     this.servicesByFqdn = services;
     this.sortedServices = Object.freeze([...services.values()].sort((a, b) => (a.fqdn < b.fqdn ? -1 : a.fqdn > b.fqdn ? 1 : 0)));
@@ -98,8 +102,9 @@ export class PushContext {
       }
     }
 
-    const push = new PushContext({ version: opts.version, domain, createdAt: opts.createdAt ?? new Date() }, inputs, services, vsByHost, drByHost, pods, warnings);
+    const push = new PushContext({ version: opts.version, domain, createdAt: opts.createdAt ?? new Date(), security: securityOptions(opts.security) }, inputs, services, vsByHost, drByHost, pods, warnings);
     push.validateDestinations(vsRules.map((r) => r.model), warn);
+    for (const w of securityWarnings(push)) warn(w);
     Object.freeze(warnings);
     return push;
   }

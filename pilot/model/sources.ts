@@ -1,8 +1,8 @@
-// The informer layer: Namespaces, Services, Endpoints, Pods and the Istio networking CRDs,
-// read only through the Kubernetes API. It is a thin adapter: it reports that something
+// The informer layer: Namespaces, Services, Endpoints, Pods and the Istio networking and
+// security CRDs, read only through the Kubernetes API. It is a thin adapter: it reports that something
 // changed and hands out the cached objects as plain lists for the next snapshot.
 import { Informer, KubeClient, R, isNotFound, type KubeObject, type Pod, type ResourceRef } from '../../api/kube/index.js';
-import { NETWORKING_VERSIONS, type DestinationRule, type Gateway, type VirtualService } from '../../api/istio/index.js';
+import { NETWORKING_VERSIONS, type AuthorizationPolicy, type DestinationRule, type Gateway, type PeerAuthentication, type VirtualService } from '../../api/istio/index.js';
 import type { ConfigInputs } from './inputs.js';
 
 type Kind = keyof ConfigInputs;
@@ -78,6 +78,8 @@ export class KubeSources {
   private readonly vs: CrdSource<VirtualService>;
   private readonly dr: CrdSource<DestinationRule>;
   private readonly gw: CrdSource<Gateway>;
+  private readonly pa: CrdSource<PeerAuthentication>;
+  private readonly ap: CrdSource<AuthorizationPolicy>;
 
   constructor(private readonly client: KubeClient, onChange: (kind: Kind) => void) {
     const handlers = (kind: Kind) => ({ add: () => onChange(kind), update: () => onChange(kind), delete: () => onChange(kind) });
@@ -94,6 +96,9 @@ export class KubeSources {
     this.vs = new CrdSource<VirtualService>(client, R.virtualServices, () => onChange('virtualServices'));
     this.dr = new CrdSource<DestinationRule>(client, R.destinationRules, () => onChange('destinationRules'));
     this.gw = new CrdSource<Gateway>(client, R.gateways, () => onChange('gateways'));
+    // security.istio.io serves the same versions (v1, else v1beta1).
+    this.pa = new CrdSource<PeerAuthentication>(client, R.peerAuthentications, () => onChange('peerAuthentications'));
+    this.ap = new CrdSource<AuthorizationPolicy>(client, R.authorizationPolicies, () => onChange('authorizationPolicies'));
   }
 
   start(): this {
@@ -101,11 +106,13 @@ export class KubeSources {
     void this.vs.start();
     void this.dr.start();
     void this.gw.start();
+    void this.pa.start();
+    void this.ap.start();
     return this;
   }
 
   get hasSynced(): boolean {
-    return this.core.every((c) => c.informer.hasSynced) && this.vs.synced && this.dr.synced && this.gw.synced;
+    return this.core.every((c) => c.informer.hasSynced) && this.vs.synced && this.dr.synced && this.gw.synced && this.pa.synced && this.ap.synced;
   }
 
   async waitForSync(timeoutMs = 60_000): Promise<void> {
@@ -119,7 +126,10 @@ export class KubeSources {
 
   /** Served versions of the Istio kinds (undefined while a CRD is not installed). */
   get crdVersions(): Record<string, string | null> {
-    return { virtualservices: this.vs.version ?? null, destinationrules: this.dr.version ?? null, gateways: this.gw.version ?? null };
+    return {
+      virtualservices: this.vs.version ?? null, destinationrules: this.dr.version ?? null, gateways: this.gw.version ?? null,
+      peerauthentications: this.pa.version ?? null, authorizationpolicies: this.ap.version ?? null,
+    };
   }
 
   inputs(): ConfigInputs {
@@ -132,6 +142,8 @@ export class KubeSources {
       virtualServices: this.vs.list(),
       destinationRules: this.dr.list(),
       gateways: this.gw.list(),
+      peerAuthentications: this.pa.list(),
+      authorizationPolicies: this.ap.list(),
     };
   }
 
@@ -140,5 +152,7 @@ export class KubeSources {
     this.vs.stop();
     this.dr.stop();
     this.gw.stop();
+    this.pa.stop();
+    this.ap.stop();
   }
 }

@@ -62,7 +62,7 @@ test('pilot informers against the project apiserver', async () => {
   cleanups.push(() => pilot.stop());
   const { xdsPort, debugPort } = await pilot.start();
   assert.equal((await fetch(`http://127.0.0.1:${debugPort}/ready`)).status, 200);
-  assert.deepEqual(pilot.sources.crdVersions, { virtualservices: 'v1', destinationrules: 'v1', gateways: null });
+  assert.deepEqual(pilot.sources.crdVersions, { virtualservices: 'v1', destinationrules: 'v1', gateways: null, peerauthentications: null, authorizationpolicies: null });
 
   const c = new AdsClient(`127.0.0.1:${xdsPort}`, { id: V1_NODE_ID });
   cleanups.push(async () => c.close());

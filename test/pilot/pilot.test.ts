@@ -52,7 +52,7 @@ test('pilot against the Kubernetes API: sync, v1beta1 fallback, ready, ADS, watc
   const ready = await fetch(`http://127.0.0.1:${debugPort}/ready`);
   assert.equal(ready.status, 200);
   const configz = await (await fetch(`http://127.0.0.1:${debugPort}/debug/configz`)).json() as { crdVersions: Record<string, string>; inputs: { virtualServices: unknown[] } };
-  assert.deepEqual(configz.crdVersions, { virtualservices: 'v1beta1', destinationrules: 'v1', gateways: null });
+  assert.deepEqual(configz.crdVersions, { virtualservices: 'v1beta1', destinationrules: 'v1', gateways: null, peerauthentications: null, authorizationpolicies: null });
   assert.equal(configz.inputs.virtualServices.length, 1);
 
   const c = new AdsClient(`127.0.0.1:${xdsPort}`, { id: V1_NODE_ID });

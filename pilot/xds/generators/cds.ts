@@ -7,13 +7,14 @@ import { danglingClusterNames, serviceClusterNames } from './outbound.js';
 import { INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, inboundClusterName } from './names.js';
 import { ADS_CONFIG_SOURCE, socketAddress, type Cluster } from './envoy.js';
 import { DEFAULT_CONNECT_TIMEOUT, applyTrafficPolicy, clusterTrafficPolicy } from './traffic-policy.js';
+import { applyUpstreamTls } from '../../security/outbound.js';
 
 export { DEFAULT_CONNECT_TIMEOUT };
 
 /** An EDS cluster with the DestinationRule policy that applies to it (Istio defaults when none). */
 export function outboundCluster(push: PushContext, name: string, namespace?: string): Cluster {
   const cluster: Cluster = { name, type: 'EDS', edsClusterConfig: { edsConfig: ADS_CONFIG_SOURCE }, lbPolicy: 'LEAST_REQUEST', connectTimeout: DEFAULT_CONNECT_TIMEOUT };
-  return applyTrafficPolicy(cluster, clusterTrafficPolicy(push, name, namespace));
+  return applyUpstreamTls(push, applyTrafficPolicy(cluster, clusterTrafficPolicy(push, name, namespace)), namespace);
 }
 
 export function generateOutboundClusters(push: PushContext, namespace?: string): Cluster[] {

@@ -4,6 +4,7 @@ import type { PushContext } from '../../model/push-context.js';
 import { danglingClusterNames, serviceClusterNames } from './outbound.js';
 import { parseOutboundClusterName } from './names.js';
 import { socketAddress, type ClusterLoadAssignment } from './envoy.js';
+import { withTlsModeMetadata } from '../../security/outbound.js';
 
 export function loadAssignment(push: PushContext, clusterName: string, namespace?: string): ClusterLoadAssignment {
   const parsed = parseOutboundClusterName(clusterName);
@@ -12,7 +13,7 @@ export function loadAssignment(push: PushContext, clusterName: string, namespace
     : [];
   return {
     clusterName,
-    endpoints: eps.length ? [{ lbEndpoints: eps.map((ep) => ({ endpoint: { address: socketAddress(ep.address, ep.port) } })) }] : [],
+    endpoints: eps.length ? [{ lbEndpoints: eps.map((ep) => withTlsModeMetadata(push, ep, { endpoint: { address: socketAddress(ep.address, ep.port) } })) }] : [],
   };
 }
 

@@ -9,7 +9,7 @@ export interface Duration { seconds: number; nanos?: number }
 
 export interface SocketAddress { socketAddress: { address: string; portValue: number } }
 
-export interface LbEndpoint { endpoint: { address: SocketAddress } }
+export interface LbEndpoint { endpoint: { address: SocketAddress }; metadata?: { filterMetadata: Record<string, Json> } }
 
 export interface ClusterLoadAssignment {
   clusterName: string;
@@ -30,6 +30,8 @@ export interface Cluster {
   commonLbConfig?: Json;
   upstreamConnectionOptions?: Json;
   typedExtensionProtocolOptions?: Record<string, Json>;
+  transportSocket?: { name: string; typedConfig: Json };
+  transportSocketMatches?: { name: string; match: Json; transportSocket: { name: string; typedConfig: Json } }[];
 }
 
 export interface HeaderMatcher {
@@ -83,7 +85,8 @@ export interface RouteConfiguration { name: string; virtualHosts: VirtualHost[] 
 
 export interface FilterChain {
   name?: string;
-  filterChainMatch?: { destinationPort?: { value: number } };
+  filterChainMatch?: { destinationPort?: { value: number }; transportProtocol?: string };
+  transportSocket?: { name: string; typedConfig: Json };
   filters: { name: string; typedConfig: Json }[];
 }
 

@@ -9,6 +9,7 @@ import { generateEndpoints } from './eds.js';
 import { generateListeners } from './lds.js';
 import { generateRoutes } from './rds.js';
 import { gatewayClusters, gatewayListeners, gatewayRoutes } from './gateway.js';
+import { inboundSecurityClass } from '../../security/inbound.js';
 
 export interface NamedResource { name: string; resource: object }
 
@@ -32,7 +33,7 @@ export const labelsKey = (p: Proxy, push: PushContext): string => {
 };
 const inboundKey = (p: Proxy): string => p.inbound.map((i) => `${i.port}${i.http ? '' : '/tcp'}`).join(',');
 const clusterClass = (p: Proxy): string => `${p.namespace}|${inboundKey(p)}`;
-const listenerClass = (p: Proxy, push: PushContext): string => `${p.namespace}|${inboundKey(p)}|${labelsKey(p, push)}`;
+const listenerClass = (p: Proxy, push: PushContext): string => `${p.namespace}|${inboundKey(p)}|${labelsKey(p, push)}|${inboundSecurityClass(push, p)}`;
 // Gateway proxies (routers) get other resources than sidecars; which Gateways select them
 // depends on all their labels.
 const routerAware = (cls: (p: Proxy, push: PushContext) => string) => (p: Proxy, push: PushContext): string =>

@@ -7,6 +7,7 @@ import { outboundPorts, tcpServicePorts } from './outbound.js';
 import { destinationCluster, sourceMatches, weightedDestinations, type RouteProxy } from './http-route.js';
 import { CORS_FILTER, FAULT_FILTER } from './route-policy.js';
 import type { ServiceModel } from '../../model/service.js';
+import { secureInboundListener } from '../../security/inbound.js';
 import {
   INBOUND_CAPTURE_PORT, INBOUND_PASSTHROUGH_CLUSTER, OUTBOUND_CAPTURE_PORT, PASSTHROUGH_CLUSTER,
   VIRTUAL_INBOUND, VIRTUAL_OUTBOUND, inboundClusterName, outboundListenerName, routeConfigName,
@@ -106,8 +107,9 @@ function inboundChain(port: number, http: boolean): FilterChain {
   };
 }
 
-export function virtualInboundListener(proxy: Pick<Proxy, 'inbound'>): Listener {
-  return {
+/** With a snapshot, the workload's mTLS and authorization apply (pilot/security/inbound.ts). */
+export function virtualInboundListener(proxy: Pick<Proxy, 'inbound'> & { workload?: Proxy['workload'] }, push?: PushContext): Listener {
+  const listener: Listener = {
     name: VIRTUAL_INBOUND,
     address: socketAddress('0.0.0.0', INBOUND_CAPTURE_PORT),
     trafficDirection: 'INBOUND',
@@ -117,6 +119,7 @@ export function virtualInboundListener(proxy: Pick<Proxy, 'inbound'>): Listener 
       { name: INBOUND_PASSTHROUGH_CLUSTER, filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER)] },
     ],
   };
+  return push && proxy.workload ? secureInboundListener(push, { workload: proxy.workload }, listener) : listener;
 }
 
 export function generateOutboundListeners(push: PushContext, proxy?: RouteProxy): Listener[] {
@@ -130,5 +133,5 @@ export function generateOutboundListeners(push: PushContext, proxy?: RouteProxy)
 
 export function generateListeners(push: PushContext, proxy: Pick<Proxy, 'inbound'> & { namespace?: string; workload?: Proxy['workload']; labels?: Proxy['labels'] }): Listener[] {
   const rp: RouteProxy = { namespace: proxy.namespace ?? '', labels: proxy.workload?.labels ?? proxy.labels ?? {} };
-  return [...generateOutboundListeners(push, rp), virtualInboundListener(proxy)];
+  return [...generateOutboundListeners(push, rp), virtualInboundListener(proxy, push)];
 }

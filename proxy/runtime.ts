@@ -9,6 +9,7 @@ import type { ProxyIdentity } from './xds/node.js';
 import type { SocketAddress } from './interception/original-dst.js';
 import type { Direction } from './stats/labels.js';
 import type { FilterChain, ListenerConfig } from './xds/resources/listener.js';
+import type { DownstreamH2Sessions } from './http/h2-drain.js';
 
 export interface ProxyRuntime {
   config: XdsConfig;
@@ -22,6 +23,8 @@ export interface ProxyRuntime {
   isOwnListener(address: SocketAddress): boolean;
   /** Directions being drained: their HTTP/1.1 responses carry Connection: close. */
   draining: Set<Direction>;
+  /** Downstream HTTP/2 sessions, told GOAWAY when their direction drains (optional for tests). */
+  h2Sessions?: DownstreamH2Sessions;
   /** Config received and, when the proxy has an identity to obtain, its certificate too. */
   ready(): boolean;
 }

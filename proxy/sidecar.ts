@@ -3,6 +3,7 @@
 import net from 'node:net';
 import { TYPE_URL } from '../api/xds/protos.js';
 import { AdsClient } from './xds/ads-client.js';
+import { DownstreamH2Sessions } from './http/h2-drain.js';
 import { DeltaAdsClient } from './xds/delta-ads-client.js';
 import type { ResponseHandler, XdsTransport } from './xds/xds-transport.js';
 import { buildNode, type ProxyIdentity } from './xds/node.js';
@@ -66,6 +67,7 @@ export class Sidecar {
       log,
       isOwnListener: (a) => this.isOwnListener(a),
       draining: new Set(),
+      h2Sessions: new DownstreamH2Sessions(),
       ready: () => this.config.ready && (!opts.certificates || this.certificateIssued),
     };
     this.listeners = new ListenerManager(this.runtime, opts.originalDst ?? originalDstOrLocal);
@@ -133,6 +135,8 @@ export class Sidecar {
    */
   async drain(directions: Direction[]): Promise<string[]> {
     for (const d of directions) this.runtime.draining.add(d);
+    const goaways = this.runtime.h2Sessions?.goAway(new Set(directions)) ?? 0;
+    if (goaways > 0) this.runtime.log(`draining: GOAWAY sent on ${goaways} HTTP/2 connection(s)`);
     await this.applying;
     const closed = await this.listeners.stopAccepting(new Set(directions));
     this.runtime.log(`draining ${directions.join(', ')} listeners: ${closed.join(', ') || 'none bound'}`);

@@ -18,6 +18,8 @@ import { proxyUpgrade } from './upgrade.js';
 import { replaySocket } from './replay-socket.js';
 import type { Duplex } from 'node:stream';
 import { elapsedMs, newStreamInfo, type StreamInfo } from './stream-info.js';
+import { corsPolicyFor, evaluateCors, sendPreflight } from './cors-stage.js';
+import { mirror } from './mirror.js';
 
 // The HTTP/2 connection preface; enough of it to tell h2c prior knowledge from HTTP/1.x.
 const MAX_HEADER_BYTES = 60 * 1024;
@@ -57,7 +59,14 @@ export class HttpConnectionManager {
       void this.onRequest(r, res as unknown as http.ServerResponse);
     });
     // The session is created synchronously inside emit('connection'): that is when it learns its context.
-    this.h2server.on('session', (session) => { if (this.pendingH2) this.sessions.set(session, this.pendingH2); });
+    this.h2server.on('session', (session) => {
+      const ctx = this.pendingH2;
+      if (!ctx) return;
+      this.sessions.set(session, ctx);
+      this.rt.h2Sessions?.add(session, ctx.direction);
+      // A session opened while its direction drains is told to go away at once.
+      if (this.rt.draining.has(ctx.direction)) setImmediate(() => { if (!session.closed) session.close(); });
+    });
     this.h2server.on('sessionError', (err) => this.rt.log(`http2 session error: ${err.message}`));
   }
 
@@ -132,10 +141,19 @@ export class HttpConnectionManager {
     info.routeName = match.route.name || match.virtualHost.name;
     const { route, virtualHost } = match;
     const action = route.action;
+    // The CORS filter runs before the router: preflights from allowed origins end here.
+    const corsPolicy = corsPolicyFor(route, virtualHost);
+    const cors = corsPolicy ? evaluateCors(corsPolicy, req) : undefined;
+    if (cors?.kind === 'preflight') {
+      info.responseCode = 200;
+      sendPreflight(res, cors.headers);
+      return;
+    }
+    const corsHeaders = cors?.kind === 'forward' ? cors.headers : undefined;
     if (action.kind === 'direct') {
       info.responseCode = action.status;
       const body = action.body ?? '';
-      res.writeHead(action.status, { 'content-length': Buffer.byteLength(body), 'content-type': 'text/plain' });
+      res.writeHead(action.status, { 'content-length': Buffer.byteLength(body), 'content-type': 'text/plain', ...corsHeaders });
       res.end(body);
       info.bytesSent += Buffer.byteLength(body);
       return;
@@ -178,12 +196,17 @@ export class HttpConnectionManager {
     const path = rewritePath(req.url ?? '/', route.prefix, action.prefixRewrite, action.regexRewrite);
     const levels = mutationsFor([route.headers, virtualHost.headers, routeTableFor(this.hcm, snapshot)?.headers]);
     const baseHeaders = upstreamRequestHeaders(req, info.requestId, action.hostRewrite);
+    const upstreamPath = path.startsWith('/') ? path : `/${path}`;
+    const headers = levels.length > 0 ? applyToRequest(baseHeaders, levels) : baseHeaders;
+    const mutate = (h: Record<string, string | string[]>): Record<string, string | string[]> => (levels.length > 0 ? applyToResponse(h, levels) : h);
     await routeToCluster({
-      req, res, info, ctx, snapshot, action, virtualHost, clusterName,
-      path: path.startsWith('/') ? path : `/${path}`,
-      headers: levels.length > 0 ? applyToRequest(baseHeaders, levels) : baseHeaders,
-      responseHeaders: (h) => (levels.length > 0 ? applyToResponse(h, levels) : h),
+      req, res, info, ctx, snapshot, action, virtualHost, clusterName, headers,
+      path: upstreamPath,
+      responseHeaders: corsHeaders ? (h) => Object.assign(mutate(h), corsHeaders) : mutate,
       hash: requestHash(action.hashPolicies, req, ctx),
+      onBody: action.mirrors.length === 0 ? undefined : (body) => mirror(this.rt, snapshot, action.mirrors, {
+        method: req.method ?? 'GET', path: upstreamPath, headers, body, timeoutMs: action.timeoutMs, downstreamHttp2: req.httpVersionMajor === 2,
+      }),
     }, this.rt);
   }
 

@@ -36,6 +36,8 @@ export interface RouterRequest {
   /** Applies the route's response header mutations. */
   responseHeaders: (h: Record<string, string | string[]>) => Record<string, string | string[]>;
   hash?: number;
+  /** Called once the request body is known (buffered or streamed), e.g. to mirror the request. */
+  onBody?: (body: RequestBody) => void;
 }
 
 /** Envoy's JitteredExponentialBackOffStrategy: uniform in [0, min(base * (2^n - 1), max)). */
@@ -120,6 +122,7 @@ export async function routeToCluster(r: RouterRequest, rt: ProxyRuntime): Promis
   let retriesHeld = 0;
   try {
     if (hasBody(req)) body = await readBody(req, RETRY_BUFFER_LIMIT, (n) => { info.bytesReceived += n; });
+    r.onBody?.(body);
     const maxRetries = body.kind === 'stream' ? 0 : policy ? policy.numRetries : 1;
     let attemptNo = 0;
     let last: AttemptResult | undefined;

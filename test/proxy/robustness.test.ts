@@ -18,11 +18,12 @@ const WEB = { fqdn: 'web.default.svc.cluster.local', port: 8080, clusterIP: '127
 const WS = { fqdn: 'ws.default.svc.cluster.local', port: 8080, clusterIP: '127.0.0.83' };
 
 /** Sends raw bytes, returns everything the proxy sent back until it closed (or a quiet period). */
-function raw(port: number, bytes: string | Buffer, quietMs = 300): Promise<string> {
+/** Sends raw bytes; resolves with what came back once the peer is quiet for quietMs (firstByteMs before any byte: a loaded machine is slow to answer). */
+function raw(port: number, bytes: string | Buffer, quietMs = 300, firstByteMs = Math.max(quietMs, 3000)): Promise<string> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
-    let timer = setTimeout(() => s.destroy(), quietMs);
+    let timer = setTimeout(() => s.destroy(), firstByteMs);
     s.on('data', (c: Buffer) => { chunks.push(c); clearTimeout(timer); timer = setTimeout(() => s.destroy(), quietMs); });
     s.on('error', () => undefined);
     s.on('close', () => { clearTimeout(timer); resolve(Buffer.concat(chunks).toString('latin1')); });
@@ -172,7 +173,7 @@ describe('HTTP/1.1 upgrades, 100-continue and bad input', () => {
       return out;
     };
     for (let batch = 0; batch < 8; batch++) {
-      await Promise.all(Array.from({ length: 20 }, () => raw(outPort, Buffer.from(mutate(valid), 'latin1'), 100)));
+      await Promise.all(Array.from({ length: 20 }, () => raw(outPort, Buffer.from(mutate(valid), 'latin1'), 100, 100)));
     }
     const ok = await raw(outPort, `GET /after HTTP/1.1\r\nhost: ${WEB.fqdn}\r\nconnection: close\r\n\r\n`);
     assert.match(ok, /^HTTP\/1\.1 200 /);

@@ -1,5 +1,6 @@
 // Listener: decode and validate, including the network filters (HttpConnectionManager,
 // TcpProxy) and their route config references.
+import { CORS_FILTER } from './cors.js';
 import { TYPE_URL } from '../../../api/xds/protos.js';
 import { arr, FieldErrors, num, obj, str, socketAddress, wrapped, type HostPort, type Obj } from './fields.js';
 import { compileRouteConfiguration, type RouteTable, type WeightedCluster } from './route.js';
@@ -94,6 +95,8 @@ function decodeHcm(tc: Obj, field: string, errors: FieldErrors): HttpConnectionM
       else fault = decodeHttpFault(tc ?? {}, `${field}.httpFilters[${i}].typedConfig`, errors);
       return;
     }
+    // CORS: the filter has no config of its own; policies come per route (cors-stage.ts).
+    if (name === CORS_FILTER) return;
     // Optional filters may be skipped by a proxy that does not know them (Envoy's is_optional).
     if (name !== ROUTER_NAME && f.isOptional !== true) {
       errors.add(`${field}.httpFilters[${i}].name`, `"${name}" is not supported yet`);

@@ -5,6 +5,8 @@ import { decodeRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import { decodeHttpFault, FAULT_FILTER, type FaultConfig } from './fault.js';
 import { decodeHeaderMutations, type HeaderMutations } from './header-mutation.js';
 import { decodeHashPolicies, type HashPolicy } from './hash-policy.js';
+import { decodeMirrorPolicies, type MirrorPolicy } from './mirror.js';
+import { perFilterCors, type CorsPolicy } from './cors.js';
 
 export interface WeightedCluster {
   name: string;
@@ -34,6 +36,8 @@ export interface ForwardAction {
   timeoutMs: number;
   retryPolicy?: RetryPolicy;
   hashPolicies: HashPolicy[];
+  /** request_mirror_policies: shadow copies, fire and forget. */
+  mirrors: MirrorPolicy[];
 }
 
 export interface RedirectAction {
@@ -65,6 +69,8 @@ export interface Route {
   headers?: HeaderMutations;
   /** typed_per_filter_config["envoy.filters.http.fault"]: overrides the filter's own config. */
   fault?: FaultConfig;
+  /** typed_per_filter_config["envoy.filters.http.cors"]: overrides the virtual host's. */
+  cors?: CorsPolicy;
 }
 
 export interface VirtualHost {
@@ -74,6 +80,7 @@ export interface VirtualHost {
   retryPolicy?: RetryPolicy;
   headers?: HeaderMutations;
   fault?: FaultConfig;
+  cors?: CorsPolicy;
   includeRequestAttemptCount: boolean;
   includeAttemptCountInResponse: boolean;
 }
@@ -142,9 +149,9 @@ function fullRegex(re: string, field: string, errors: FieldErrors, flags = ''): 
   }
 }
 
-type StringTest = (value: string) => boolean;
+export type StringTest = (value: string) => boolean;
 
-function stringMatcher(m: Obj, field: string, errors: FieldErrors): StringTest | undefined {
+export function stringMatcher(m: Obj, field: string, errors: FieldErrors): StringTest | undefined {
   const ignoreCase = m.ignoreCase === true;
   const norm = (s: string): string => (ignoreCase ? s.toLowerCase() : s);
   if (typeof m.exact === 'string') { const e = norm(m.exact); return (v) => norm(v) === e; }
@@ -293,7 +300,8 @@ function compileRouteAction(r: Obj, field: string, errors: FieldErrors): RouteAc
     const rp = obj(ra.retryPolicy);
     const retryPolicy = rp ? decodeRetryPolicy(rp, `${field}.route.retryPolicy`, errors) : undefined;
     const hashPolicies = decodeHashPolicies(ra.hashPolicy, `${field}.route.hashPolicy`, errors);
-    const common = { prefixRewrite, regexRewrite, hostRewrite, timeoutMs, retryPolicy, hashPolicies };
+    const mirrors = decodeMirrorPolicies(ra.requestMirrorPolicies, `${field}.route.requestMirrorPolicies`, errors);
+    const common = { prefixRewrite, regexRewrite, hostRewrite, timeoutMs, retryPolicy, hashPolicies, mirrors };
     if (typeof ra.cluster === 'string' && ra.cluster !== '') {
       return errors.list.length === before ? { kind: 'route', target: { kind: 'cluster', name: ra.cluster }, ...common } : undefined;
     }
@@ -362,7 +370,8 @@ export function compileRouteConfiguration(rc: Obj, errors: FieldErrors, prefix =
       const prefix = str(obj(r.match)?.prefix);
       const headers = decodeHeaderMutations(r, rf, errors);
       const fault = perFilterFault(r, `${rf}.`, errors);
-      if (matches && action) routes.push({ name: str(r.name) ?? '', matches, prefix, action, headers, fault });
+      const cors = perFilterCors(r, `${rf}.`, errors);
+      if (matches && action) routes.push({ name: str(r.name) ?? '', matches, prefix, action, headers, fault, cors });
     });
     const rp = obj(vh.retryPolicy);
     virtualHosts.push({
@@ -372,6 +381,7 @@ export function compileRouteConfiguration(rc: Obj, errors: FieldErrors, prefix =
       retryPolicy: rp ? decodeRetryPolicy(rp, `${vf}.retryPolicy`, errors) : undefined,
       headers: decodeHeaderMutations(vh, vf, errors),
       fault: perFilterFault(vh, `${vf}.`, errors),
+      cors: perFilterCors(vh, `${vf}.`, errors),
       includeRequestAttemptCount: vh.includeRequestAttemptCount === true,
       includeAttemptCountInResponse: vh.includeAttemptCountInResponse === true,
     });

@@ -9,7 +9,7 @@ import type { Registry } from '../registry/registry.js';
 import { compareKubeVersions } from '../registry/registry.js';
 import type { Store } from '../../store/types.js';
 import { age, kind, nameColumn } from './common.js';
-import { validateSchema } from './schema.js';
+import { applyDefaults, prune, structuralErrors, validateSchema } from './schema.js';
 
 function versionsOf(crd: Json): Json[] {
   return childArray(isObj(crd.spec) ? crd.spec : {}, 'versions').filter(isObj);
@@ -30,7 +30,14 @@ function validateCrd(crd: Json): StatusCause[] {
   const versions = versionsOf(crd);
   if (versions.length === 0) errs.push(fieldRequired('spec.versions'));
   if (versions.filter((v) => v.storage === true).length !== 1) errs.push(fieldInvalid('spec.versions', '', 'must have exactly one version marked as storage version'));
-  versions.forEach((v, i) => { if (!str(v.name)) errs.push(fieldRequired(`spec.versions[${i}].name`)); });
+  versions.forEach((v, i) => {
+    if (!str(v.name)) errs.push(fieldRequired(`spec.versions[${i}].name`));
+    // apiextensions.k8s.io/v1 requires a structural schema for every version.
+    const at = `spec.versions[${i}].schema.openAPIV3Schema`;
+    const schema = getPath(v, 'schema.openAPIV3Schema');
+    if (schema === undefined) errs.push({ ...fieldRequired(at), message: 'Required value: schemas are required' });
+    else errs.push(...structuralErrors(schema, at));
+  });
   return errs;
 }
 
@@ -53,6 +60,7 @@ export function kindFromCrd(crd: Json): KindInfo {
     const s = getPath(v, 'schema.openAPIV3Schema');
     schemas[String(v.name)] = isObj(s) ? s : undefined;
   }
+  const schemaFor = (obj: Json): Json | undefined => schemas[String(obj.apiVersion ?? '').split('/').pop() ?? ''] ?? schemas[versions[0]];
   const sub = isObj(pref.subresources) ? pref.subresources : {};
   const sc = isObj(sub.scale) ? sub.scale : undefined;
   const scale: ScaleSubresource | undefined = sc ? {
@@ -76,10 +84,13 @@ export function kindFromCrd(crd: Json): KindInfo {
     status: isObj(sub.status),
     scale,
     strategy: {
-      validate(obj) {
-        const v = String(obj.apiVersion ?? '').split('/').pop() ?? '';
-        return validateSchema(schemas[v] ?? schemas[versions[0]], obj, '');
+      // Decoding a custom object prunes unknown fields, then applies the schema's defaults.
+      defaults(obj) {
+        const schema = schemaFor(obj);
+        prune(schema, obj);
+        applyDefaults(schema, obj);
       },
+      validate: (obj) => validateSchema(schemaFor(obj), obj, ''),
     },
     table: {
       columns,

@@ -1,7 +1,10 @@
-// Apply-time validation of Istio networking objects (what istiod's /validate rejects):
+// Apply-time validation of Istio networking objects (what istiod's /validate rejects; the
+// security kinds are in security.ts):
 // required and non-empty hosts, weights (non-negative; summing to 100 when a rule has
 // several destinations), durations, RE2-compatible regexes, and unknown fields in spec.
 // Each error names the field path, Kubernetes style (`spec.http[0].route[1].weight`).
+
+import { validateAuthorizationPolicy, validatePeerAuthentication } from './security.js';
 
 export interface FieldError { field: string; message: string }
 
@@ -225,5 +228,7 @@ export function validateDestinationRule(spec: unknown): FieldError[] {
 export function validateIstioObject(kind: string, spec: unknown): FieldError[] | undefined {
   if (kind === 'VirtualService') return validateVirtualService(spec);
   if (kind === 'DestinationRule') return validateDestinationRule(spec);
+  if (kind === 'PeerAuthentication') return validatePeerAuthentication(spec);
+  if (kind === 'AuthorizationPolicy') return validateAuthorizationPolicy(spec);
   return undefined;
 }

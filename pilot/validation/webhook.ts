@@ -14,13 +14,15 @@ export interface ValidationWebhookOptions {
   certificate?: ServingCertificate;
 }
 
+const VALIDATED_GROUPS = ['networking.istio.io', 'security.istio.io'];
+
 interface AdmissionRequest { uid?: string; kind?: { group?: string; kind?: string }; operation?: string; namespace?: string; name?: string; object?: { metadata?: { name?: string; namespace?: string }; spec?: unknown } }
 
 /** The AdmissionReview response for one request (pure, for tests and the server). */
 export function review(req: AdmissionRequest): { uid: string; allowed: boolean; status?: { code: number; reason: string; message: string } } {
   const uid = req.uid ?? '';
   const kind = req.kind?.kind ?? '';
-  if (req.operation === 'DELETE' || req.kind?.group !== 'networking.istio.io') return { uid, allowed: true };
+  if (req.operation === 'DELETE' || !VALIDATED_GROUPS.includes(req.kind?.group ?? '')) return { uid, allowed: true };
   const errors = validateIstioObject(kind, req.object?.spec);
   if (!errors || errors.length === 0) return { uid, allowed: true };
   const ns = req.object?.metadata?.namespace ?? req.namespace ?? 'default';

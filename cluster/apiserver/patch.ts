@@ -114,13 +114,19 @@ function mergeKeyFor(field: string, parent: string | undefined): string | undefi
     case 'containers': case 'initContainers': case 'ephemeralContainers':
     case 'env': case 'volumes': case 'imagePullSecrets': case 'secrets':
     case 'containerStatuses': case 'initContainerStatuses':
+    case 'resourceClaims': case 'schedulingGates':
       return 'name';
+    case 'addresses':
+      // NodeStatus.addresses merge on type; EndpointSubset.addresses are atomic.
+      return parent === 'status' ? 'type' : undefined;
     case 'volumeMounts': return 'mountPath';
     case 'volumeDevices': return 'devicePath';
     case 'ports':
       // Container ports merge on containerPort, Service ports on port.
       return parent === 'containers' || parent === 'initContainers' || parent === 'ephemeralContainers' ? 'containerPort' : 'port';
     case 'conditions': return 'type';
+    // Fields Kubernetes declares atomic (no patchMergeKey) are replaced whole: tolerations,
+    // envFrom, args, command, taints, readinessGates, subsets, rules, ...
     case 'webhooks': return 'name'; // Mutating/ValidatingWebhookConfiguration
     case 'ownerReferences': return 'uid';
     case 'hostAliases': return 'ip';
@@ -172,6 +178,13 @@ function smpMap(target: unknown, patch: Json, parentField: string | undefined): 
     }
     out[k] = v;
   }
+  // $setElementOrder alone (no change to the list itself) still orders a merged list.
+  for (const [k, order] of Object.entries(patch)) {
+    if (!k.startsWith('$setElementOrder/')) continue;
+    const field = k.slice('$setElementOrder/'.length);
+    if (patch[field] !== undefined || !Array.isArray(out[field])) continue;
+    if (mergeKeyFor(field, parentField) || MERGED_PRIMITIVE_LISTS.has(field)) out[field] = smpList(out[field], [], field, parentField, order);
+  }
   return out;
 }
 
@@ -180,8 +193,12 @@ function smpList(target: unknown, patch: unknown[], field: string, parentField: 
   const key = mergeKeyFor(field, parentField);
   if (!key) {
     if (MERGED_PRIMITIVE_LISTS.has(field)) {
-      const out = [...cur];
+      let out = [...cur];
       for (const x of patch) if (!out.some((y) => JSON.stringify(y) === JSON.stringify(x))) out.push(x);
+      if (Array.isArray(order)) {
+        const rank = (x: unknown): number => { const i = order.findIndex((o) => JSON.stringify(o) === JSON.stringify(x)); return i < 0 ? order.length : i; };
+        out = out.map((x, i) => ({ x, i })).sort((a, b) => rank(a.x) - rank(b.x) || a.i - b.i).map((e) => e.x);
+      }
       return out;
     }
     // A {$patch: replace} element means "replace the whole list".
@@ -194,6 +211,7 @@ function smpList(target: unknown, patch: unknown[], field: string, parentField: 
   for (const item of patch) {
     if (!isObj(item)) continue;
     const kv = item[key];
+    if (kv === undefined) throw badRequest(`map: ${JSON.stringify(stripDirectives(item))} does not contain declared merge key: ${key}`);
     const idx = out.findIndex((x) => isObj(x) && JSON.stringify(x[key]) === JSON.stringify(kv));
     if (item.$patch === 'delete') {
       if (idx >= 0) out.splice(idx, 1);

@@ -21,6 +21,7 @@ export interface AuthzSource {
   namespaces?: string[]; notNamespaces?: string[];
   ipBlocks?: string[]; notIpBlocks?: string[];
   remoteIpBlocks?: string[]; notRemoteIpBlocks?: string[];
+  serviceAccounts?: string[]; notServiceAccounts?: string[];
 }
 
 export interface AuthzOperation {

@@ -8,7 +8,7 @@ import type { PushContext, Workload } from '../model/push-context.js';
 import type { Json } from '../xds/generators/envoy.js';
 import { byNamespace, hasSelector, policyKey, selects } from './selection.js';
 import {
-  NEVER_ID, NEVER_RULE, cidr, header, namespacePrincipal, notId, notRule, orIds, orRules, principalName, stringMatcher,
+  NEVER_ID, NEVER_RULE, cidr, header, namespacePrincipal, notId, notRule, orIds, orRules, principalName, serviceAccountPrincipal, stringMatcher,
   type Permission, type Principal,
 } from './rbac-matchers.js';
 
@@ -56,7 +56,7 @@ export function selectedPolicyKeys(push: PushContext, w: Pick<Workload, 'namespa
 function values<T>(list: T[] | undefined): T[] { return list ?? []; }
 
 // One source: each set field is an OR of its values, the fields ANDed.
-function sourcePrincipals(s: AuthzSource, forTcp: boolean): Principal[] {
+function sourcePrincipals(s: AuthzSource, forTcp: boolean, policyNs: string): Principal[] {
   const ids: Principal[] = [];
   const add = (vs: string[] | undefined, f: (v: string) => Principal | undefined, negate: boolean): void => {
     const items = values(vs).map(f).filter((x): x is Principal => x !== undefined);
@@ -72,6 +72,9 @@ function sourcePrincipals(s: AuthzSource, forTcp: boolean): Principal[] {
     add(s.requestPrincipals, () => NEVER_ID, false);
     add(s.notRequestPrincipals, () => NEVER_ID, true);
   }
+  // serviceAccounts: `<ns>/<sa>`, or `<sa>` in the policy's namespace, in any trust domain.
+  add(s.serviceAccounts, (v) => serviceAccountPrincipal(v, policyNs), false);
+  add(s.notServiceAccounts, (v) => serviceAccountPrincipal(v, policyNs), true);
   add(s.namespaces, namespacePrincipal, false);
   add(s.notNamespaces, namespacePrincipal, true);
   add(s.ipBlocks, ip('directRemoteIp'), false);
@@ -105,7 +108,7 @@ function operationPermissions(o: AuthzOperation, forTcp: boolean): Permission[] 
 }
 
 /** A `when` condition: a principal (source/request attributes) or a permission (destination). */
-function condition(c: AuthzCondition, forTcp: boolean): { principal?: Principal; permission?: Permission } | undefined {
+function condition(c: AuthzCondition, forTcp: boolean, policyNs: string): { principal?: Principal; permission?: Permission } | undefined {
   const key = c.key ?? '';
   if (forTcp && httpOnlyKey(key)) return undefined;
   const hdr = /^request\.headers\[(.+)\]$/.exec(key);
@@ -116,6 +119,7 @@ function condition(c: AuthzCondition, forTcp: boolean): { principal?: Principal;
   else if (key === 'remote.ip') toPrincipal = (v) => { const x = cidr(v); return x ? { remoteIp: x } : NEVER_ID; };
   else if (key === 'source.namespace') toPrincipal = namespacePrincipal;
   else if (key === 'source.principal') toPrincipal = principalName;
+  else if (key === 'source.serviceAccount') toPrincipal = (v) => serviceAccountPrincipal(v, policyNs);
   else if (key === 'destination.ip') toPermission = (v) => { const x = cidr(v); return x ? { destinationIp: x } : NEVER_RULE; };
   else if (key === 'destination.port') toPermission = (v) => (/^\d+$/.test(v) ? { destinationPort: Number(v) } : NEVER_RULE);
   else if (key === 'connection.sni') toPermission = (v) => ({ requestedServerName: stringMatcher(v) });
@@ -134,11 +138,11 @@ function condition(c: AuthzCondition, forTcp: boolean): { principal?: Principal;
 }
 
 /** One rule as an Envoy policy: an OR over `from` (each an AND of its fields) and over `to`. */
-function rulePolicy(rule: AuthzRule, forTcp: boolean): RbacPolicy {
-  const conds = (rule.when ?? []).map((c) => condition(c, forTcp)).filter((c) => c !== undefined);
+function rulePolicy(rule: AuthzRule, forTcp: boolean, policyNs: string): RbacPolicy {
+  const conds = (rule.when ?? []).map((c) => condition(c, forTcp, policyNs)).filter((c) => c !== undefined);
   const condIds = conds.flatMap((c) => (c.principal ? [c.principal] : []));
   const condRules = conds.flatMap((c) => (c.permission ? [c.permission] : []));
-  const froms = (rule.from ?? []).map((f) => sourcePrincipals(f.source ?? {}, forTcp));
+  const froms = (rule.from ?? []).map((f) => sourcePrincipals(f.source ?? {}, forTcp, policyNs));
   const tos = (rule.to ?? []).map((t) => operationPermissions(t.operation ?? {}, forTcp));
   const principals = (froms.length ? froms : condIds.length ? [[]] : []).map((ids) => {
     const all = [...ids, ...condIds];
@@ -167,7 +171,7 @@ export function rbacRules(push: PushContext, w: Pick<Workload, 'namespace' | 'la
     byAction.set(action, set);
     (p.spec.rules ?? []).forEach((rule, i) => {
       if (forTcp && action !== 'DENY' && httpOnlyFields(rule ?? {}).length) return;
-      set.policies[`ns[${p.metadata.namespace}]-policy[${p.metadata.name}]-rule[${i}]`] = rulePolicy(rule ?? {}, forTcp);
+      set.policies[`ns[${p.metadata.namespace}]-policy[${p.metadata.name}]-rule[${i}]`] = rulePolicy(rule ?? {}, forTcp, p.metadata.namespace ?? 'default');
     });
   }
   // DENY and AUDIT without any rule match nothing; ALLOW without rules denies everything.

@@ -27,6 +27,12 @@ export function namespacePrincipal(ns: string): Principal {
   return { authenticated: { principalName: { safeRegex: { regex: `.*/ns/${re}/.*` } } } };
 }
 
+/** A service account `<ns>/<sa>` (or `<sa>` of `defaultNs`) as the SPIFFE principal of any trust domain. */
+export function serviceAccountPrincipal(v: string, defaultNs: string): Principal {
+  const [ns, sa] = v.includes('/') ? v.split('/', 2) : [defaultNs, v];
+  return { authenticated: { principalName: { safeRegex: { regex: `spiffe://[^/]+/ns/${quote(ns)}/sa/${quote(sa)}` } } } };
+}
+
 /** `10.0.0.0/8` or a bare address (a /32 or /128). Undefined when malformed. */
 export function cidr(v: string): { addressPrefix: string; prefixLen: { value: number } } | undefined {
   const [addr, len] = v.split('/');

@@ -219,3 +219,40 @@ test('security off (proxies without TLS): plaintext chains and no transport sock
   assert.ok(generateClusters(push, proxy).every((c) => !c.transportSocket && !c.transportSocketMatches));
   assert.ok(push.warnings.length > 0);
 });
+
+test("Istio's value forms: principal `*`, prefix and suffix, namespace wildcards, service accounts, CIDRs, paths", () => {
+  const inputs = loadInputs('mesh.yaml');
+  inputs.authorizationPolicies = [{
+    apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'forms', namespace: 'default' },
+    spec: { rules: [{
+      from: [{ source: { principals: ['*', 'cluster.local/ns/a/*', '*/sa/b'], notNamespaces: ['test-*'], serviceAccounts: ['web', 'ops/admin'], remoteIpBlocks: ['192.168.0.1'] } }],
+      to: [{ operation: { paths: ['/x', '/api/*', '*.png', '*'], notHosts: ['*.internal'] } }],
+      when: [{ key: 'source.ip', notValues: ['10.0.0.0/8'] }, { key: 'request.auth.claims[iss]', values: ['x'] }],
+    }] },
+  }];
+  const push = PushContext.build(inputs, { version: '1', security: { enabled: true } });
+  const [allow] = rbacRulesOf(push);
+  const policy = allow.policies['ns[default]-policy[forms]-rule[0]'] as { principals: { andIds: { ids: Json[] } }[]; permissions: { andRules: { rules: Json[] } }[] };
+  const pn = (m: Json) => ({ authenticated: { principalName: m } });
+  assert.deepEqual(policy.principals[0].andIds.ids, [
+    { orIds: { ids: [pn({ safeRegex: { regex: 'spiffe://.+' } }), pn({ prefix: 'spiffe://cluster.local/ns/a/' }), pn({ safeRegex: { regex: 'spiffe://.*/sa/b' } })] } },
+    { orIds: { ids: [pn({ safeRegex: { regex: 'spiffe://[^/]+/ns/default/sa/web' } }), pn({ safeRegex: { regex: 'spiffe://[^/]+/ns/ops/sa/admin' } })] } },
+    { notId: { orIds: { ids: [pn({ safeRegex: { regex: '.*/ns/test-.*/.*' } })] } } },
+    { orIds: { ids: [{ remoteIp: { addressPrefix: '192.168.0.1', prefixLen: { value: 32 } } }] } },
+    { notId: { orIds: { ids: [{ directRemoteIp: { addressPrefix: '10.0.0.0', prefixLen: { value: 8 } } }] } } },
+    { orIds: { ids: [{ notId: { any: true } }] } }, // no JWT in Trellis: a claim never matches
+  ]);
+  assert.deepEqual(policy.permissions[0].andRules.rules, [
+    { notRule: { orRules: { rules: [{ header: { name: ':authority', stringMatch: { suffix: '.internal', ignoreCase: true } } }] } } },
+    { orRules: { rules: [
+      { urlPath: { path: { exact: '/x' } } }, { urlPath: { path: { prefix: '/api/' } } },
+      { urlPath: { path: { suffix: '.png' } } }, { urlPath: { path: { safeRegex: { regex: '.+' } } } },
+    ] } },
+  ]);
+});
+
+function rbacRulesOf(push: PushContext): { action: string; policies: Record<string, unknown> }[] {
+  const proxy = resolveProxy(parseNodeId(WEB_A), push);
+  const hcm = inbound(push, proxy).filterChains[0].filters[0].typedConfig;
+  return (hcm.httpFilters as { name: string; typedConfig: Json }[]).filter((f) => f.name === 'envoy.filters.http.rbac').map((f) => f.typedConfig.rules as { action: string; policies: Record<string, unknown> });
+}

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { KubeClient, R, type Pod } from '../api/kube/index.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../cluster/embedded.js';
 import { boolFlag, numberFlag, stringFlag, type ParsedArgs } from './args.js';
-import { deploySample, installMesh } from './mesh.js';
+import { deploySample, ingressGatewayUrl, installMesh } from './mesh.js';
 import { trellisHome } from './paths.js';
 
 export async function up(args: ParsedArgs): Promise<void> {
@@ -38,7 +38,8 @@ export async function up(args: ParsedArgs): Promise<void> {
     const client = KubeClient.fromKubeconfig(cluster.kubeconfigPath, 'trellis-cli');
     log('installing the mesh from install/');
     await installMesh(client, home, log);
-    log('mesh ready: pilot (istiod) and the sidecar injector are running in trellis-system');
+    log('mesh ready: pilot (istiod), the sidecar injector and the ingress gateway are running in trellis-system');
+    log(`ingress gateway: ${await ingressGatewayUrl(client)}`);
     if (!boolFlag(args, 'no-sample')) {
       log('deploying the traffic-split sample (samples/split) into namespace demo');
       await deploySample(client, home, log);
@@ -60,6 +61,7 @@ async function printSummary(client: KubeClient, cluster: EmbeddedCluster): Promi
   }
   const clientPod = pods.items.find((p) => p.metadata.namespace === 'demo' && p.metadata.labels?.app === 'client');
   const kc = cluster.kubeconfigPath;
+  const ingress = await ingressGatewayUrl(client, 10_000).catch(() => '<ingress gateway not ready>');
   console.log(`
 How to look at it:
   export KUBECONFIG=${kc}
@@ -67,6 +69,8 @@ How to look at it:
   kubectl -n demo get virtualservices,destinationrules
   # 1000 requests from the client pod to http://web (through both sidecars), counted by version:
   curl 'http://${clientPod?.status?.podIP ?? '<client-pod-ip>'}:8080/fanout?url=http://web/&n=1000'
+  # from this host through the ingress gateway (Gateway + VirtualService in samples/split/gateway.yaml):
+  curl ${ingress}
   # shift the split to 50/50 while everything keeps running:
   kubectl apply -f samples/split/virtualservice-50-50.yaml
   # the client's sidecar counters (Prometheus):

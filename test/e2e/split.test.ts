@@ -101,6 +101,26 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
     }
   });
 
+  it('serves the sample from the host through the ingress gateway, split 80/20 by the Gateway-bound VirtualService', async () => {
+    const url = /ingress gateway: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(output)?.[1];
+    assert.ok(url, `trellis up prints the ingress gateway URL:\n${output.slice(-2000)}`);
+    assert.match(output, new RegExp(`curl ${url.replace(/[.]/g, '\\.')}`), 'and how to curl it');
+    const byVersion: Record<string, number> = {};
+    const n = 400;
+    for (let i = 0; i < n; i++) {
+      const res: Response = await fetch(url);
+      assert.equal(res.status, 200, `request ${i} through the gateway`);
+      const reply = await res.json() as { service: string; version: string; namespace: string };
+      assert.equal(reply.service, 'web');
+      byVersion[reply.version] = (byVersion[reply.version] ?? 0) + 1;
+    }
+    const v1 = (byVersion.v1 ?? 0) / n;
+    assert.ok(Math.abs(v1 - 0.8) <= 0.07, `v1 share ${v1} is 0.80 ± 0.07 (${JSON.stringify(byVersion)})`);
+    const gw = (await client.list<Pod>(R.pods, { namespace: 'trellis-system' })).items.find((p) => p.metadata.labels?.istio === 'ingressgateway');
+    assert.ok(gw, 'the gateway pod runs in trellis-system');
+    assert.deepEqual((gw.spec.initContainers ?? []).map((c) => c.name), [], 'the gateway is not injected');
+  });
+
   it('trellis proxy-status shows every sample proxy SYNCED on all four xDS types', () => {
     const out = execFileSync(process.execPath, [path.join(home, 'dist/cli/trellis.js'), 'proxy-status', '--kubeconfig', path.join(dataDir, 'kubeconfig')], { encoding: 'utf8' });
     for (const app of ['demo/client-', 'demo/web-v1-', 'demo/web-v2-']) {

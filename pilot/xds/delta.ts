@@ -1,9 +1,15 @@
 // Protocol bookkeeping of one delta (incremental) ADS stream, apart from translation: per
 // type what the client subscribed to (names, or the wildcard), which version of each
 // resource it holds, the last response's nonce and its ACK/NACK. `diff` says, for the
-// current resources of a type, what to send and what to tell the client to remove.
+// current cache entry of a type, what to send and what to tell the client to remove.
+//
+// What the client holds is kept cheaply: after a response it holds exactly the entry's
+// resources its subscription selects (`heldEntry`, `heldSub`), and only when that stops
+// being true (a subscription change, initial_resource_versions) is it spelled out per
+// resource in `held`. A client holding the previous snapshot's entry gets the entry's
+// shared "changed since base" selection.
 import type { WatchState } from './connection.js';
-import type { PackedResource } from './cache.js';
+import { Selection, WILDCARD, responseHash, type PackedResource, type Subscription, type SubscriptionPool, type TypeEntry } from './cache.js';
 
 export interface DeltaRequestLike {
   typeUrl?: string;
@@ -14,10 +20,12 @@ export interface DeltaRequestLike {
   errorDetail?: { code?: number; message?: string } | null;
 }
 
-/** The SotW watch fields (for /debug/syncz) plus what the client holds, per resource. */
+/** The SotW watch fields (for /debug/syncz) plus what the client holds. */
 export interface DeltaWatch extends WatchState {
-  /** Resource name -> the version the client has (sent by us, or declared on reconnect). */
+  /** Resource name -> version the client has; authoritative only while heldEntry is unset. */
   held: Map<string, string>;
+  heldEntry?: TypeEntry;
+  heldSub?: Subscription;
 }
 
 export type DeltaOutcome =
@@ -27,7 +35,15 @@ export type DeltaOutcome =
   | { kind: 'stale' };
 
 /** A resource's delta version: a prefix of the hash of its serialized bytes. */
-export function resourceVersion(r: PackedResource): string { return r.hash.slice(0, 16); }
+export function resourceVersion(r: PackedResource): string { return r.version; }
+
+/** Spells out what the client holds per resource (before the subscription changes). */
+function materialize(w: DeltaWatch): void {
+  if (!w.heldEntry) return;
+  w.held = new Map(w.heldEntry.select(w.heldSub ?? WILDCARD).resources.map((r) => [r.name, r.version]));
+  w.heldEntry = undefined;
+  w.heldSub = undefined;
+}
 
 export class DeltaWatches {
   readonly watches = new Map<string, DeltaWatch>();
@@ -36,28 +52,32 @@ export class DeltaWatches {
    * Applies one DeltaDiscoveryRequest. An ACK/NACK may carry subscription changes too, so
    * both are looked at. `wildcardType` is whether an empty first request means `*`.
    */
-  onRequest(req: DeltaRequestLike, wildcardType: boolean): DeltaOutcome {
+  onRequest(req: DeltaRequestLike, wildcardType: boolean, pool: SubscriptionPool): DeltaOutcome {
     const typeUrl = req.typeUrl ?? '';
     const subscribe = req.resourceNamesSubscribe ?? [];
     const unsubscribe = req.resourceNamesUnsubscribe ?? [];
     let w = this.watches.get(typeUrl);
     let changed = false;
     if (!w) {
-      w = { typeUrl, wildcard: wildcardType && subscribe.length === 0, names: [], held: new Map() };
+      w = { typeUrl, sub: wildcardType && subscribe.length === 0 ? WILDCARD : pool.intern([]), held: new Map() };
       for (const [name, version] of Object.entries(req.initialResourceVersions ?? {})) w.held.set(name, version);
       this.watches.set(typeUrl, w);
       changed = true;
     }
-    const names = new Set(w.names);
-    for (const n of subscribe) {
-      if (n === '*') { if (!w.wildcard) changed = true; w.wildcard = true; } else if (!names.has(n)) { names.add(n); changed = true; }
+    if (subscribe.length || unsubscribe.length) {
+      materialize(w);
+      let wildcard = w.sub.wildcard;
+      const names = new Set(w.sub.names ?? []);
+      for (const n of subscribe) {
+        if (n === '*') { if (!wildcard) changed = true; wildcard = true; } else if (!names.has(n)) { names.add(n); changed = true; }
+      }
+      for (const n of unsubscribe) {
+        if (n === '*') { if (wildcard) changed = true; wildcard = false; } else if (names.delete(n)) changed = true;
+        // An unsubscribed resource is forgotten by the client without a removal notice.
+        if (n !== '*' && !wildcard) w.held.delete(n);
+      }
+      w.sub = wildcard ? WILDCARD : pool.intern([...names]);
     }
-    for (const n of unsubscribe) {
-      if (n === '*') { if (w.wildcard) changed = true; w.wildcard = false; } else if (names.delete(n)) changed = true;
-      // An unsubscribed resource is forgotten by the client without a removal notice.
-      if (n !== '*' && !w.wildcard) w.held.delete(n);
-    }
-    w.names = [...names].sort();
 
     const nonce = req.responseNonce ?? '';
     if (nonce && nonce === w.sent?.nonce) {
@@ -77,22 +97,25 @@ export class DeltaWatches {
   }
 
   /** What to send: subscribed resources the client lacks or holds at another version, and removals. */
-  diff(w: DeltaWatch, all: ReadonlyMap<string, PackedResource>): { resources: PackedResource[]; removed: string[] } {
-    const wanted: PackedResource[] = w.wildcard
-      ? [...all.values()]
-      : w.names.flatMap((n) => { const r = all.get(n); return r ? [r] : []; });
-    const resources = wanted.filter((r) => w.held.get(r.name) !== resourceVersion(r));
-    const removed: string[] = [];
-    for (const name of w.held.keys()) {
-      const stillWanted = all.has(name) && (w.wildcard || w.names.includes(name));
-      if (!stillWanted) removed.push(name);
+  diff(w: DeltaWatch, entry: TypeEntry): Selection {
+    if (w.heldEntry && w.heldSub === w.sub) {
+      if (w.heldEntry === entry) return new Selection([], [], '');
+      if (w.heldEntry === entry.base) return entry.changesSinceBase(w.sub);
     }
-    return { resources, removed: removed.sort() };
+    materialize(w);
+    // A client holding nothing gets the class's shared selection.
+    if (!w.held.size) return entry.select(w.sub);
+    const wanted = entry.select(w.sub).resources;
+    const resources = wanted.filter((r) => w.held.get(r.name) !== r.version);
+    const removed: string[] = [];
+    for (const name of w.held.keys()) if (!entry.resources.has(name) || !w.sub.has(name)) removed.push(name);
+    return new Selection(resources, removed.sort(), responseHash(resources));
   }
 
-  /** Records a response as held by the client (delta clients apply resources one by one). */
-  recordSent(w: DeltaWatch, sent: PackedResource[], removed: string[]): void {
-    for (const r of sent) w.held.set(r.name, resourceVersion(r));
-    for (const n of removed) w.held.delete(n);
+  /** The client now holds exactly what the entry's selection for its subscription has. */
+  recordSent(w: DeltaWatch, entry: TypeEntry): void {
+    w.heldEntry = entry;
+    w.heldSub = w.sub;
+    w.held = new Map();
   }
 }

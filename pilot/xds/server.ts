@@ -1,54 +1,43 @@
-// The ADS server (state of the world), a pump in the go-control-plane sense: it tracks per
-// stream what each proxy subscribed to, sent, ACKed and NACKed (Connection), asks the
-// generators for the proxy's resources in the current snapshot (through the cache), and
-// sends a type only when its bytes for that proxy changed — in the order CDS, EDS, LDS,
-// RDS, so a proxy never holds a route to a cluster it has not received. The delta stream
-// (DeltaAggregatedResources) shares the generation and cache and keeps its own bookkeeping
-// (delta.ts); proxyless gRPC nodes get the proxyless generators (generators/proxyless.ts).
+// The ADS server (state of the world and delta), a pump in the go-control-plane sense: it
+// tracks per stream what each proxy subscribed to, sent, ACKed and NACKed (Connection,
+// delta.ts), and pushes through a queue (push-queue.ts) with bounded concurrency that
+// yields between proxies. A push asks the cache for the proxy class's entry of each type
+// and sends, in the order CDS, EDS, LDS, RDS (so a proxy never holds a route to a cluster
+// it has not received), only what changed: a type whose entry is unchanged is skipped, a
+// proxy holding the previous entry of EDS/RDS gets only the changed resources. Response
+// bodies are encoded once per class and subscription and shared (wire.ts); proxyless gRPC
+// nodes get the proxyless generators (generators/proxyless.ts).
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { adsService } from '../../api/xds/protos.js';
+import { adsService, unpackAny } from '../../api/xds/protos.js';
 import type { PushContext } from '../model/push-context.js';
 import { parseNodeId, resolveProxy } from '../model/proxy.js';
 import type { DebounceBurst } from '../model/debounce.js';
 import { PilotMetrics } from '../metrics.js';
 import { Connection, type DiscoveryRequestLike, type WatchState } from './connection.js';
-import { ResourceCache, responseHash, type PackedResource } from './cache.js';
+import { ResourceCache, SubscriptionPool, WILDCARD, type PackedResource, type Selection, type TypeEntry } from './cache.js';
 import { GENERATORS, type XdsGenerator } from './generators/index.js';
 import { PROXYLESS_GENERATORS, isProxylessType } from './generators/proxyless.js';
-import { DeltaWatches, resourceVersion, type DeltaRequestLike, type DeltaWatch } from './delta.js';
+import { DeltaWatches, type DeltaRequestLike, type DeltaWatch } from './delta.js';
 import { structToObject, type ProtoStruct } from './struct.js';
+import { changeScope } from './change-scope.js';
+import { PushQueue, type PushQueueOptions } from './push-queue.js';
+import { PushRecord, type PushStatusJson } from './push-status.js';
+import { deltaResponse, sotwResponse } from './wire.js';
+import { configDump } from './config-dump.js';
 
 interface DiscoveryRequest extends DiscoveryRequestLike { node?: { id?: string; cluster?: string; metadata?: ProtoStruct } }
-
-// google.protobuf.Any comes from protobufjs's built-in descriptors, which keep the proto
-// field name `type_url` even when the loader camel-cases everything else.
-interface WireAny { type_url: string; value: Buffer }
-
-interface DiscoveryResponse {
-  versionInfo: string;
-  resources: WireAny[];
-  typeUrl: string;
-  nonce: string;
-}
-
-type AdsStream = grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>;
-
 interface DeltaDiscoveryRequest extends DeltaRequestLike { node?: DiscoveryRequest['node'] }
-interface DeltaDiscoveryResponse {
-  systemVersionInfo: string;
-  resources: { name: string; version: string; resource: WireAny }[];
-  typeUrl: string;
-  removedResources: string[];
-  nonce: string;
-}
-type DeltaStream = grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
 
-export interface XdsServerOptions { host?: string; port?: number; metrics?: PilotMetrics }
+// Responses are written as ready-encoded bytes (see wire.ts and serviceWithRawResponses).
+type AdsStream = grpc.ServerDuplexStream<DiscoveryRequest, Buffer>;
+type DeltaStream = grpc.ServerDuplexStream<DeltaDiscoveryRequest, Buffer>;
+
+export interface XdsServerOptions { host?: string; port?: number; metrics?: PilotMetrics; queue?: PushQueueOptions }
 
 export interface TypeSyncStatus {
   type: string;
-  subscribed: string[] | '*';
+  subscribed: readonly string[] | '*';
   sentVersion?: string;
   sentNonce?: string;
   sentAt?: string;
@@ -70,13 +59,40 @@ export interface ProxySyncStatus {
   types: Record<string, TypeSyncStatus>;
 }
 
+/** What one push to one proxy wrote: the type URLs and nonces to wait ACKs for. */
+interface Written { flushed: Promise<void>[]; nonces: Map<string, string> }
+
+const FLUSH_TIMEOUT_MS = 10_000;
+
+/**
+ * The ADS service definition with a response serializer that passes Buffers through, so
+ * the server can write pre-encoded responses (objects still go through protobufjs).
+ */
+function serviceWithRawResponses(): grpc.ServiceDefinition {
+  const def = adsService().service as grpc.ServiceDefinition;
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, m] of Object.entries(def)) {
+    const ser = m.responseSerialize;
+    out[name] = { ...m, responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : ser(v)) };
+  }
+  return out as grpc.ServiceDefinition;
+}
+
 export class XdsServer {
   readonly metrics: PilotMetrics;
   private readonly server = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_permit_without_calls': 1 });
   private readonly cache = new ResourceCache();
+  private readonly pool = new SubscriptionPool();
   private readonly streams = new Map<Connection, AdsStream>();
   private readonly deltaStreams = new Map<Connection, DeltaStream>();
+  private readonly queue: PushQueue<Connection>;
+  private readonly flushTimeoutMs: number;
+  /** Per connection: the push record and nonces whose ACKs complete its convergence. */
+  private readonly awaiting = new Map<Connection, { nonces: Map<string, string>; settle: (ok: boolean) => void }>();
   private push?: PushContext;
+  private record?: PushRecord;
+  /** Connections queued by a snapshot push (not only by their own subscription). */
+  private readonly pushRecords = new Map<Connection, PushRecord>();
   private connCounter = 0;
   private nonceCounter = 0;
   private readonly nonceSalt = randomBytes(3).toString('hex');
@@ -84,7 +100,9 @@ export class XdsServer {
 
   constructor(private readonly opts: XdsServerOptions = {}) {
     this.metrics = opts.metrics ?? new PilotMetrics();
-    this.server.addService(adsService().service, {
+    this.flushTimeoutMs = opts.queue?.flushTimeoutMs ?? FLUSH_TIMEOUT_MS;
+    this.queue = new PushQueue((conn) => this.pushTo(conn), opts.queue);
+    this.server.addService(serviceWithRawResponses(), {
       StreamAggregatedResources: (call: AdsStream) => this.onStream(call),
       DeltaAggregatedResources: (call: DeltaStream) => this.onDeltaStream(call),
     });
@@ -104,33 +122,40 @@ export class XdsServer {
   get snapshot(): PushContext | undefined { return this.push; }
   get connectionCount(): number { return this.streams.size + this.deltaStreams.size; }
 
-  /** A new snapshot: push to every proxy the types whose content for it changed. */
+  /**
+   * A new snapshot: every connected proxy is queued; its push sends the types whose
+   * content for it changed. Returns at once; `pushed()` resolves when the queue drained.
+   */
   update(push: PushContext, burst?: DebounceBurst): void {
+    const previous = this.push;
     this.push = push;
-    for (const [conn, call] of this.streams) {
+    const scope = changeScope(previous, push);
+    this.cache.advance(push, scope);
+    const encodedBefore = this.cache.encoded;
+    const record = new PushRecord(push.version, {
+      kinds: [...scope.kinds].sort(), events: burst?.events ?? 1, firstEventAt: burst?.firstEventAt ?? Date.now(), full: scope.full,
+    }, this.metrics);
+    this.record = record;
+    for (const conn of [...this.streams.keys(), ...this.deltaStreams.keys()]) {
       if (!conn.node) continue;
-      conn.proxy = resolveProxy(conn.node, push);
-      let sent = false;
-      for (const gen of generatorsOf(conn)) {
-        const w = conn.watches.get(gen.typeUrl);
-        if (w && this.send(conn, call, gen, w, false)) sent = true;
-      }
-      if (sent && burst) this.metrics.convergence.observe((Date.now() - burst.firstEventAt) / 1000);
+      record.proxies++;
+      this.pushRecords.set(conn, record);
+      this.queue.enqueue(conn, conn.fresh);
     }
-    for (const [conn, call] of this.deltaStreams) {
-      if (!conn.node || !conn.delta) continue;
-      conn.proxy = resolveProxy(conn.node, push);
-      let sent = false;
-      for (const gen of generatorsOf(conn)) {
-        const w = conn.delta.watches.get(gen.typeUrl);
-        if (w && this.sendDelta(conn, call, gen, w)) sent = true;
-      }
-      if (sent && burst) this.metrics.convergence.observe((Date.now() - burst.firstEventAt) / 1000);
-    }
+    void this.queue.idle().then(() => {
+      if (this.record !== record) return;
+      record.encodedResources = this.cache.encoded - encodedBefore;
+      record.written();
+    });
   }
 
+  /** Resolves once every queued push has been written (for tests and the benchmark). */
+  pushed(): Promise<void> { return this.queue.idle(); }
+
+  pushStatus(): PushStatusJson | undefined { return this.record?.json(); }
+
   syncz(): ProxySyncStatus[] {
-    return [...this.streams.keys(), ...this.deltaStreams.keys()].map((conn) => {
+    return this.connections().map((conn) => {
       const types: Record<string, TypeSyncStatus> = {};
       const watches: ReadonlyMap<string, WatchState> = conn.delta?.watches ?? conn.watches;
       for (const gen of GENERATORS) {
@@ -146,7 +171,29 @@ export class XdsServer {
     });
   }
 
+  /**
+   * What pilot last sent a proxy, in Envoy's ConfigDump shape. `proxyID` is the node id,
+   * `<pod>.<namespace>` or `<namespace>/<pod>`; undefined when no such proxy is connected.
+   */
+  configDump(proxyID: string): unknown {
+    const conn = this.connections().find((c) => {
+      const n = c.node;
+      return n && (n.id === proxyID || `${n.podName}.${n.namespace}` === proxyID || `${n.namespace}/${n.podName}` === proxyID);
+    });
+    if (!conn) return undefined;
+    const held = (typeUrl: string): { version: string; at: number; resources: object[] } | undefined => {
+      const w = (conn.delta?.watches ?? conn.watches).get(typeUrl) as DeltaWatch | WatchState | undefined;
+      if (!w?.sent) return undefined;
+      const entry = 'heldEntry' in w ? w.heldEntry : w.sent.entry;
+      const sub = 'heldEntry' in w ? w.heldSub : w.sent.sub;
+      const rs: readonly PackedResource[] = entry ? entry.select(sub ?? WILDCARD).resources : [];
+      return { version: w.sent.version, at: w.sent.at, resources: rs.map((r) => ({ '@type': r.any.typeUrl, ...unpackAny(r.any) })) };
+    };
+    return configDump(held);
+  }
+
   async stop(graceMs = 2_000): Promise<void> {
+    this.queue.stop();
     for (const call of this.streams.values()) call.end();
     for (const call of this.deltaStreams.values()) call.end();
     this.streams.clear();
@@ -158,27 +205,32 @@ export class XdsServer {
     });
   }
 
+  private connections(): Connection[] { return [...this.streams.keys(), ...this.deltaStreams.keys()]; }
+
   private onStream(call: AdsStream): void {
     const conn = new Connection(String(++this.connCounter), call.getPeer());
     this.streams.set(conn, call);
-    this.serve(conn, call, () => this.streams.delete(conn), (req: DiscoveryRequest) => this.onRequest(conn, call, req));
+    this.serve(conn, call, () => this.streams.delete(conn), (req: DiscoveryRequest) => this.onRequest(conn, req));
   }
 
   private onDeltaStream(call: DeltaStream): void {
     const conn = new Connection(String(++this.connCounter), call.getPeer());
     conn.delta = new DeltaWatches();
     this.deltaStreams.set(conn, call);
-    this.serve(conn, call, () => this.deltaStreams.delete(conn), (req: DeltaDiscoveryRequest) => this.onDeltaRequest(conn, call, req));
+    this.serve(conn, call, () => this.deltaStreams.delete(conn), (req: DeltaDiscoveryRequest) => this.onDeltaRequest(conn, req));
   }
 
   /** The stream lifecycle shared by both ADS variants: connected gauge, errors, close. */
-  private serve<Req>(conn: Connection, call: grpc.ServerDuplexStream<Req, unknown>, forget: () => void, onRequest: (req: Req) => void): void {
+  private serve<Req>(conn: Connection, call: grpc.ServerDuplexStream<Req, Buffer>, forget: () => void, onRequest: (req: Req) => void): void {
     this.metrics.connected.set({ version: '0.1.0' }, this.connectionCount);
     let closed = false;
     const close = (): void => {
       if (closed) return;
       closed = true;
       forget();
+      this.queue.remove(conn);
+      this.awaiting.delete(conn);
+      this.pushRecords.delete(conn);
       this.metrics.connected.set({ version: '0.1.0' }, this.connectionCount);
       if (conn.node) console.log(`pilot: xds: ${conn.node.id} disconnected (connection ${conn.id})`);
     };
@@ -207,11 +259,10 @@ export class XdsServer {
     // it is parsed as a sidecar's and told apart by the connection's proxyless flag.
     const parsed = parseNodeId(conn.proxyless ? ['sidecar', ...id.split('~').slice(1)].join('~') : id, structToObject(node?.metadata));
     conn.node = { ...parsed, id };
-    if (this.push) conn.proxy = resolveProxy(conn.node, this.push);
     console.log(`pilot: xds: ${id} connected from ${conn.peer} (connection ${conn.id}${conn.delta ? ', delta' : ''}${conn.proxyless ? ', proxyless' : ''})`);
   }
 
-  private onRequest(conn: Connection, call: AdsStream, req: DiscoveryRequest): void {
+  private onRequest(conn: Connection, req: DiscoveryRequest): void {
     this.identify(conn, req.node, 'DiscoveryRequest');
     const node = conn.node as NonNullable<Connection['node']>;
     const gen = generatorsOf(conn).find((g) => g.typeUrl === req.typeUrl);
@@ -219,12 +270,15 @@ export class XdsServer {
       console.warn(`pilot: xds: ${node.id} asked for unsupported type ${req.typeUrl}; ignored`);
       return;
     }
-    const outcome = conn.onRequest(req, gen.wildcard);
+    const outcome = conn.onRequest(req, gen.wildcard, this.pool);
+    if (outcome.kind === 'ack' || outcome.kind === 'subscribe') this.acked(conn, gen.typeUrl, req.responseNonce, true);
     switch (outcome.kind) {
       case 'subscribe':
-        this.send(conn, call, gen, conn.watches.get(gen.typeUrl) as WatchState, true);
+        conn.forced.add(gen.typeUrl);
+        this.queue.enqueue(conn, conn.fresh);
         break;
       case 'nack':
+        this.acked(conn, gen.typeUrl, req.responseNonce, false);
         this.metrics.rejects.inc({ type: gen.type });
         if (!outcome.repeated) console.warn(`pilot: xds: ${node.id} rejected ${gen.type} version ${req.versionInfo ?? ''}: ${outcome.message}`);
         break;
@@ -233,7 +287,7 @@ export class XdsServer {
     }
   }
 
-  private onDeltaRequest(conn: Connection, call: DeltaStream, req: DeltaDiscoveryRequest): void {
+  private onDeltaRequest(conn: Connection, req: DeltaDiscoveryRequest): void {
     this.identify(conn, req.node, 'DeltaDiscoveryRequest');
     const node = conn.node as NonNullable<Connection['node']>;
     const delta = conn.delta as DeltaWatches;
@@ -242,19 +296,68 @@ export class XdsServer {
       console.warn(`pilot: xds: ${node.id} asked for unsupported type ${req.typeUrl} (delta); ignored`);
       return;
     }
-    const outcome = delta.onRequest(req, gen.wildcard);
-    if (outcome.kind === 'changed') this.sendDelta(conn, call, gen, delta.watches.get(gen.typeUrl) as DeltaWatch);
-    else if (outcome.kind === 'nack') {
+    const outcome = delta.onRequest(req, gen.wildcard, this.pool);
+    const w = delta.watches.get(gen.typeUrl);
+    const nacked = outcome.kind === 'nack' || (!!req.errorDetail && (!!req.errorDetail.message || !!req.errorDetail.code));
+    this.acked(conn, gen.typeUrl, req.responseNonce, !nacked);
+    if (outcome.kind === 'changed') {
+      if (w && !w.sent) conn.forced.add(gen.typeUrl);
+      this.queue.enqueue(conn, conn.fresh);
+    } else if (outcome.kind === 'nack') {
       this.metrics.rejects.inc({ type: gen.type });
       if (!outcome.repeated) console.warn(`pilot: xds: ${node.id} rejected ${gen.type} (delta): ${outcome.message}`);
     }
   }
 
-  /** This proxy's resources of a type (cached per proxy class); undefined if generation failed. */
-  private generated(push: PushContext, conn: Connection, gen: XdsGenerator): ReadonlyMap<string, PackedResource> | undefined {
+  /** An ACK/NACK of a response a snapshot push is waiting for. */
+  private acked(conn: Connection, typeUrl: string, nonce: string | undefined, ok: boolean): void {
+    const a = this.awaiting.get(conn);
+    if (!a || !nonce || a.nonces.get(typeUrl) !== nonce) return;
+    if (!ok) { this.awaiting.delete(conn); a.settle(false); return; }
+    a.nonces.delete(typeUrl);
+    if (!a.nonces.size) { this.awaiting.delete(conn); a.settle(true); }
+  }
+
+  /** One queued push: every watched type, in push order; resolves when written out. */
+  private async pushTo(conn: Connection): Promise<void> {
+    const push = this.push;
+    const call = conn.delta ? this.deltaStreams.get(conn) : this.streams.get(conn);
+    if (!push || !conn.node || !call) return;
+    if (conn.proxyPushVersion !== push.version || !conn.proxy) {
+      conn.proxy = resolveProxy(conn.node, push);
+      conn.proxyPushVersion = push.version;
+    }
+    const written: Written = { flushed: [], nonces: new Map() };
+    for (const gen of generatorsOf(conn)) {
+      const force = conn.forced.delete(gen.typeUrl);
+      if (conn.delta) {
+        const w = conn.delta.watches.get(gen.typeUrl);
+        if (w) this.sendDelta(push, conn, call as DeltaStream, gen, w, written);
+      } else {
+        const w = conn.watches.get(gen.typeUrl);
+        if (w) this.send(push, conn, call as AdsStream, gen, w, force, written);
+      }
+    }
+    conn.fresh = false;
+    const record = this.pushRecords.get(conn);
+    this.pushRecords.delete(conn);
+    if (written.nonces.size && record && record.version === push.version) {
+      this.awaiting.set(conn, { nonces: written.nonces, settle: record.awaiting() });
+    }
+    if (!written.flushed.length) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(written.flushed),
+      new Promise<void>((r) => { timer = setTimeout(r, this.flushTimeoutMs); }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** The proxy class's entry of a type; undefined if generation failed. */
+  private entryFor(push: PushContext, conn: Connection, gen: XdsGenerator): TypeEntry | undefined {
     if (!conn.proxy) return undefined;
     try {
-      return this.cache.resources(push, gen, conn.proxy);
+      return this.cache.entry(push, gen, conn.proxy);
     } catch (e) {
       // A generator bug must not take the stream down; the next push tries again.
       console.error(`pilot: xds: generating ${gen.type} for ${conn.node?.id}: ${(e as Error).stack ?? e}`);
@@ -262,41 +365,65 @@ export class XdsServer {
     }
   }
 
-  /** Sends what this delta client lacks of a type, and what it must remove; true when sent. */
-  private sendDelta(conn: Connection, call: DeltaStream, gen: XdsGenerator, w: DeltaWatch): boolean {
-    const push = this.push;
-    if (!push || !conn.delta) return false;
-    const all = this.generated(push, conn, gen);
-    if (!all) return false;
-    const { resources, removed } = conn.delta.diff(w, all);
-    if (!resources.length && !removed.length) return false;
-    const nonce = `${this.nonceSalt}-${++this.nonceCounter}`;
-    call.write({
-      systemVersionInfo: push.version, typeUrl: gen.typeUrl, removedResources: removed, nonce,
-      resources: resources.map((r) => ({ name: r.name, version: resourceVersion(r), resource: { type_url: r.any.typeUrl, value: r.any.value } })),
-    });
-    conn.delta.recordSent(w, resources, removed);
-    const held = [...w.held.keys()].sort();
-    w.sent = { version: push.version, nonce, hash: responseHash(resources), names: held, at: Date.now(), pushVersion: push.version };
-    this.metrics.pushes.inc({ type: gen.type });
-    return true;
+  private nextNonce(): string { return `${this.nonceSalt}-${++this.nonceCounter}`; }
+
+  /** The selection's shared response bytes, or a private copy if this proxy just got them. */
+  private wire(sel: Selection, w: WatchState, key: string, encode: (nonce: string) => Buffer): { nonce: string; bytes: Buffer } {
+    const shared = sel.shared(key, () => this.nextNonce(), encode);
+    if (w.sent?.nonce !== shared.nonce) return shared;
+    const nonce = this.nextNonce();
+    return { nonce, bytes: encode(nonce) };
   }
 
-  /** Sends a type's resources for this proxy if forced or changed; true when sent. */
-  private send(conn: Connection, call: AdsStream, gen: XdsGenerator, w: WatchState, force: boolean): boolean {
-    const push = this.push;
-    if (!push) return false; // answered once the first snapshot exists
-    const all = this.generated(push, conn, gen);
-    if (!all) return false;
-    const resources = w.wildcard ? [...all.values()] : w.names.flatMap((n) => { const r = all.get(n); return r ? [r] : []; });
-    const hash = responseHash(resources);
-    if (!force && w.sent?.hash === hash) return false;
-    const version = `${push.version}-${hash.slice(0, 8)}`;
-    const nonce = `${this.nonceSalt}-${++this.nonceCounter}`;
-    call.write({ versionInfo: version, resources: resources.map((r) => ({ type_url: r.any.typeUrl, value: r.any.value })), typeUrl: gen.typeUrl, nonce });
-    conn.recordSent(gen.typeUrl, { version, nonce, hash, names: resources.map((r) => r.name), at: Date.now(), pushVersion: push.version });
+  private write(call: grpc.ServerDuplexStream<unknown, Buffer>, bytes: Buffer, written: Written): void {
+    written.flushed.push(new Promise((resolve) => { call.write(bytes, () => resolve()); }));
+  }
+
+  /** Sends what this delta client lacks of a type, and what it must remove. */
+  private sendDelta(push: PushContext, conn: Connection, call: DeltaStream, gen: XdsGenerator, w: DeltaWatch, written: Written): void {
+    const delta = conn.delta as DeltaWatches;
+    const entry = this.entryFor(push, conn, gen);
+    if (!entry) return;
+    const sel = delta.diff(w, entry);
+    delta.recordSent(w, entry);
+    if (sel.empty) return;
+    const encode = (n: string): Buffer => deltaResponse(sel.deltaBody(), push.version, gen.typeUrl, n);
+    const { nonce, bytes } = this.wire(sel, w, `${push.version}|${gen.typeUrl}`, encode);
+    this.write(call, bytes, written);
+    w.sent = { version: push.version, nonce, hash: sel.hash, at: Date.now(), pushVersion: push.version, entry, sub: w.sub, count: sel.resources.length };
+    written.nonces.set(gen.typeUrl, nonce);
+    this.counted(gen, sel.resources.length, push);
+  }
+
+  /**
+   * Sends a type's resources for this proxy if forced or changed. A proxy that holds the
+   * previous entry of a named type (EDS, RDS) gets only the changed resources: SotW
+   * clients keep named resources a response leaves out.
+   */
+  private send(push: PushContext, conn: Connection, call: AdsStream, gen: XdsGenerator, w: WatchState, force: boolean, written: Written): void {
+    const entry = this.entryFor(push, conn, gen);
+    if (!entry) return;
+    const sent = w.sent;
+    if (!force && sent?.entry === entry && sent.sub === w.sub) return;
+    const full = entry.select(w.sub);
+    let sel = full;
+    if (!force && sent && sent.hash === full.hash) { sent.entry = entry; sent.sub = w.sub; return; }
+    if (!force && !gen.wildcard && sent?.entry && sent.entry === entry.base && sent.sub === w.sub) {
+      sel = entry.changesSinceBase(w.sub);
+      if (!sel.resources.length) { sent.entry = entry; sent.hash = full.hash; return; }
+    }
+    const version = `${push.version}-${full.hash.slice(0, 8)}`;
+    const encode = (n: string): Buffer => sotwResponse(sel.sotwBody(), version, gen.typeUrl, n);
+    const { nonce, bytes } = this.wire(sel, w, `${version}|${gen.typeUrl}`, encode);
+    this.write(call, bytes, written);
+    w.sent = { version, nonce, hash: full.hash, at: Date.now(), pushVersion: push.version, entry, sub: w.sub, count: sel.resources.length };
+    written.nonces.set(gen.typeUrl, nonce);
+    this.counted(gen, sel.resources.length, push);
+  }
+
+  private counted(gen: XdsGenerator, resources: number, push: PushContext): void {
     this.metrics.pushes.inc({ type: gen.type });
-    return true;
+    if (this.record?.version === push.version) this.record.sent(gen.type, resources);
   }
 }
 
@@ -311,12 +438,13 @@ function typeStatus(w: WatchState): TypeSyncStatus {
     else if (w.ackedVersion === w.sent.version) status = 'ACKED';
     else status = 'SENT';
   }
+  const held = w.sent?.entry ? w.sent.entry.select(w.sent.sub ?? WILDCARD).resources.length : undefined;
   return {
     type: w.typeUrl,
-    subscribed: w.wildcard ? '*' : w.names,
+    subscribed: w.sub.names ?? '*',
     sentVersion: w.sent?.version, sentNonce: w.sent?.nonce,
     sentAt: w.sent ? new Date(w.sent.at).toISOString() : undefined,
-    resources: w.sent?.names.length,
+    resources: held,
     ackedVersion: w.ackedVersion, status,
     lastNack: w.lastNack ? { message: w.lastNack.message, version: w.lastNack.version, at: new Date(w.lastNack.at).toISOString() } : undefined,
   };

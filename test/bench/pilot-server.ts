@@ -15,19 +15,22 @@ if (!Number.isInteger(m) || m <= 0) throw new Error(`pilot-server: argv[2] (serv
 // 2000 connect/disconnect lines would only measure the pipe to the bench.
 console.log = () => undefined;
 
-const xds = new XdsServer({ host: '127.0.0.1', port: 0 });
+// Push-queue knobs for experiments: BENCH_PILOT_CONCURRENCY, BENCH_PILOT_FLUSH_TIMEOUT_MS.
+const knob = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
+const xds = new XdsServer({ host: '127.0.0.1', port: 0, queue: { concurrency: knob('BENCH_PILOT_CONCURRENCY'), flushTimeoutMs: knob('BENCH_PILOT_FLUSH_TIMEOUT_MS') } });
 const port = await xds.start();
 xds.update(PushContext.build(meshInputs(m), { version: '1', domain: 'cluster.local' }));
 // The changed objects are built before the clock starts: in pilot they arrive from informers.
 const changedInputs = meshInputs(m, true);
 process.send?.({ port });
 
-process.on('message', (msg: { cmd?: string }) => {
+process.on('message', async (msg: { cmd?: string }) => {
   if (msg.cmd !== 'change') return;
   const t0 = Date.now();
   const push = PushContext.build(changedInputs, { version: '2', domain: 'cluster.local' });
   const built = Date.now();
   xds.update(push);
+  await xds.pushed(); // the push queue works in the background; this is when it drained
   const done = Date.now();
   process.send?.({ kind: 'changed', t0, buildMs: built - t0, updateMs: done - built });
 });

@@ -73,6 +73,10 @@ test('pilot against the Kubernetes API: sync, v1beta1 fallback, ready, ADS, watc
   const clusters = (rds2.resources[0] as { virtualHosts: { routes: { route: { weightedClusters: { clusters: { weight: { value: number } }[] } } }[] }[] })
     .virtualHosts[0].routes[0].route.weightedClusters.clusters;
   assert.deepEqual(clusters.map((x) => x.weight.value), [50, 50]);
+  // Convergence is observed at the proxy's ACK of the push, once per push and proxy
+  // (the initial subscription is not a push of a change).
+  c.ack(rds2, ['9080']);
+  await new Promise((r) => setTimeout(r, 200));
   const metrics = await (await fetch(`http://127.0.0.1:${debugPort}/metrics`)).text();
   assert.match(metrics, /pilot_proxy_convergence_time_count 1/);
 });

@@ -1,15 +1,20 @@
 // Pilot's debug and metrics HTTP endpoint (15014): readiness, per-proxy sync status with
-// ACK/NACK details, the current snapshot's inputs and warnings, Prometheus metrics.
+// ACK/NACK details, what pilot last sent a proxy (config_dump), the last push, the current
+// snapshot's inputs and warnings, Prometheus metrics.
 import http from 'node:http';
 import type { PushContext } from './model/push-context.js';
 import type { PilotMetrics } from './metrics.js';
 import type { ProxySyncStatus } from './xds/server.js';
+import type { PushStatusJson } from './xds/push-status.js';
 
 export interface DebugSources {
   /** Informers synced and the first snapshot built. */
   ready(): boolean;
   snapshot(): PushContext | undefined;
   syncz(): ProxySyncStatus[];
+  /** Envoy ConfigDump of what was last sent to a proxy; undefined when not connected. */
+  configDump?(proxyID: string): unknown;
+  pushStatus?(): PushStatusJson | undefined;
   metrics: PilotMetrics;
   extra?(): Record<string, unknown>;
 }
@@ -48,7 +53,8 @@ export class DebugServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://pilot').pathname;
+    const url = new URL(req.url ?? '/', 'http://pilot');
+    const path = url.pathname;
     const push = this.src.snapshot();
     switch (path) {
       case '/ready':
@@ -57,6 +63,17 @@ export class DebugServer {
         return;
       case '/debug/syncz':
         json(res, this.src.syncz());
+        return;
+      case '/debug/config_dump': {
+        const id = url.searchParams.get('proxyID');
+        if (!id) { text(res, 400, 'config_dump: query parameter proxyID is required (node id, <pod>.<namespace> or <namespace>/<pod>)\n'); return; }
+        const dump = this.src.configDump?.(id);
+        if (dump === undefined) { text(res, 404, `config_dump: no connected proxy '${id}' (see /debug/syncz)\n`); return; }
+        json(res, dump);
+        return;
+      }
+      case '/debug/push_status':
+        json(res, this.src.pushStatus?.() ?? {});
         return;
       case '/debug/configz':
         json(res, push ? { version: push.version, createdAt: push.createdAt.toISOString(), ...this.src.extra?.(), inputs: stripNoise(push.inputs) } : {});
@@ -71,7 +88,7 @@ export class DebugServer {
         return;
       }
       default:
-        text(res, 404, 'endpoints: /ready /debug/syncz /debug/configz /debug/warnings /metrics\n');
+        text(res, 404, 'endpoints: /ready /debug/syncz /debug/config_dump?proxyID= /debug/push_status /debug/configz /debug/warnings /metrics\n');
     }
   }
 }

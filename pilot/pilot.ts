@@ -41,6 +41,8 @@ export class Pilot {
       ready: () => this.synced && this.controller.current !== undefined,
       snapshot: () => this.controller.current,
       syncz: () => this.xds.syncz(),
+      configDump: (id) => this.xds.configDump(id),
+      pushStatus: () => this.xds.pushStatus(),
       metrics: this.metrics,
       extra: () => ({ crdVersions: this.sources.crdVersions }),
     }, { host: opts.host, port: opts.debugPort });

@@ -346,11 +346,13 @@ export class XdsServer {
     }
     if (!written.flushed.length) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(written.flushed),
-      new Promise<void>((r) => { timer = setTimeout(r, this.flushTimeoutMs); }),
+    const t0 = Date.now();
+    const flushed = await Promise.race([
+      Promise.all(written.flushed).then(() => true),
+      new Promise<boolean>((r) => { timer = setTimeout(() => r(false), this.flushTimeoutMs); }),
     ]);
     clearTimeout(timer);
+    if (!flushed) console.warn(`pilot: xds: ${conn.node.id}: push not flushed within ${Date.now() - t0} ms (a slow or stuck client); its slot is freed`);
   }
 
   /** The proxy class's entry of a type; undefined if generation failed. */

@@ -1,4 +1,5 @@
-// Flag parsing for the trellis command: --name value, --name=value and boolean --flag.
+// Flag parsing for the trellis command: --name value, --name=value and boolean --flag, and
+// kubectl-style short flags (-o json, -n ns, -A), stored under their letter.
 export interface ParsedArgs { command: string; positional: string[]; flags: Map<string, string | true> }
 
 export function parseArgs(argv: string[]): ParsedArgs {
@@ -6,6 +7,11 @@ export function parseArgs(argv: string[]): ParsedArgs {
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (/^-[A-Za-z]$/.test(a)) {
+      const next = argv[i + 1];
+      if (next !== undefined && !next.startsWith('-') && a !== '-A') { flags.set(a.slice(1), next); i++; } else flags.set(a.slice(1), true);
+      continue;
+    }
     if (!a.startsWith('--')) { positional.push(a); continue; }
     const eq = a.indexOf('=');
     if (eq > 0) { flags.set(a.slice(2, eq), a.slice(eq + 1)); continue; }

@@ -3,6 +3,7 @@
 import { parseArgs } from './args.js';
 import { down } from './down.js';
 import { proxyStatus } from './proxy-status.js';
+import { proxyConfig } from './proxy-config.js';
 import { up } from './up.js';
 
 const USAGE = `usage: trellis <command> [flags]
@@ -14,6 +15,11 @@ commands:
   down    remove what a crashed 'up' left behind: --purge [--name PREFIX]
   proxy-status  each proxy's xDS sync state (SYNCED, STALE, NACKED) as pilot sees it
           --kubeconfig FILE ($KUBECONFIG or .trellis/kubeconfig)
+  proxy-config listeners|routes|clusters|endpoints <pod>[.<namespace>]
+          what pilot last sent that pod's proxy, as a table or -o json
+          -n NAMESPACE  --pilot URL (pilot's debug address; default: found like proxy-status)
+          filters: --fqdn --port --subset --direction (clusters), --port (listeners),
+          --name (routes), --cluster (endpoints)
 `;
 
 const args = parseArgs(process.argv.slice(2));
@@ -22,6 +28,7 @@ try {
     case 'up': await up(args); break;
     case 'down': await down(args); break;
     case 'proxy-status': await proxyStatus(args); break;
+    case 'proxy-config': await proxyConfig(args); break;
     case 'help': case '--help': console.log(USAGE); break;
     default: console.error(`trellis: unknown command ${args.command}\n\n${USAGE}`); process.exit(2);
   }

@@ -51,7 +51,7 @@ async function shadow(rt: ProxyRuntime, snapshot: ConfigSnapshot, name: string, 
   const timer = r.timeoutMs > 0 ? setTimeout(() => signal.abort(), r.timeoutMs) : undefined;
   try {
     const result = await attempt({
-      pool: rt.clusters.pool(e.address, e.port, cluster.config.connectTimeoutMs, protocol),
+      pool: rt.clusters.pool(e.address, e.port, cluster.config.connectTimeoutMs, protocol, cluster.config.connection),
       method: r.method, path: r.path, headers, body: r.body, signal,
     });
     stat('upstream_rq_total');

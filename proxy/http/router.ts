@@ -167,7 +167,7 @@ export async function routeToCluster(r: RouterRequest, rt: ProxyRuntime): Promis
       let result: AttemptResult;
       try {
         result = await attempt({
-          pool: rt.clusters.pool(host.address, host.port, cluster.config.connectTimeoutMs, upstreamProtocol(cluster.config.upstreamProtocol, req)),
+          pool: rt.clusters.pool(host.address, host.port, cluster.config.connectTimeoutMs, upstreamProtocol(cluster.config.upstreamProtocol, req), cluster.config.connection),
           method, path: r.path, headers, body, signal: done, perTryTimeoutMs: policy?.perTryTimeoutMs,
         });
       } finally {
@@ -186,6 +186,8 @@ export async function routeToCluster(r: RouterRequest, rt: ProxyRuntime): Promis
 
       const wantRetry = policy ? retriable(result, policy) : safeRetry(result, method);
       if (wantRetry && attemptNo <= maxRetries) {
+        // max_retries and the retry budget count parallel retries: this request's previous retry attempt is over.
+        if (retriesHeld > 0) { rm.releaseRetry(); retriesHeld--; }
         if (!rm.tryRetry()) {
           stat('upstream_rq_retry_overflow');
           info.responseFlags.push('UO');

@@ -5,15 +5,21 @@ import { Http1Pool, type UpstreamPool } from './upstream-pool.js';
 import { Http2Pool } from './h2-pool.js';
 import type { ConfigSnapshot } from '../xds/snapshot.js';
 import type { ClusterConfig } from '../xds/resources/cluster.js';
-import type { Endpoint } from '../xds/resources/endpoint.js';
+import type { Endpoint, LocalityGroup } from '../xds/resources/endpoint.js';
+import { choosePriorityHosts } from './priority-load.js';
 import { createLoadBalancer, type LoadBalancer } from './load-balancer.js';
 import { ResourceManager } from './resource-manager.js';
 import { OutlierDetector } from './outlier-detector.js';
 import type { EnvoyStats } from '../stats/envoy-stats.js';
+import { DnsClusterResolver } from './dns-resolver.js';
+import type { ConnectionOptions } from '../xds/resources/connection-options.js';
 
 export interface ActiveCluster {
   config: ClusterConfig;
   endpoints: readonly Endpoint[];
+  /** Priorities / locality weights of an EDS assignment that uses them. */
+  groups?: readonly LocalityGroup[];
+  overprovisioning?: number;
 }
 
 export type ClusterLookup = { cluster: ActiveCluster } | { warming: true } | { missing: true };
@@ -24,7 +30,12 @@ export function resolveCluster(snapshot: ConfigSnapshot, name: string): ClusterL
   if (c.type === 'EDS') {
     const la = snapshot.assignments.get(c.edsServiceName ?? c.name);
     if (!la) return { warming: true };
-    return { cluster: { config: c, endpoints: la.value.endpoints } };
+    return { cluster: { config: c, endpoints: la.value.endpoints, groups: la.value.groups, overprovisioning: la.value.overprovisioning } };
+  }
+  if (c.dnsHosts) {
+    // A DNS cluster warms until its first resolution.
+    const endpoints = c.dnsHosts.endpoints;
+    return endpoints ? { cluster: { config: c, endpoints } } : { warming: true };
   }
   return { cluster: { config: c, endpoints: c.staticEndpoints } };
 }
@@ -46,11 +57,12 @@ export class ClusterManager {
   private readonly pools = new Map<string, UpstreamPool>();
   private readonly resources = new Map<string, ResourceManager>();
   private readonly outliers = new Map<string, OutlierDetector>();
+  private readonly dnsResolvers = new Map<string, DnsClusterResolver>();
   /** Clusters whose last pick ran in panic mode (healthy hosts below the threshold). */
   readonly panicking = new Set<string>();
   readonly hostCounters = new Map<string, HostCounters>();
 
-  constructor(private readonly stats?: EnvoyStats) {}
+  constructor(private readonly stats?: EnvoyStats, private readonly log: (msg: string) => void = () => undefined) {}
 
   pick(cluster: ActiveCluster, opts: PickOptions = {}): Endpoint | undefined {
     const name = cluster.config.name;
@@ -61,6 +73,10 @@ export class ClusterManager {
     }
     let hosts = cluster.endpoints;
     const od = this.outlierDetector(cluster);
+    if (cluster.groups) {
+      const healthy = od ? (e: Endpoint): boolean => !od.isEjected(`${e.address}:${e.port}`) : (): boolean => true;
+      hosts = choosePriorityHosts(cluster.groups, cluster.overprovisioning ?? 1.4, healthy) ?? hosts;
+    }
     if (od && hosts.length > 0) {
       const healthy = hosts.filter((e) => !od.isEjected(`${e.address}:${e.port}`));
       // Panic mode: below the healthy threshold Envoy balances over all hosts, ejected or not.
@@ -121,14 +137,19 @@ export class ClusterManager {
    * A pool per (host, connect timeout, HTTP version); shared by clusters that share hosts.
    * HTTP/1.1 is a keep-alive undici pool; HTTP/2 one multiplexed h2c session.
    */
-  pool(host: string, port: number, connectTimeoutMs: number, protocol: 'http1' | 'http2' = 'http1'): UpstreamPool {
-    const key = poolKey(host, port, connectTimeoutMs, protocol);
+  pool(host: string, port: number, connectTimeoutMs: number, protocol: 'http1' | 'http2' = 'http1', conn: ConnectionOptions = DEFAULT_CONNECTION): UpstreamPool {
+    const key = poolKey(host, port, connectTimeoutMs, protocol, conn);
     let pool = this.pools.get(key);
     if (!pool) {
-      if (protocol === 'http2') pool = new Http2Pool(host, port, connectTimeoutMs);
+      if (protocol === 'http2') pool = new Http2Pool(host, port, connectTimeoutMs, conn);
       else {
         const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-        pool = new Http1Pool(new Pool(origin, { connect: { timeout: connectTimeoutMs }, keepAliveTimeout: 30_000, pipelining: 1 }));
+        // undici also honours a shorter `Keep-Alive: timeout=N` from the server (minus 1 s).
+        pool = new Http1Pool(new Pool(origin, {
+          connect: { timeout: connectTimeoutMs }, keepAliveTimeout: conn.idleTimeoutMs, keepAliveMaxTimeout: Math.max(conn.idleTimeoutMs, 1000),
+          // undici closes after maxRequestsPerClient + 1 requests; one request per connection is a reset per request.
+          maxRequestsPerClient: conn.maxRequestsPerConnection > 1 ? conn.maxRequestsPerConnection - 1 : undefined, pipelining: 1,
+        }), conn.maxRequestsPerConnection === 1);
       }
       this.pools.set(key, pool);
     }
@@ -152,9 +173,10 @@ export class ClusterManager {
       const r = resolveCluster(snapshot, name);
       if (!('cluster' in r)) continue;
       for (const e of r.cluster.endpoints) {
-        for (const proto of ['http1', 'http2'] as const) live.add(poolKey(e.address, e.port, r.cluster.config.connectTimeoutMs, proto));
+        for (const proto of ['http1', 'http2'] as const) live.add(poolKey(e.address, e.port, r.cluster.config.connectTimeoutMs, proto, r.cluster.config.connection));
       }
     }
+    this.reconcileDns(snapshot);
     for (const name of this.balancers.keys()) if (!snapshot.clusters.has(name)) this.balancers.delete(name);
     for (const name of this.outliers.keys()) if (!snapshot.clusters.has(name)) this.outliers.delete(name);
     for (const [key, pool] of this.pools) {
@@ -164,13 +186,42 @@ export class ClusterManager {
     }
   }
 
+  /** One resolver per DNS cluster; a changed cluster starts from the hosts its predecessor resolved. */
+  private reconcileDns(snapshot: ConfigSnapshot): void {
+    for (const [name, r] of this.dnsResolvers) {
+      const now = snapshot.clusters.get(name)?.value;
+      if (now === r.config) continue;
+      r.stop();
+      this.dnsResolvers.delete(name);
+      if (now?.dnsHosts && r.config.dnsHosts?.endpoints) now.dnsHosts.endpoints ??= r.config.dnsHosts.endpoints;
+    }
+    for (const { value: c } of snapshot.clusters.values()) {
+      if (!c.dnsHosts || this.dnsResolvers.has(c.name)) continue;
+      const r = new DnsClusterResolver(c, (name, endpoints) => {
+        this.stats?.inc(`cluster.${name}.membership_change`);
+        this.log(`cluster ${name}: DNS hosts now ${endpoints.map((e) => `${e.address}:${e.port}`).join(', ') || 'none'}`);
+      }, this.log);
+      this.dnsResolvers.set(c.name, r);
+      r.start();
+    }
+  }
+
+  /** The DNS resolver of a cluster, if it is a DNS cluster (tests, /clusters). */
+  dnsResolver(name: string): DnsClusterResolver | undefined {
+    return this.dnsResolvers.get(name);
+  }
+
   async close(): Promise<void> {
+    for (const r of this.dnsResolvers.values()) r.stop();
+    this.dnsResolvers.clear();
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
   }
 }
 
-function poolKey(host: string, port: number, timeoutMs: number, protocol: string): string {
-  return `${host}:${port}/${timeoutMs}/${protocol}`;
+const DEFAULT_CONNECTION: ConnectionOptions = { idleTimeoutMs: 4_000, maxRequestsPerConnection: 0 };
+
+function poolKey(host: string, port: number, timeoutMs: number, protocol: string, conn: ConnectionOptions): string {
+  return `${host}:${port}/${timeoutMs}/${protocol}/${conn.idleTimeoutMs}/${conn.maxRequestsPerConnection}`;
 }

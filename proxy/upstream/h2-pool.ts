@@ -4,6 +4,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { UpstreamPool, UpstreamRequest, UpstreamResponse } from './upstream-pool.js';
+import type { ConnectionOptions } from '../xds/resources/connection-options.js';
 
 // Connection-specific headers are forbidden in HTTP/2 (RFC 9113 8.2.2); `te` may only be "trailers".
 const H2_FORBIDDEN: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
@@ -16,8 +17,10 @@ export class Http2Pool implements UpstreamPool {
   readonly protocol = 'http2';
   private session: http2.ClientHttp2Session | undefined;
   private closed = false;
+  /** Streams opened on the current session (max_requests_per_connection). */
+  private streams = 0;
 
-  constructor(private readonly host: string, private readonly port: number, private readonly connectTimeoutMs: number) {}
+  constructor(private readonly host: string, private readonly port: number, private readonly connectTimeoutMs: number, private readonly conn?: ConnectionOptions) {}
 
   private connect(): http2.ClientHttp2Session {
     const s = this.session;
@@ -38,6 +41,9 @@ export class Http2Pool implements UpstreamPool {
     session.on('error', forget);
     session.on('close', forget);
     session.on('goaway', forget);
+    this.streams = 0;
+    // idle_timeout: a session without streams for that long is closed.
+    if (this.conn) session.setTimeout(this.conn.idleTimeoutMs, () => { forget(); session.close(); });
     // An idle session must not keep the process alive.
     session.unref();
     return session;
@@ -46,6 +52,11 @@ export class Http2Pool implements UpstreamPool {
   send(req: UpstreamRequest): Promise<UpstreamResponse> {
     if (this.closed) return Promise.reject(connectError('pool closed', 'ECONNREFUSED'));
     const session = this.connect();
+    // The last stream a session may carry retires it: later requests get a new one.
+    if (this.conn?.maxRequestsPerConnection && ++this.streams >= this.conn.maxRequestsPerConnection) {
+      this.session = undefined;
+      setImmediate(() => session.close());
+    }
     const headers: http2.OutgoingHttpHeaders = { ':method': req.method, ':path': req.path, ':scheme': 'http' };
     for (let i = 0; i < req.headers.length; i += 2) {
       const name = req.headers[i].toLowerCase();

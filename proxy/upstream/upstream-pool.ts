@@ -33,7 +33,8 @@ export interface UpstreamPool {
 /** HTTP/1.1 keep-alive pool backed by undici. */
 export class Http1Pool implements UpstreamPool {
   readonly protocol = 'http1';
-  constructor(private readonly pool: Pool) {}
+  /** resetEach: close the connection after every request (max_requests_per_connection 1). */
+  constructor(private readonly pool: Pool, private readonly resetEach = false) {}
 
   async send(req: UpstreamRequest): Promise<UpstreamResponse> {
     const up = await this.pool.request({
@@ -41,6 +42,7 @@ export class Http1Pool implements UpstreamPool {
       method: req.method as 'GET',
       headers: req.headers,
       body: req.body,
+      reset: this.resetEach || undefined,
       // undici takes any EventEmitter with `aborted` and an 'abort' event.
       signal: req.signal as unknown as AbortSignal,
     });

@@ -5,6 +5,7 @@ import { compileLoadAssignment, type Endpoint } from './endpoint.js';
 import {
   decodeCircuitBreakers, decodeLbSettings, decodeOutlierDetection, type CircuitBreakerLimits, type LbSettings, type OutlierDetectionConfig,
 } from './cluster-policies.js';
+import { decodeConnectionOptions, decodeDnsSettings, type ConnectionOptions, type DnsSettings } from './connection-options.js';
 
 export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
 export type LbPolicy = 'ROUND_ROBIN' | 'RANDOM' | 'LEAST_REQUEST' | 'RING_HASH';
@@ -23,6 +24,15 @@ export interface ClusterConfig {
   lb: LbSettings;
   /** HTTP version towards the endpoints: http1, http2 (h2c / prior knowledge) or the downstream's. */
   upstreamProtocol: UpstreamProtocol;
+  /** Upstream connection idle timeout and requests per connection. */
+  connection: ConnectionOptions;
+  /** STRICT_DNS / LOGICAL_DNS: how and how often the endpoints' hostnames are resolved. */
+  dns?: DnsSettings;
+  /**
+   * The hosts of a DNS cluster as last resolved (undefined until the first resolution: the
+   * cluster warms). Written by the cluster manager's resolver, like Envoy's priority set.
+   */
+  dnsHosts?: { endpoints?: Endpoint[] };
   raw: Obj;
 }
 
@@ -102,11 +112,14 @@ export function decodeCluster(raw: Obj): { name: string; value?: ClusterConfig; 
   const outlierDetection = decodeOutlierDetection(raw, errors);
   const lb = decodeLbSettings(raw, errors);
   const upstreamProtocol = decodeUpstreamProtocol(raw, errors);
+  const connection = decodeConnectionOptions(raw, errors);
+  const isDns = type === 'STRICT_DNS' || type === 'LOGICAL_DNS';
+  const dns = isDns ? decodeDnsSettings(raw, errors) : undefined;
 
   if (!errors.ok) return { name, errors: errors.list };
   return {
     name,
-    value: { name, type: type as DiscoveryType, edsServiceName, staticEndpoints, lbPolicy, connectTimeoutMs, circuitBreakers, outlierDetection, lb, upstreamProtocol, raw },
+    value: { name, type: type as DiscoveryType, edsServiceName, staticEndpoints, lbPolicy, connectTimeoutMs, circuitBreakers, outlierDetection, lb, upstreamProtocol, connection, dns, dnsHosts: isDns ? {} : undefined, raw },
     errors: [],
   };
 }

@@ -49,6 +49,20 @@ async function throwIfInvalid(k: KindInfo, obj: Json, errs: StatusCause[]): Prom
   if (errs.length > 0) throw invalid(k.kind, k.group, String(getPath(obj, 'metadata.name') ?? getPath(obj, 'metadata.generateName') ?? ''), errs);
 }
 
+/**
+ * ObjectMeta fields are all optional, so null means absent (Go clients send
+ * `creationTimestamp: null` in every embedded template, e.g. `kubectl rollout undo`); dropping
+ * them keeps equal templates equal for the controllers comparing them.
+ */
+function dropNullMetadata(v: unknown, inMeta = false): void {
+  if (Array.isArray(v)) { for (const x of v) dropNullMetadata(x); return; }
+  if (!isObj(v)) return;
+  for (const [key, x] of Object.entries(v)) {
+    if (inMeta && x === null) delete v[key];
+    else if (!inMeta) dropNullMetadata(x, key === 'metadata');
+  }
+}
+
 /** Everything but metadata and status: a change here bumps metadata.generation. */
 function specOf(obj: Json): Json {
   const { metadata: _m, status: _s, ...rest } = obj;
@@ -103,6 +117,7 @@ export async function createObject(api: ApiContext, k: KindInfo, namespace: stri
   await k.strategy.admit?.(obj, ctx, 'CREATE');
   obj = await mutatingAdmission(api, k, obj, undefined, 'CREATE', '', namespace, o);
   obj = toExternal(obj, k, o.version);
+  dropNullMetadata(obj);
   k.strategy.defaults?.(obj);
   const m2 = meta(obj);
   if (k.namespaced) m2.namespace = namespace;
@@ -155,6 +170,7 @@ export async function updateObject(
     const { obj: requested, expectedResourceVersion: want } = await mutate(clone(cur));
     if (want && want !== curRv) throw conflict(resourceName(k), name);
     let next = toExternal(requested, k, o.version);
+    dropNullMetadata(next);
     const nm = meta(next);
     const om = meta(cur);
     if (nm.name !== undefined && nm.name !== name) throw badRequest(`the name of the object (${String(nm.name)}) does not match the name on the URL (${name})`);

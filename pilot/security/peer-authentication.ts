@@ -56,7 +56,9 @@ export function workloadMtls(push: PushContext, w: Pick<Workload, 'namespace' | 
   if (set(mesh?.spec?.mtls?.mode)) mode = mesh.spec.mtls.mode as EffectiveMode;
   const ns = w.namespace === push.security.rootNamespace ? undefined : namespacePolicy(idx, w.namespace);
   if (set(ns?.spec?.mtls?.mode)) mode = ns.spec.mtls.mode as EffectiveMode;
-  const workload = idx.byNs.get(w.namespace)?.find((p) => hasSelector(p) && selects(p, w.labels));
+  // Istio: a workload-level policy has a selector and is not in the root namespace.
+  const workload = w.namespace === push.security.rootNamespace ? undefined
+    : idx.byNs.get(w.namespace)?.find((p) => hasSelector(p) && selects(p, w.labels));
   const ports = new Map<number, EffectiveMode>();
   if (workload) {
     if (set(workload.spec.mtls?.mode)) mode = workload.spec.mtls.mode as EffectiveMode;

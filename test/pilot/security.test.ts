@@ -10,6 +10,7 @@ import { parseNodeId, resolveProxy, type Proxy } from '../../pilot/model/proxy.j
 import { GENERATORS, generateClusters, generateEndpoints, generateListeners } from '../../pilot/xds/generators/index.js';
 import type { Cluster, FilterChain, Json, Listener } from '../../pilot/xds/generators/envoy.js';
 import { assertGolden, loadInputs } from './security-fixtures.js';
+import { portMode, workloadMtls } from '../../pilot/security/index.js';
 import { structToObject, type ProtoStruct } from '../../pilot/xds/struct.js';
 
 const WEB_A = 'sidecar~10.244.0.30~web-a.default~default.svc.cluster.local';
@@ -256,3 +257,12 @@ function rbacRulesOf(push: PushContext): { action: string; policies: Record<stri
   const hcm = inbound(push, proxy).filterChains[0].filters[0].typedConfig;
   return (hcm.httpFilters as { name: string; typedConfig: Json }[]).filter((f) => f.name === 'envoy.filters.http.rbac').map((f) => f.typedConfig.rules as { action: string; policies: Record<string, unknown> });
 }
+
+test('a selector policy in the root namespace is not a workload policy (Istio), even for workloads there', () => {
+  const inputs = loadInputs('mesh.yaml', 'strict-mesh.yaml');
+  inputs.peerAuthentications?.push({ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'sel', namespace: 'trellis-system' }, spec: { selector: { matchLabels: { app: 'web' } }, mtls: { mode: 'DISABLE' } } });
+  const push = PushContext.build(inputs, { version: '1', security: { enabled: true } });
+  assert.equal(workloadMtls(push, { namespace: 'trellis-system', labels: { app: 'web' } }).mode, 'STRICT');
+  assert.equal(workloadMtls(push, { namespace: 'default', labels: { app: 'web' } }).mode, 'STRICT', 'default/web inherits the mesh mode (its own policy leaves it UNSET)');
+  assert.equal(portMode(workloadMtls(push, { namespace: 'default', labels: { app: 'web' } }), 8080), 'PERMISSIVE');
+});

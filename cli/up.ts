@@ -31,6 +31,7 @@ export async function up(args: ParsedArgs): Promise<void> {
       apiPort: numberFlag(args, 'port', 6443),
       podCIDR: stringFlag(args, 'pod-cidr', '10.244.0.0/16'),
       serviceCIDR: stringFlag(args, 'service-cidr', '10.96.0.0/16'),
+      nodes: numberFlag(args, 'nodes', 1),
       imageCatalogs: [path.join(home, 'install', 'images.yaml'), path.join(home, 'samples', 'images.yaml')],
       log,
     });

@@ -35,12 +35,16 @@ export function proportionalScale(sizes: number[], total: number): number[] {
   return out;
 }
 
-/** JSON with object keys sorted, so equal templates hash equally whatever the key order. */
+/**
+ * JSON with object keys sorted, so equal templates hash equally whatever the key order. A
+ * null field counts as unset, as in Kubernetes' Go types: kubectl sends templates with
+ * `creationTimestamp: null` (e.g. `rollout undo`), which must equal the template without it.
+ */
 export function stableStringify(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
   if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined && o[k] !== null).map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`).join(',')}}`;
   }
   return JSON.stringify(v);
 }

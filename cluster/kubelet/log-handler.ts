@@ -7,10 +7,16 @@ import type { Kubelet } from './kubelet.js';
 
 const FOLLOW_POLL_MS = 250;
 
-export function podLogHandler(kubelet: () => Kubelet | undefined) {
+/** `kubelets` returns the node agent, or every node's agent when the cluster has several. */
+export function podLogHandler(kubelets: () => Kubelet | Kubelet[] | undefined) {
   return async (req: IncomingMessage, res: ServerResponse, pod: { namespace: string; name: string; query: URLSearchParams }): Promise<void> => {
     const q = pod.query;
-    const file = kubelet()?.logPath(pod.namespace, pod.name, q.get('container') ?? undefined, q.get('previous') === 'true');
+    const found = kubelets();
+    let file: string | undefined;
+    for (const k of Array.isArray(found) ? found : found ? [found] : []) {
+      file = k.logPath(pod.namespace, pod.name, q.get('container') ?? undefined, q.get('previous') === 'true');
+      if (file) break;
+    }
     if (!file || !fs.existsSync(file)) {
       const what = `container ${q.get('container') ?? '(default)'} in pod ${pod.namespace}/${pod.name}`;
       res.writeHead(400, { 'content-type': 'application/json' });

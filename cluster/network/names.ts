@@ -29,6 +29,28 @@ export function bridgeName(prefix: string): string {
   return `${prefix}${BRIDGE_SUFFIX}`;
 }
 
+/** Most nodes one embedded cluster runs: node indexes are one digit in bridge and kubelet names. */
+export const MAX_NODES = 10;
+
+/** Node i's bridge `<prefix>-br<i>` (node 0's is bridgeName(prefix)); fits IFNAMSIZ for i < MAX_NODES. */
+export function nodeBridgeName(prefix: string, index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index >= MAX_NODES) throw new Error(`node index ${index}: must be 0..${MAX_NODES - 1}`);
+  return `${prefix}-br${index}`;
+}
+
+/** iptables interface wildcard matching every node bridge of the prefix (and nothing else). */
+export function bridgeWildcard(prefix: string): string {
+  return `${prefix}-br+`;
+}
+
+/**
+ * Netns names of the prefix: `<prefix>-*` (one node) and `<prefix><digit>-*` (the
+ * kubelet of node <digit> in a cluster of several nodes).
+ */
+export function isPrefixNetns(prefix: string, name: string): boolean {
+  return new RegExp(`^${prefix}\\d?-`).test(name);
+}
+
 /** iptables chains carry the prefix in upper case, the way KUBE-* chains look. */
 export function chainPrefix(prefix: string): string {
   return `${prefix.toUpperCase()}-`;

@@ -2,7 +2,7 @@ import { writeFile, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { mustRun, runCommand } from './exec.js';
 import { parseCidr, formatCidr, formatIpv4, cidrContains } from './cidr.js';
-import { bridgeName, chainName, chainPrefix, validatePrefix } from './names.js';
+import { bridgeName, bridgeWildcard, chainName, chainPrefix, isPrefixNetns, validatePrefix } from './names.js';
 import { ensureRule, purgeTablePrefix, restoreNoFlush } from './iptables.js';
 
 export interface NodeNetworkOptions {
@@ -10,6 +10,13 @@ export interface NodeNetworkOptions {
   nodePodCIDR: string; // e.g. 10.244.0.0/24, this node's share
   clusterPodCIDR: string; // e.g. 10.244.0.0/16
   serviceCIDR: string; // e.g. 10.96.0.0/16
+  /** This node's bridge (default `<prefix>-br0`); several nodes each have their own. */
+  bridge?: string;
+  /**
+   * Route the host's own connections to ClusterIPs over this bridge (default true). With
+   * several nodes only one bridge carries that route.
+   */
+  serviceRoute?: boolean;
 }
 
 export interface NodeNetwork {
@@ -49,7 +56,8 @@ export async function ensureNodeNetwork(opts: NodeNetworkOptions): Promise<NodeN
     throw new Error(`serviceCIDR: ${formatCidr(service)} overlaps clusterPodCIDR ${formatCidr(cluster)}`);
   }
 
-  const bridge = bridgeName(opts.prefix);
+  const bridge = opts.bridge ?? bridgeName(opts.prefix);
+  if (!bridge.startsWith(`${opts.prefix}-br`)) throw new Error(`bridge: "${bridge}" does not carry the prefix "${opts.prefix}-br"`);
   const gatewayIP = formatIpv4(node.network + 1);
   const metric = String(unreachableRouteMetric(opts.prefix));
 
@@ -73,22 +81,27 @@ export async function ensureNodeNetwork(opts: NodeNetworkOptions): Promise<NodeN
   // with only the unreachable route, connect() would fail with EHOSTUNREACH. This route
   // (metric 0, so above the unreachable one) keeps them on the bridge, which only leads to
   // our own namespaces; it disappears with the bridge, leaving the unreachable route.
-  await mustRun('ip', ['route', 'replace', formatCidr(service), 'dev', bridge, 'src', gatewayIP, 'metric', '0']);
+  if (opts.serviceRoute ?? true) {
+    await mustRun('ip', ['route', 'replace', formatCidr(service), 'dev', bridge, 'src', gatewayIP, 'metric', '0']);
+  }
 
   if ((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim() !== '1') {
     await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
   }
 
-  // Own chain, rewritten atomically, jumped to from FORWARD (whose policy may be DROP).
+  // Own chain, rewritten atomically, jumped to from FORWARD (whose policy may be DROP). The
+  // rules name every node bridge of the prefix by wildcard, so they are the same for each
+  // node and already cover a bridge before it exists: pod traffic is forwarded only from
+  // one of our bridges to one of our bridges (same node or another), never elsewhere.
   const forward = chainName(opts.prefix, 'FORWARD');
+  const bridges = bridgeWildcard(opts.prefix);
   await restoreNoFlush(
     [
       '*filter',
       `:${forward} - [0:0]`,
-      // Safety net: pod traffic is only ever forwarded back onto the bridge, never out of the machine.
-      `-A ${forward} -i ${bridge} ! -o ${bridge} -m comment --comment "${opts.prefix} pod traffic stays on this node" -j DROP`,
-      `-A ${forward} -i ${bridge} -m comment --comment "${opts.prefix} pod to pod" -j ACCEPT`,
-      `-A ${forward} -o ${bridge} -m comment --comment "${opts.prefix} to pods" -j ACCEPT`,
+      `-A ${forward} -i ${bridges} ! -o ${bridges} -m comment --comment "${opts.prefix} pod traffic stays on the nodes' bridges" -j DROP`,
+      `-A ${forward} -i ${bridges} -m comment --comment "${opts.prefix} pod to pod" -j ACCEPT`,
+      `-A ${forward} -o ${bridges} -m comment --comment "${opts.prefix} to pods" -j ACCEPT`,
       'COMMIT',
       '',
     ].join('\n'),
@@ -132,7 +145,7 @@ export async function teardownNodeNetwork(prefix: string): Promise<void> {
   const netns = await runCommand('ip', ['netns', 'list']);
   for (const line of netns.stdout.split('\n')) {
     const name = line.split(' ')[0];
-    if (name.startsWith(`${prefix}-`)) await attempt(`netns ${name}`, () => mustRun('ip', ['netns', 'delete', name]));
+    if (isPrefixNetns(prefix, name)) await attempt(`netns ${name}`, () => mustRun('ip', ['netns', 'delete', name]));
   }
 
   const links = linkNames((await runCommand('ip', ['-o', 'link', 'show'])).stdout).filter((n) => n.startsWith(prefix));

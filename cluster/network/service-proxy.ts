@@ -11,6 +11,8 @@ export interface ServiceProxyOptions {
   dns?: DnsRedirect;
   /** The node bridge (default `<prefix>-br0`); node ports on 127.0.0.1 are routed onto it. */
   bridge?: string;
+  /** Every node bridge, when the cluster has several nodes (replaces `bridge`). */
+  bridges?: string[];
   /** Coalesces bursts of updates into one iptables-restore. Default 100 ms. */
   debounceMs?: number;
   /** Failures of debounced syncs (they are retried); default logs to stderr. */
@@ -34,7 +36,7 @@ interface Hook {
 export class ServiceProxy {
   private readonly prefix: string;
   private readonly debounceMs: number;
-  private readonly bridge: string;
+  private readonly bridges: string[];
   private services: Collection<Service> = [];
   private endpoints: Collection<Endpoints> = [];
   private timer: NodeJS.Timeout | undefined;
@@ -47,7 +49,7 @@ export class ServiceProxy {
     validatePrefix(opts.prefix);
     this.prefix = opts.prefix;
     this.debounceMs = opts.debounceMs ?? 100;
-    this.bridge = opts.bridge ?? bridgeName(opts.prefix);
+    this.bridges = opts.bridges?.length ? [...opts.bridges] : [opts.bridge ?? bridgeName(opts.prefix)];
   }
 
   /**
@@ -60,10 +62,12 @@ export class ServiceProxy {
    * 127.0.0.0/8. The masquerade in POSTROUTING gives the pod the bridge address as source.
    */
   private async enableRouteLocalnet(): Promise<void> {
-    const file = `/proc/sys/net/ipv4/conf/${this.bridge}/route_localnet`;
-    const now = await readFile(file, 'utf8').catch(() => undefined);
-    if (now === undefined) return; // no bridge (yet): node ports on 127.0.0.1 wait for the next apply
-    if (now.trim() !== '1') await writeFile(file, '1\n');
+    for (const bridge of this.bridges) {
+      const file = `/proc/sys/net/ipv4/conf/${bridge}/route_localnet`;
+      const now = await readFile(file, 'utf8').catch(() => undefined);
+      if (now === undefined) continue; // no bridge (yet): node ports on 127.0.0.1 wait for the next apply
+      if (now.trim() !== '1') await writeFile(file, '1\n');
+    }
   }
 
   private get hooks(): Hook[] {
@@ -153,7 +157,7 @@ export class ServiceProxy {
       services: this.services,
       endpoints: this.endpoints,
       dns: this.opts.dns,
-      bridge: this.bridge,
+      bridges: this.bridges,
       existingNatChains: existing,
     });
     await this.enableRouteLocalnet();

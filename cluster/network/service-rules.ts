@@ -22,6 +22,8 @@ export interface ServiceRulesInput {
    * reply of a connection we DNAT'd (kube-proxy's guard against CVE-2020-8558).
    */
   bridge?: string;
+  /** Several node bridges (a cluster of several nodes); each gets the guard. */
+  bridges?: readonly string[];
   /** nat chains of the prefix that exist now; SVC/SEP chains no longer wanted are deleted. */
   existingNatChains?: readonly string[];
 }
@@ -190,14 +192,17 @@ export function buildServiceRules(input: ServiceRulesInput): ServiceRules {
 
   const declare = (chains: readonly string[]) => chains.map((c) => `:${c} - [0:0]`);
   const filterChains = [services];
-  if (input.bridge) {
-    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(input.bridge)) throw new Error(`bridge: "${input.bridge}" is not a valid interface name`);
+  const guarded = [...(input.bridge ? [input.bridge] : []), ...(input.bridges ?? [])];
+  if (guarded.length > 0) {
     const localnet = P('LOCALNET');
     filterChains.push(localnet);
-    filterRules.push(
-      `-A ${localnet} -i ${input.bridge} -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT ` +
-        `-m comment --comment ${comment('block localnet from pods')} -j DROP`,
-    );
+    for (const bridge of guarded) {
+      if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) throw new Error(`bridge: "${bridge}" is not a valid interface name`);
+      filterRules.push(
+        `-A ${localnet} -i ${bridge} -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT ` +
+          `-m comment --comment ${comment('block localnet from pods')} -j DROP`,
+      );
+    }
   }
   const filter = ['*filter', ...declare(filterChains), ...filterRules, 'COMMIT'];
   const fingerprint = ['*nat', ...declare(natChains), ...svcRules, ...natRules, 'COMMIT', ...filter, ''].join('\n');

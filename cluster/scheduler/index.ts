@@ -1,6 +1,8 @@
 // The scheduler: watches pods without a node (fieldSelector spec.nodeName=) and Nodes,
-// filters nodes (Ready, schedulable, nodeSelector/affinity, taints, resources), scores the
-// rest by least allocated, and binds with POST pods/<name>/binding. A pod no node fits gets
+// filters nodes (schedulable, taints, nodeSelector/affinity, host ports, resources, topology
+// spread), scores the rest (least allocated, preferred node affinity, PreferNoSchedule
+// taints, topology spread, with kube-scheduler's default weights), and binds with
+// POST pods/<name>/binding. A pod no node fits gets
 // PodScheduled=False/Unschedulable saying why, and is retried when nodes change.
 import {
   Informer, R, WorkQueue, isConflict, isNotFound, keyOf,
@@ -9,7 +11,8 @@ import {
 import { EventRecorder, referenceTo } from '../controllers/events.js';
 import { filterNode, fitErrorMessage } from './predicates.js';
 import { addResources, podRequests, type Resources } from './resources.js';
-import { leastAllocatedScore, nonZeroRequests } from './score.js';
+import { nonZeroRequests, scoreNodes } from './score.js';
+import type { Placement } from './spread.js';
 
 export const DEFAULT_SCHEDULER_NAME = 'default-scheduler';
 const RETRY_UNSCHEDULABLE_MS = 30_000;
@@ -22,7 +25,7 @@ export interface SchedulerOptions {
   recorder?: EventRecorder;
 }
 
-interface Assumed { node: string; requests: Resources; at: number }
+interface Assumed { node: string; pod: Pod; requests: Resources; at: number }
 interface NodeUsage { used: Resources; usedNonZero: Resources }
 
 export async function startScheduler(opts: SchedulerOptions): Promise<{ stop(): void }> {
@@ -109,6 +112,18 @@ export class Scheduler {
     return out;
   }
 
+  /** The pods on each node: bound ones (not finished) plus those we just bound. */
+  private placement(nodes: readonly Node[]): Placement {
+    const byNode = new Map<string, Pod[]>();
+    const add = (node: string, p: Pod) => { const l = byNode.get(node); if (l) l.push(p); else byNode.set(node, [p]); };
+    for (const p of this.assigned.list()) {
+      const phase = p.status?.phase;
+      if (p.spec.nodeName && phase !== 'Succeeded' && phase !== 'Failed') add(p.spec.nodeName, p);
+    }
+    for (const [key, a] of this.assumed) if (!this.assigned.get(key)) add(a.node, { ...a.pod, spec: { ...a.pod.spec, nodeName: a.node } });
+    return { nodes, podsOn: (node) => byNode.get(node) ?? [] };
+  }
+
   async schedule(key: string): Promise<void> {
     const pod = this.pending.get(key);
     if (!pod || !this.responsibleFor(pod) || this.assumed.has(key)) return;
@@ -119,15 +134,21 @@ export class Scheduler {
     }
     const nodes = this.nodes.list();
     const usage = this.usage();
+    const placement = this.placement(nodes);
     const reasons: string[][] = [];
-    let best: { node: Node; score: number }[] = [];
+    const feasible: Node[] = [];
     for (const node of nodes) {
       const u = usage.get(node.metadata.name as string) ?? { used: {}, usedNonZero: {} };
-      const why = filterNode(pod, node, u.used);
-      if (why.length) { reasons.push(why); continue; }
-      const score = leastAllocatedScore(requests, node, u.usedNonZero);
-      if (!best.length || score > best[0].score) best = [{ node, score }];
-      else if (score === best[0].score) best.push({ node, score });
+      const why = filterNode(pod, node, u.used, placement);
+      if (why.length) reasons.push(why);
+      else feasible.push(node);
+    }
+    const scores = scoreNodes(pod, requests, feasible, placement, (n) => usage.get(n)?.usedNonZero ?? {});
+    let best: { node: Node; score: number }[] = [];
+    for (const node of feasible) {
+      const score = scores.get(node.metadata.name as string) ?? 0;
+      if (!best.length || score > best[0].score + 1e-9) best = [{ node, score }];
+      else if (Math.abs(score - best[0].score) <= 1e-9) best.push({ node, score });
     }
     if (!best.length) {
       this.unschedulable.add(key);
@@ -137,7 +158,7 @@ export class Scheduler {
     // Equal scores: pick at random so equal nodes share the load.
     const target = best[Math.floor(Math.random() * best.length)].node.metadata.name as string;
     this.unschedulable.delete(key);
-    this.assumed.set(key, { node: target, requests, at: Date.now() });
+    this.assumed.set(key, { node: target, pod, requests, at: Date.now() });
     // The binding cycle runs in the background, as kube-scheduler's does: the next pod is
     // placed against this assumed placement instead of waiting for the API round trip.
     void this.bind(pod, key, target);

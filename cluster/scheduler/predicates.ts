@@ -3,13 +3,21 @@
 // reason, except resources, which list every shortfall.
 import type { Node, Pod } from '../../api/kube/index.js';
 import { addResources, nodeAllocatable, podRequests, type Resources } from './resources.js';
+import { checkNodePorts } from './ports.js';
+import { checkTopologySpread, type Placement } from './spread.js';
 
 export interface Taint { key: string; value?: string; effect: string }
 export interface Toleration { key?: string; operator?: string; value?: string; effect?: string }
 
 interface NodeSelectorRequirement { key: string; operator: string; values?: string[] }
 interface NodeSelectorTerm { matchExpressions?: NodeSelectorRequirement[]; matchFields?: NodeSelectorRequirement[] }
-interface Affinity { nodeAffinity?: { requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: NodeSelectorTerm[] } } }
+interface PreferredTerm { weight: number; preference: NodeSelectorTerm }
+interface Affinity {
+  nodeAffinity?: {
+    requiredDuringSchedulingIgnoredDuringExecution?: { nodeSelectorTerms?: NodeSelectorTerm[] };
+    preferredDuringSchedulingIgnoredDuringExecution?: PreferredTerm[];
+  };
+}
 
 export const NOT_READY_TAINT: Taint = { key: 'node.kubernetes.io/not-ready', effect: 'NoSchedule' };
 export const UNSCHEDULABLE_TAINT: Taint = { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' };
@@ -44,6 +52,11 @@ export function checkTaints(pod: Pod, node: Node): string | undefined {
   return undefined;
 }
 
+/** Gt/Lt compare integers; a value that is not one matches nothing (as in Kubernetes). */
+function integer(text: string | undefined): number | undefined {
+  return text !== undefined && /^-?\d+$/.test(text) ? Number(text) : undefined;
+}
+
 function matchRequirement(r: NodeSelectorRequirement, values: Record<string, string>): boolean {
   const has = Object.prototype.hasOwnProperty.call(values, r.key);
   const v = values[r.key];
@@ -53,8 +66,12 @@ function matchRequirement(r: NodeSelectorRequirement, values: Record<string, str
     case 'NotIn': return !has || !vals.includes(v);
     case 'Exists': return has;
     case 'DoesNotExist': return !has;
-    case 'Gt': return has && Number(v) > Number(vals[0]);
-    case 'Lt': return has && Number(v) < Number(vals[0]);
+    case 'Gt': case 'Lt': {
+      const a = has ? integer(v) : undefined;
+      const b = vals.length === 1 ? integer(vals[0]) : undefined;
+      if (a === undefined || b === undefined) return false;
+      return r.operator === 'Gt' ? a > b : a < b;
+    }
     default: return false;
   }
 }
@@ -67,14 +84,34 @@ export function checkNodeAffinity(pod: Pod, node: Node): string | undefined {
   const affinity = (pod.spec as { affinity?: Affinity }).affinity;
   const required = affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
   if (!required) return undefined;
-  const fields = { 'metadata.name': node.metadata.name ?? '' };
-  const ok = (required.nodeSelectorTerms ?? []).some((term) => {
-    const exprs = term.matchExpressions ?? [];
-    const fexprs = term.matchFields ?? [];
-    if (!exprs.length && !fexprs.length) return false;
-    return exprs.every((r) => matchRequirement(r, labels)) && fexprs.every((r) => matchRequirement(r, fields));
-  });
+  const ok = (required.nodeSelectorTerms ?? []).some((term) => termMatches(term, node));
   return ok ? undefined : reason;
+}
+
+/** A node selector term: its requirements ANDed; an empty term matches nothing. */
+function termMatches(term: NodeSelectorTerm, node: Node): boolean {
+  const exprs = term.matchExpressions ?? [];
+  const fexprs = term.matchFields ?? [];
+  if (!exprs.length && !fexprs.length) return false;
+  const fields = { 'metadata.name': node.metadata.name ?? '' };
+  return exprs.every((r) => matchRequirement(r, node.metadata.labels ?? {})) && fexprs.every((r) => matchRequirement(r, fields));
+}
+
+/** NodeAffinity scoring before normalization: the summed weights of the preferred terms the node matches. */
+export function preferredAffinityWeight(pod: Pod, node: Node): number {
+  const preferred = (pod.spec as { affinity?: Affinity }).affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+  let sum = 0;
+  for (const t of preferred) if (t.weight && termMatches(t.preference, node)) sum += t.weight;
+  return sum;
+}
+
+/** TaintToleration scoring before normalization: PreferNoSchedule taints the pod does not tolerate. */
+export function intolerablePreferNoSchedule(pod: Pod, node: Node): number {
+  let n = 0;
+  for (const taint of node.spec?.taints ?? []) {
+    if (taint.effect === 'PreferNoSchedule' && !tolerations(pod).some((t) => tolerates(t, taint))) n++;
+  }
+  return n;
 }
 
 /** Requests against what is left of allocatable; returns every shortfall. */
@@ -97,13 +134,25 @@ export function checkResources(requests: Resources, node: Node, used: Resources)
   return out;
 }
 
-/** Every reason node cannot take pod (empty: it fits). */
-export function filterNode(pod: Pod, node: Node, used: Resources): string[] {
+/**
+ * Every reason node cannot take pod (empty: it fits), in kube-scheduler's filter order:
+ * NodeUnschedulable, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit,
+ * PodTopologySpread. The first failing filter is the node's reason; resources list every
+ * shortfall. Without a placement (the pods on each node), NodePorts and spreading are skipped.
+ */
+export function filterNode(pod: Pod, node: Node, used: Resources, placement?: Placement): string[] {
   for (const check of [checkUnschedulable, checkTaints, checkNodeAffinity]) {
     const r = check(pod, node);
     if (r) return [r];
   }
-  return checkResources(podRequests(pod), node, used);
+  if (placement) {
+    const ports = checkNodePorts(pod, placement.podsOn(node.metadata.name ?? ''));
+    if (ports) return [ports];
+  }
+  const short = checkResources(podRequests(pod), node, used);
+  if (short.length) return short;
+  const spread = placement ? checkTopologySpread(pod, node, placement) : undefined;
+  return spread ? [spread] : [];
 }
 
 /** kube-scheduler's FitError text: "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) ...". */

@@ -9,6 +9,8 @@ import { ordinalOf } from '../../cluster/controllers/statefulset.js';
 import { endpointGroups, resolveTargetPort } from '../../cluster/controllers/endpoint-addresses.js';
 import { compareForDeletion } from '../../cluster/controllers/pod-util.js';
 import { filterNode, fitErrorMessage, tolerates } from '../../cluster/scheduler/predicates.js';
+import { scoreNodes } from '../../cluster/scheduler/score.js';
+import type { Placement } from '../../cluster/scheduler/spread.js';
 import { parseQuantity, toAmount } from '../../cluster/scheduler/quantity.js';
 
 const template = { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c', image: 'x' }] } };
@@ -107,6 +109,85 @@ describe('scheduler filters', () => {
   it('formats the FitError as kube-scheduler does', () => {
     assert.equal(fitErrorMessage(1, [["node(s) didn't match Pod's node affinity/selector"]]), "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.");
     assert.equal(fitErrorMessage(3, [['Insufficient cpu'], ['node(s) were unschedulable'], ['Insufficient cpu']]), '0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu.');
+  });
+});
+
+describe('scheduler plugins: node affinity, host ports, topology spread, scoring', () => {
+  const node = (name: string, labels: Record<string, string> = {}, extra: Partial<Node> = {}): Node => ({
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } },
+    spec: {},
+    status: { conditions: [{ type: 'Ready', status: 'True' }], allocatable: { cpu: '2', memory: '2Gi', pods: '110' } },
+    ...extra,
+  });
+  const pod = (name: string, spec: Record<string, unknown> = {}, labels: Record<string, string> = {}): Pod =>
+    ({ metadata: { name, namespace: 'ns', labels }, spec: { containers: [{ name: 'c' }], ...spec } as Pod['spec'] });
+  const placed = (nodes: Node[], pods: Record<string, Pod[]> = {}): Placement => ({ nodes, podsOn: (n) => pods[n] ?? [] });
+  const required = (...exprs: { key: string; operator: string; values?: string[] }[]) =>
+    ({ affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: exprs }] } } } });
+  const AFFINITY = "node(s) didn't match Pod's node affinity/selector";
+
+  it('matches required node affinity with In, NotIn, Exists, DoesNotExist, Gt and Lt', () => {
+    const n = node('n', { disk: 'ssd', cores: '8' });
+    const fits = (...exprs: { key: string; operator: string; values?: string[] }[]) => filterNode(pod('p', required(...exprs)), n, {}).length === 0;
+    assert.equal(fits({ key: 'disk', operator: 'In', values: ['ssd', 'nvme'] }), true);
+    assert.equal(fits({ key: 'disk', operator: 'In', values: ['hdd'] }), false);
+    assert.equal(fits({ key: 'disk', operator: 'NotIn', values: ['hdd'] }), true);
+    assert.equal(fits({ key: 'gpu', operator: 'NotIn', values: ['x'] }), true, 'NotIn matches a node without the label');
+    assert.equal(fits({ key: 'disk', operator: 'Exists' }), true);
+    assert.equal(fits({ key: 'gpu', operator: 'DoesNotExist' }), true);
+    assert.equal(fits({ key: 'disk', operator: 'DoesNotExist' }), false);
+    assert.equal(fits({ key: 'cores', operator: 'Gt', values: ['4'] }), true);
+    assert.equal(fits({ key: 'cores', operator: 'Lt', values: ['4'] }), false);
+    assert.equal(fits({ key: 'disk', operator: 'Gt', values: ['4'] }), false, 'Gt on a value that is not an integer matches nothing');
+    assert.equal(fits({ key: 'disk', operator: 'Exists' }, { key: 'cores', operator: 'Lt', values: ['4'] }), false, 'requirements are ANDed');
+    assert.deepEqual(filterNode(pod('p', required({ key: 'disk', operator: 'In', values: ['hdd'] })), n, {}), [AFFINITY]);
+  });
+
+  it('prefers nodes by the weights of the preferred terms they match', () => {
+    const a = node('a', { disk: 'ssd' });
+    const b = node('b', { disk: 'hdd' });
+    const p = pod('p', { affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [
+      { weight: 10, preference: { matchExpressions: [{ key: 'disk', operator: 'In', values: ['hdd'] }] } },
+      { weight: 1, preference: { matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] } },
+    ] } } });
+    const s = scoreNodes(p, { pods: 1 }, [a, b], placed([a, b]), () => ({}));
+    assert.ok((s.get('b') ?? 0) > (s.get('a') ?? 0), JSON.stringify([...s]));
+  });
+
+  it('refuses a node whose host port is taken (same protocol, overlapping host IP)', () => {
+    const n = node('n');
+    const withPort = (name: string, hostPort: number, protocol = 'TCP', hostIP?: string) =>
+      pod(name, { containers: [{ name: 'c', ports: [{ containerPort: 80, hostPort, protocol, hostIP }] }] });
+    const busy = placed([n], { n: [withPort('old', 8080)] });
+    assert.deepEqual(filterNode(withPort('new', 8080), n, {}, busy), ["node(s) didn't have free ports for the requested pod ports"]);
+    assert.deepEqual(filterNode(withPort('new', 8080, 'UDP'), n, {}, busy), [], 'another protocol');
+    assert.deepEqual(filterNode(withPort('new', 8081), n, {}, busy), [], 'another port');
+    assert.deepEqual(filterNode(withPort('new', 8080, 'TCP', '127.0.0.2'), n, {}, busy), ["node(s) didn't have free ports for the requested pod ports"], '0.0.0.0 takes every address');
+    assert.deepEqual(filterNode(withPort('new', 8080, 'TCP', '127.0.0.2'), n, {}, placed([n], { n: [withPort('old', 8080, 'TCP', '127.0.0.3')] })), []);
+  });
+
+  it('keeps topologySpreadConstraints within maxSkew on kubernetes.io/hostname', () => {
+    const a = node('a');
+    const b = node('b');
+    const spread = { topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app: 'web' } } }] };
+    const web = (name: string) => pod(name, spread, { app: 'web' });
+    const state = placed([a, b], { a: [web('w1'), web('w2')], b: [web('w3')] });
+    assert.deepEqual(filterNode(web('w4'), a, {}, state), ["node(s) didn't match pod topology spread constraints"]);
+    assert.deepEqual(filterNode(web('w4'), b, {}, state), []);
+    assert.deepEqual(filterNode(web('w4'), node('c', {}, { metadata: { name: 'c', labels: {} } }), {}, state),
+      ["node(s) didn't match pod topology spread constraints (missing required label)"]);
+    assert.equal(fitErrorMessage(2, [["node(s) didn't match pod topology spread constraints"], ["node(s) didn't match pod topology spread constraints"]]),
+      "0/2 nodes are available: 2 node(s) didn't match pod topology spread constraints.");
+  });
+
+  it('spreads the pods of one controller by default and scores least allocated', () => {
+    const a = node('a');
+    const b = node('b');
+    const owned = (name: string) => ({ ...pod(name), metadata: { name, namespace: 'ns', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid: 'u1', controller: true }] } }) as Pod;
+    const s = scoreNodes(owned('p3'), { pods: 1 }, [a, b], placed([a, b], { a: [owned('p1'), owned('p2')], b: [pod('other')] }), () => ({}));
+    assert.ok((s.get('b') ?? 0) > (s.get('a') ?? 0), `the node without the controller's pods wins: ${JSON.stringify([...s])}`);
+    const la = scoreNodes(pod('p'), { cpu: 500, pods: 1 }, [a, b], placed([a, b]), (n): Record<string, number> => (n === 'a' ? { cpu: 1500, memory: 1 << 30 } : {}));
+    assert.ok((la.get('b') ?? 0) > (la.get('a') ?? 0), `the emptier node wins: ${JSON.stringify([...la])}`);
   });
 });
 

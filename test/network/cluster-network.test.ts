@@ -79,7 +79,18 @@ describe('cluster network (root namespace, prefix tnet)', { skip, concurrency: f
       assert.equal((await mustRun('sysctl', ['-n', 'net.ipv4.ip_forward'])).trim(), '1');
       const forward = await mustRun('iptables', ['-S', 'FORWARD']);
       assert.equal(forward.split('\n').filter((l) => l.includes('-j TNET-FORWARD')).length, 1, 'one jump after two ensures');
-      assert.match(await mustRun('iptables', ['-S', 'TNET-FORWARD']), /-A TNET-FORWARD -i tnet-br0 .*-j ACCEPT/);
+      const chain = await mustRun('iptables', ['-S', 'TNET-FORWARD']);
+      assert.match(chain.split('\n')[1], /^-A TNET-FORWARD -i tnet-br\+ ! -o tnet-br\+ .*-j DROP$/, 'first: pod traffic never leaves our bridges');
+      assert.match(chain, /-A TNET-FORWARD -i tnet-br\+ .*-j ACCEPT/);
+
+      // A second node: its own bridge and /24, routed from the root namespace; the ClusterIP
+      // route stays on the first bridge; the forward rules are unchanged.
+      const node1 = await ensureNodeNetwork({ ...OPTS, nodePodCIDR: '10.250.1.0/24', bridge: 'tnet-br1', serviceRoute: false });
+      assert.deepEqual(node1, { bridge: 'tnet-br1', gatewayIP: '10.250.1.1', prefixLength: 24 });
+      assert.match(await mustRun('ip', ['route', 'get', '10.250.1.5']), /dev tnet-br1/);
+      assert.match(await mustRun('ip', ['route', 'get', '10.251.0.99']), /dev tnet-br0/);
+      assert.equal(await mustRun('iptables', ['-S', 'TNET-FORWARD']), chain);
+      await assert.rejects(ensureNodeNetwork({ ...OPTS, nodePodCIDR: '10.250.2.0/24', bridge: 'other-br2' }), /does not carry the prefix/);
 
       // Crash leftovers: a namespace and a veth that the kubelet would have made.
       await addPodNamespace('x', '10.250.0.50', 'tnet-br0');

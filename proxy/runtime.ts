@@ -10,6 +10,8 @@ import type { SocketAddress } from './interception/original-dst.js';
 import type { Direction } from './stats/labels.js';
 import type { FilterChain, ListenerConfig } from './xds/resources/listener.js';
 import type { DownstreamH2Sessions } from './http/h2-drain.js';
+import type { SecretResolver } from './security/sds.js';
+import type { DownstreamPeer } from './listener/tls-termination.js';
 
 export interface ProxyRuntime {
   config: XdsConfig;
@@ -19,6 +21,8 @@ export interface ProxyRuntime {
   accessLog: AccessLogSink;
   identity: ProxyIdentity;
   log: (msg: string) => void;
+  /** SDS `default` / `ROOTCA` and TLS contexts for listeners and upstream connections. */
+  secrets: SecretResolver;
   /** True if connecting to this address would reach one of the proxy's own listeners again. */
   isOwnListener(address: SocketAddress): boolean;
   /** Directions being drained: their HTTP/1.1 responses carry Connection: close. */
@@ -36,6 +40,8 @@ export interface ConnectionContext {
   direction: Direction;
   originalDst: SocketAddress;
   downstreamRemote: string;
+  /** Set when the chain terminated TLS: the verified peer, SNI and ALPN. */
+  downstreamTls?: DownstreamPeer;
 }
 
 /**

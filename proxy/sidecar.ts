@@ -18,6 +18,7 @@ import { originalDstOrLocal, type SocketAddress } from './interception/original-
 import type { ProxyRuntime } from './runtime.js';
 import type { Direction } from './stats/labels.js';
 import type { WorkloadCertManager } from './security/cert-manager.js';
+import { SecretResolver, type CertificateSource } from './security/sds.js';
 
 export interface SidecarOptions {
   pilotAddress: string;
@@ -39,6 +40,8 @@ export interface SidecarOptions {
    * to their own ports); there is no interception in front of it. Default `sidecar`.
    */
   nodeType?: 'sidecar' | 'router';
+  /** A fixed workload certificate for SDS `default` / `ROOTCA` when there is no cert manager. */
+  tlsSecrets?: CertificateSource;
 }
 
 export class Sidecar {
@@ -65,6 +68,7 @@ export class Sidecar {
       accessLog: opts.accessLog ?? stdoutAccessLog,
       identity: opts.identity,
       log,
+      secrets: new SecretResolver(opts.certificates ?? opts.tlsSecrets),
       isOwnListener: (a) => this.isOwnListener(a),
       draining: new Set(),
       h2Sessions: new DownstreamH2Sessions(),

@@ -20,6 +20,7 @@ import type { Duplex } from 'node:stream';
 import { elapsedMs, newStreamInfo, type StreamInfo } from './stream-info.js';
 import { corsPolicyFor, evaluateCors, sendPreflight } from './cors-stage.js';
 import { mirror } from './mirror.js';
+import { applyXfcc } from './xfcc.js';
 
 // The HTTP/2 connection preface; enough of it to tell h2c prior knowledge from HTTP/1.x.
 const MAX_HEADER_BYTES = 60 * 1024;
@@ -195,7 +196,7 @@ export class HttpConnectionManager {
     info.cluster = clusterName;
     const path = rewritePath(req.url ?? '/', route.prefix, action.prefixRewrite, action.regexRewrite);
     const levels = mutationsFor([route.headers, virtualHost.headers, routeTableFor(this.hcm, snapshot)?.headers]);
-    const baseHeaders = upstreamRequestHeaders(req, info.requestId, action.hostRewrite);
+    const baseHeaders = applyXfcc(upstreamRequestHeaders(req, info.requestId, action.hostRewrite), this.hcm.xfcc, ctx.downstreamTls);
     const upstreamPath = path.startsWith('/') ? path : `/${path}`;
     const headers = levels.length > 0 ? applyToRequest(baseHeaders, levels) : baseHeaders;
     const mutate = (h: Record<string, string | string[]>): Record<string, string | string[]> => (levels.length > 0 ? applyToResponse(h, levels) : h);

@@ -9,7 +9,11 @@ import type { ConnectionContext, ProxyRuntime } from '../runtime.js';
 import { addressKey, type ConfigSnapshot } from '../xds/snapshot.js';
 import type { FilterChain, ListenerConfig } from '../xds/resources/listener.js';
 import type { Direction } from '../stats/labels.js';
-import { selectFilterChain } from './filter-chain-match.js';
+import { inspectionNeeds, selectFilterChain, type ConnectionMatchInfo } from './filter-chain-match.js';
+import { inspect } from './inspectors.js';
+import { terminateTls } from './tls-termination.js';
+
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export type OriginalDstResolver = (socket: net.Socket) => SocketAddress;
 
@@ -103,8 +107,31 @@ export class ListenerManager {
         ?? snapshot.listenersByAddress.get(addressKey('0.0.0.0', dst.port));
       if (owner && owner !== accepting) listener = owner;
     }
-    const chain = selectFilterChain(listener, dst);
     this.rt.stats.inc(`listener.${listener.name}.downstream_cx_total`);
+    const source: SocketAddress = { address: stripV4Mapped(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
+    const needs = inspectionNeeds(listener);
+    const acceptingNeeds = inspectionNeeds(accepting);
+    const opts = {
+      tls: needs.tls || acceptingNeeds.tls, http: needs.http || acceptingNeeds.http,
+      timeoutMs: accepting.listenerFiltersTimeoutMs, continueOnTimeout: accepting.continueOnListenerFiltersTimeout,
+    };
+    if (!opts.tls && !opts.http) {
+      this.dispatch(listener, accepting, socket, { destination: dst, source });
+      return;
+    }
+    void inspect(socket, opts).then((detected) => {
+      if (!detected) {
+        this.rt.stats.inc(`listener.${listener.name}.downstream_listener_filter_error`);
+        socket.destroy();
+        return;
+      }
+      this.dispatch(listener, accepting, socket, { destination: dst, source, ...detected });
+    });
+  }
+
+  /** Chooses the chain, terminates TLS if the chain asks for it, then runs the network filters. */
+  private dispatch(listener: ListenerConfig, accepting: ListenerConfig, socket: net.Socket, info: ConnectionMatchInfo): void {
+    const chain = selectFilterChain(listener, info);
     if (!chain) {
       this.rt.stats.inc(`listener.${listener.name}.no_filter_chain_match`);
       socket.destroy();
@@ -114,9 +141,34 @@ export class ListenerManager {
       listener,
       chain,
       direction: directionOf(listener, accepting),
-      originalDst: dst,
-      downstreamRemote: `${stripV4Mapped(socket.remoteAddress ?? '')}:${socket.remotePort ?? 0}`,
+      originalDst: info.destination,
+      downstreamRemote: `${info.source?.address ?? ''}:${info.source?.port ?? 0}`,
     };
+    if (!chain.tls) {
+      this.runFilters(chain, socket, ctx);
+      // The inspectors paused the socket to put the peeked bytes back: let them flow now.
+      if (socket.isPaused()) socket.resume();
+      return;
+    }
+    let pending: ReturnType<typeof terminateTls>;
+    try {
+      pending = terminateTls(socket, chain.tls, this.rt.secrets, info.applicationProtocols ?? [], info.serverName, HANDSHAKE_TIMEOUT_MS);
+    } catch (e) {
+      this.rt.log(`listener ${listener.name} chain ${chain.name}: ${(e as Error).message}`);
+      socket.destroy();
+      return;
+    }
+    pending.then(({ socket: secure, peer }) => {
+      this.rt.stats.inc(`listener.${listener.name}.ssl.handshake`);
+      secure.on('error', () => secure.destroy());
+      this.runFilters(chain, secure, { ...ctx, downstreamTls: peer });
+    }, (err: Error) => {
+      this.rt.stats.inc(`listener.${listener.name}.ssl.connection_error`);
+      this.rt.log(`listener ${listener.name} chain ${chain.name}: TLS from ${ctx.downstreamRemote}: ${err.message}`);
+    });
+  }
+
+  private runFilters(chain: FilterChain, socket: net.Socket, ctx: ConnectionContext): void {
     if (chain.filter.kind === 'tcp') {
       proxyTcp(socket, chain.filter, ctx, this.rt);
       return;

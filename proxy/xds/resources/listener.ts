@@ -2,9 +2,14 @@
 // TcpProxy) and their route config references.
 import { CORS_FILTER } from './cors.js';
 import { TYPE_URL } from '../../../api/xds/protos.js';
-import { arr, FieldErrors, num, obj, str, socketAddress, wrapped, type HostPort, type Obj } from './fields.js';
+import { arr, durationMs, FieldErrors, num, obj, str, socketAddress, wrapped, type HostPort, type Obj } from './fields.js';
 import { compileRouteConfiguration, type RouteTable, type WeightedCluster } from './route.js';
 import { decodeHttpFault, FAULT_FILTER, FAULT_TYPE, type FaultConfig } from './fault.js';
+import { decodeFilterChainMatch, type FilterChainMatchSpec, type PrefixRange } from './filter-chain-match.js';
+import { decodeDownstreamTls, decodeTransportSocket, type DownstreamTlsConfig } from './tls-context.js';
+import { decodeXfcc, type XfccConfig } from './xfcc.js';
+
+export type { PrefixRange } from './filter-chain-match.js';
 
 export interface HttpConnectionManagerConfig {
   kind: 'http';
@@ -16,6 +21,8 @@ export interface HttpConnectionManagerConfig {
   fault?: FaultConfig;
   /** Downstream codec: AUTO detects HTTP/2 by its connection preface. */
   codecType: 'AUTO' | 'HTTP1' | 'HTTP2';
+  /** forwardClientCertDetails / setCurrentClientCertDetails (x-forwarded-client-cert). */
+  xfcc: XfccConfig;
 }
 
 export interface TcpProxyConfig {
@@ -27,15 +34,14 @@ export interface TcpProxyConfig {
 
 export type NetworkFilter = HttpConnectionManagerConfig | TcpProxyConfig;
 
-export interface PrefixRange {
-  address: string;
-  prefixLen: number;
-}
-
 export interface FilterChain {
   name: string;
+  /** Same as match.destinationPort / match.prefixRanges (kept for readers of the old shape). */
   destinationPort?: number;
   prefixRanges: PrefixRange[];
+  match: FilterChainMatchSpec;
+  /** DownstreamTlsContext of the chain's transportSocket; absent: plaintext. */
+  tls?: DownstreamTlsConfig;
   filter: NetworkFilter;
 }
 
@@ -50,6 +56,12 @@ export interface ListenerConfig {
   /** Recover the original destination for filter chain matching (original_dst listener filter). */
   originalDstFilter: boolean;
   direction: TrafficDirection;
+  /** tls_inspector / http_inspector in listenerFilters. */
+  tlsInspector: boolean;
+  httpInspector: boolean;
+  /** listenerFiltersTimeout (0: none) and what happens when it fires. */
+  listenerFiltersTimeoutMs: number;
+  continueOnListenerFiltersTimeout: boolean;
   filterChains: FilterChain[];
   defaultFilterChain?: FilterChain;
   raw: Obj;
@@ -106,7 +118,8 @@ function decodeHcm(tc: Obj, field: string, errors: FieldErrors): HttpConnectionM
   let codecType: HttpConnectionManagerConfig['codecType'] = 'AUTO';
   if (codecRaw === 'AUTO' || codecRaw === 'HTTP1' || codecRaw === 'HTTP2') codecType = codecRaw;
   else errors.add(`${field}.codecType`, `"${codecRaw}" is not supported (AUTO, HTTP1, HTTP2)`);
-  return errors.list.length === before ? { kind: 'http', statPrefix, rds, routeConfig, fault, codecType } : undefined;
+  const xfcc = decodeXfcc(tc, field, errors);
+  return errors.list.length === before ? { kind: 'http', statPrefix, rds, routeConfig, fault, codecType, xfcc } : undefined;
 }
 
 function decodeTcpProxy(tc: Obj, field: string, errors: FieldErrors): TcpProxyConfig | undefined {
@@ -131,23 +144,13 @@ function decodeTcpProxy(tc: Obj, field: string, errors: FieldErrors): TcpProxyCo
 
 function decodeFilterChain(raw: Obj, field: string, errors: FieldErrors): FilterChain | undefined {
   const before = errors.list.length;
-  const match = obj(raw.filterChainMatch) ?? {};
-  let destinationPort: number | undefined;
-  if (match.destinationPort !== undefined) {
-    destinationPort = num(wrapped(match.destinationPort));
-    if (destinationPort === undefined || !Number.isInteger(destinationPort) || destinationPort < 1 || destinationPort > 65535) {
-      errors.add(`${field}.filterChainMatch.destinationPort`, `${JSON.stringify(match.destinationPort)} is not a port`);
-    }
+  const match = decodeFilterChainMatch(obj(raw.filterChainMatch) ?? {}, `${field}.filterChainMatch`, errors);
+  let tls: DownstreamTlsConfig | undefined;
+  const ts = obj(raw.transportSocket);
+  if (ts) {
+    const t = decodeTransportSocket(ts, `${field}.transportSocket`, errors, decodeDownstreamTls, TYPE_URL.downstreamTlsContext);
+    if (t && t !== 'plaintext') tls = t;
   }
-  const prefixRanges: PrefixRange[] = [];
-  arr(match.prefixRanges).forEach((p, i) => {
-    const po = obj(p) ?? {};
-    const address = str(po.addressPrefix) ?? '';
-    const prefixLen = num(wrapped(po.prefixLen)) ?? 32;
-    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(address)) errors.add(`${field}.filterChainMatch.prefixRanges[${i}].addressPrefix`, `"${address}" is not an IPv4 address`);
-    else prefixRanges.push({ address, prefixLen });
-  });
-  if (obj(raw.transportSocket)) errors.add(`${field}.transportSocket`, 'TLS is not supported yet');
 
   const filters = arr(raw.filters).map((f) => obj(f) ?? {});
   if (filters.length === 0) errors.add(`${field}.filters`, 'must not be empty');
@@ -171,7 +174,7 @@ function decodeFilterChain(raw: Obj, field: string, errors: FieldErrors): Filter
     }
   });
   if (errors.list.length !== before || !filter) return undefined;
-  return { name: str(raw.name) ?? '', destinationPort, prefixRanges, filter };
+  return { name: str(raw.name) ?? '', destinationPort: match.destinationPort, prefixRanges: match.prefixRanges, match, tls, filter };
 }
 
 export function decodeListener(raw: Obj): { name: string; value?: ListenerConfig; errors: string[] } {
@@ -182,11 +185,23 @@ export function decodeListener(raw: Obj): { name: string; value?: ListenerConfig
   const bindToPort = wrapped(raw.bindToPort) !== false;
   const useOriginalDst = wrapped(raw.useOriginalDst) === true;
   let originalDstFilter = useOriginalDst;
+  let tlsInspector = false;
+  let httpInspector = false;
   arr(raw.listenerFilters).forEach((f, i) => {
     const fname = str(obj(f)?.name) ?? '';
     if (!LISTENER_FILTERS.has(fname)) errors.add(`listenerFilters[${i}].name`, `listener filter "${fname}" is not supported`);
     if (fname === 'envoy.filters.listener.original_dst') originalDstFilter = true;
+    if (fname === 'envoy.filters.listener.tls_inspector') tlsInspector = true;
+    if (fname === 'envoy.filters.listener.http_inspector') httpInspector = true;
   });
+  // Envoy's default is 15 s; 0 disables the timeout.
+  let listenerFiltersTimeoutMs = 15_000;
+  if (raw.listenerFiltersTimeout !== undefined) {
+    const ms = durationMs(raw.listenerFiltersTimeout);
+    if (ms === undefined || ms < 0) errors.add('listenerFiltersTimeout', 'must be a non-negative duration');
+    else listenerFiltersTimeoutMs = ms;
+  }
+  const continueOnListenerFiltersTimeout = wrapped(raw.continueOnListenerFiltersTimeout) === true;
   const dirRaw = str(raw.trafficDirection) ?? 'UNSPECIFIED';
   const direction: TrafficDirection = dirRaw === 'INBOUND' || dirRaw === 'OUTBOUND' ? dirRaw : 'UNSPECIFIED';
 
@@ -202,7 +217,10 @@ export function decodeListener(raw: Obj): { name: string; value?: ListenerConfig
   if (!errors.ok || !address) return { name, errors: errors.list };
   return {
     name,
-    value: { name, address, bindToPort, useOriginalDst, originalDstFilter, direction, filterChains, defaultFilterChain, raw },
+    value: {
+      name, address, bindToPort, useOriginalDst, originalDstFilter, direction, tlsInspector, httpInspector,
+      listenerFiltersTimeoutMs, continueOnListenerFiltersTimeout, filterChains, defaultFilterChain, raw,
+    },
     errors: [],
   };
 }

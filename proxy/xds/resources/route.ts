@@ -140,7 +140,7 @@ export class RouteTable {
 }
 
 /** Full-string regex (Envoy's safe_regex semantics). */
-function fullRegex(re: string, field: string, errors: FieldErrors, flags = ''): RegExp | undefined {
+export function fullRegex(re: string, field: string, errors: FieldErrors, flags = ''): RegExp | undefined {
   try {
     return new RegExp(`^(?:${re})$`, flags);
   } catch (e) {
@@ -172,9 +172,9 @@ function headerValue(headers: Headers, name: string): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
-type HeaderTest = (headers: Headers) => boolean;
+export type HeaderTest = (headers: Headers) => boolean;
 
-function headerMatcher(h: Obj, field: string, errors: FieldErrors): HeaderTest | undefined {
+export function headerMatcher(h: Obj, field: string, errors: FieldErrors): HeaderTest | undefined {
   const name = str(h.name)?.toLowerCase();
   if (!name) {
     errors.add(`${field}.name`, 'required');

@@ -19,11 +19,13 @@ export interface ChangeScope {
 export const FULL_SCOPE: ChangeScope = { full: true, kinds: new Set() };
 
 // The inputs each type's output reads. CDS reads pods/endpoints too: the SAN list of a
-// cluster names the service accounts running the service.
+// cluster names the service accounts running the service; and PeerAuthentications (a
+// namespace with mTLS DISABLE gets no auto mTLS). LDS reads the security policies and the
+// pod labels their selectors match (virtualInbound's chains and RBAC filters).
 const DEPENDS: Record<XdsTypeName, readonly string[]> = {
-  cds: ['namespaces', 'services', 'endpoints', 'pods', 'virtualServices', 'destinationRules'],
+  cds: ['namespaces', 'services', 'endpoints', 'pods', 'virtualServices', 'destinationRules', 'peerAuthentications'],
   eds: ['namespaces', 'services', 'endpoints', 'pods', 'virtualServices', 'destinationRules'],
-  lds: ['namespaces', 'services', 'virtualServices', 'destinationRules'],
+  lds: ['namespaces', 'services', 'pods', 'virtualServices', 'destinationRules', 'peerAuthentications', 'authorizationPolicies'],
   rds: ['namespaces', 'services', 'virtualServices', 'destinationRules'],
 };
 const KNOWN = new Set(Object.values(DEPENDS).flat());

@@ -11,6 +11,7 @@ import { TYPE_URL } from '../../api/xds/protos.js';
 import { startApiServer } from '../../cluster/apiserver/index.js';
 import { MemoryStore } from '../../cluster/store/index.js';
 import { Pilot } from '../../pilot/pilot.js';
+import { typeUnaffected } from '../../pilot/xds/change-scope.js';
 import { AdsClient } from './ads-client.js';
 import { V1_NODE_ID, bookinfo } from './fixtures.js';
 
@@ -81,4 +82,11 @@ test('security policies through the apiserver: v1beta1 fallback, each change pus
   await client.delete(paRef, 'default', 'mesh-root');
   lds = await c.next(10_000);
   assert.deepEqual(chains(lds.resources as Lds), ['9080/tls', '9080/raw_buffer', '*/tls', '*/raw_buffer'], 'deleting the policy goes back to PERMISSIVE');
+});
+
+test('change scope: a security policy change regenerates listeners (and clusters for PeerAuthentication), not routes or endpoints', () => {
+  const scope = (k: string) => ({ full: false, kinds: new Set([k]) });
+  assert.deepEqual(['cds', 'eds', 'lds', 'rds'].map((t) => typeUnaffected(scope('authorizationPolicies'), t)), [true, true, false, true]);
+  assert.deepEqual(['cds', 'eds', 'lds', 'rds'].map((t) => typeUnaffected(scope('peerAuthentications'), t)), [false, true, false, true]);
+  assert.equal(typeUnaffected(scope('pods'), 'lds'), false, 'pod labels decide which policies select a workload');
 });

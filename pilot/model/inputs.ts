@@ -1,7 +1,7 @@
 // The raw inputs a snapshot is folded from: plain lists of Kubernetes and Istio objects.
 // The informer layer fills this; tests build it by hand.
 import type { Endpoints, Namespace, Pod, Service } from '../../api/kube/index.js';
-import type { AuthorizationPolicy, DestinationRule, Gateway, PeerAuthentication, VirtualService } from '../../api/istio/index.js';
+import type { AuthorizationPolicy, DestinationRule, Gateway, PeerAuthentication, ServiceEntry, Sidecar, VirtualService } from '../../api/istio/index.js';
 
 export interface ConfigInputs {
   namespaces: Namespace[];
@@ -15,6 +15,8 @@ export interface ConfigInputs {
   /** security.istio.io; optional so inputs built before they existed stay valid. */
   peerAuthentications?: PeerAuthentication[];
   authorizationPolicies?: AuthorizationPolicy[];
+  serviceEntries?: ServiceEntry[];
+  sidecars?: Sidecar[];
 }
 
 export function emptyInputs(): ConfigInputs {

@@ -7,6 +7,7 @@ import { matchesMap } from '../../api/kube/index.js';
 import type { HTTPRouteDestination } from '../../api/istio/index.js';
 import type { ConfigInputs } from './inputs.js';
 import { DEFAULT_DOMAIN, resolveHost } from './hosts.js';
+import { serviceEntryModels } from './service-entry.js';
 import { buildService, indexPods, isHttpProtocol, resolveTargetPort, type EndpointModel, type PodIndex, type ServiceModel } from './service.js';
 import {
   appliesToMesh, byAge, destinationRuleModel, exportedTo, indexByHost, virtualServiceModel,
@@ -70,6 +71,10 @@ export class PushContext {
     for (const svc of inputs.services) {
       const model = buildService(svc, epByKey.get(`${svc.metadata.namespace}/${svc.metadata.name}`), pods, domain);
       if (model) services.set(model.fqdn, model);
+    }
+    for (const model of serviceEntryModels(inputs.serviceEntries ?? [], warn)) {
+      if (services.has(model.fqdn)) { warn(`ServiceEntry ${model.namespace}: host ${model.fqdn} is already defined (by a Service or an older entry); ignored`); continue; }
+      services.set(model.fqdn, model);
     }
     const fqdns = [...services.keys()].sort();
 

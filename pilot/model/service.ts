@@ -58,6 +58,15 @@ export interface ServiceModel {
   selector?: Readonly<Record<string, string>>;
   /** Ready endpoints per service port number. */
   endpoints: ReadonlyMap<number, readonly EndpointModel[]>;
+  /** Set for services that come from a ServiceEntry (pilot/model/service-entry.ts). */
+  entry?: ServiceEntryInfo;
+}
+
+/** What a ServiceEntry adds to a service: how its endpoints are found and who sees it. */
+export interface ServiceEntryInfo {
+  resolution: 'NONE' | 'STATIC' | 'DNS';
+  meshExternal: boolean;
+  exportTo?: readonly string[];
 }
 
 export interface PodIndex {

@@ -2,8 +2,9 @@
 // security CRDs, read only through the Kubernetes API. It is a thin adapter: it reports that something
 // changed and hands out the cached objects as plain lists for the next snapshot.
 import { Informer, KubeClient, R, isNotFound, type KubeObject, type Pod, type ResourceRef } from '../../api/kube/index.js';
-import { NETWORKING_VERSIONS, type AuthorizationPolicy, type DestinationRule, type Gateway, type PeerAuthentication, type VirtualService } from '../../api/istio/index.js';
+import { NETWORKING_VERSIONS, type AuthorizationPolicy, type DestinationRule, type Gateway, type PeerAuthentication, type ServiceEntry, type Sidecar, type VirtualService } from '../../api/istio/index.js';
 import type { ConfigInputs } from './inputs.js';
+import { EndpointSource } from './endpoint-slices.js';
 
 type Kind = keyof ConfigInputs;
 
@@ -80,6 +81,9 @@ export class KubeSources {
   private readonly gw: CrdSource<Gateway>;
   private readonly pa: CrdSource<PeerAuthentication>;
   private readonly ap: CrdSource<AuthorizationPolicy>;
+  private readonly se: CrdSource<ServiceEntry>;
+  private readonly eps: EndpointSource;
+  private readonly sc: CrdSource<Sidecar>;
 
   constructor(private readonly client: KubeClient, onChange: (kind: Kind) => void) {
     const handlers = (kind: Kind) => ({ add: () => onChange(kind), update: () => onChange(kind), delete: () => onChange(kind) });
@@ -90,7 +94,6 @@ export class KubeSources {
     this.core = [
       { kind: 'namespaces', informer: new Informer<KubeObject>(client, R.namespaces).on(handlers('namespaces')) },
       { kind: 'services', informer: new Informer<KubeObject>(client, R.services).on(handlers('services')) },
-      { kind: 'endpoints', informer: new Informer<KubeObject>(client, R.endpoints).on(handlers('endpoints')) },
       { kind: 'pods', informer: pods as unknown as Informer<KubeObject> },
     ];
     this.vs = new CrdSource<VirtualService>(client, R.virtualServices, () => onChange('virtualServices'));
@@ -99,6 +102,9 @@ export class KubeSources {
     // security.istio.io serves the same versions (v1, else v1beta1).
     this.pa = new CrdSource<PeerAuthentication>(client, R.peerAuthentications, () => onChange('peerAuthentications'));
     this.ap = new CrdSource<AuthorizationPolicy>(client, R.authorizationPolicies, () => onChange('authorizationPolicies'));
+    this.eps = new EndpointSource(client, () => onChange('endpoints'));
+    this.se = new CrdSource<ServiceEntry>(client, R.serviceEntries, () => onChange('serviceEntries'));
+    this.sc = new CrdSource<Sidecar>(client, R.sidecars, () => onChange('sidecars'));
   }
 
   start(): this {
@@ -108,11 +114,15 @@ export class KubeSources {
     void this.gw.start();
     void this.pa.start();
     void this.ap.start();
+    this.eps.start().catch((e: Error) => console.error(`pilot: endpoints: ${e.message}`));
+    void this.se.start();
+    void this.sc.start();
     return this;
   }
 
   get hasSynced(): boolean {
-    return this.core.every((c) => c.informer.hasSynced) && this.vs.synced && this.dr.synced && this.gw.synced && this.pa.synced && this.ap.synced;
+    return this.core.every((c) => c.informer.hasSynced) && this.vs.synced && this.dr.synced && this.gw.synced && this.pa.synced && this.ap.synced
+      && this.eps.hasSynced && this.se.synced && this.sc.synced;
   }
 
   async waitForSync(timeoutMs = 60_000): Promise<void> {
@@ -129,6 +139,7 @@ export class KubeSources {
     return {
       virtualservices: this.vs.version ?? null, destinationrules: this.dr.version ?? null, gateways: this.gw.version ?? null,
       peerauthentications: this.pa.version ?? null, authorizationpolicies: this.ap.version ?? null,
+      serviceentries: this.se.version ?? null, sidecars: this.sc.version ?? null,
     };
   }
 
@@ -137,13 +148,15 @@ export class KubeSources {
     return {
       namespaces: get('namespaces') as ConfigInputs['namespaces'],
       services: get('services') as ConfigInputs['services'],
-      endpoints: get('endpoints') as ConfigInputs['endpoints'],
+      endpoints: this.eps.endpoints(),
       pods: get('pods') as ConfigInputs['pods'],
       virtualServices: this.vs.list(),
       destinationRules: this.dr.list(),
       gateways: this.gw.list(),
       peerAuthentications: this.pa.list(),
       authorizationPolicies: this.ap.list(),
+      serviceEntries: this.se.list(),
+      sidecars: this.sc.list(),
     };
   }
 
@@ -154,5 +167,8 @@ export class KubeSources {
     this.gw.stop();
     this.pa.stop();
     this.ap.stop();
+    this.se.stop();
+    this.sc.stop();
+    this.eps.stop();
   }
 }

@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeClient, R, type Endpoints, type KubeObject, type Pod, type Service } from '../../api/kube/index.js';
+import { KubeClient, R, type KubeObject, type Pod, type Service } from '../../api/kube/index.js';
 import { TYPE_URL } from '../../api/xds/protos.js';
 import { startApiServer, type ApiServer } from '../../cluster/apiserver/index.js';
 import { MemoryStore } from '../../cluster/store/index.js';
 import { Pilot } from '../../pilot/pilot.js';
 import { AdsClient } from './ads-client.js';
-import { REVIEWS, V1_IP, V1_NODE_ID, V2_IP, bookinfo, reviewsVs } from './fixtures.js';
+import { REVIEWS, V1_IP, V1_NODE_ID, V2_IP, bookinfo, reviewsVs, slicesFor } from './fixtures.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
@@ -54,7 +54,8 @@ test('pilot informers against the project apiserver', async () => {
     const created = await client.create<Pod>(R.pods, { metadata: p.metadata, spec: p.spec });
     await client.updateStatus<Pod>(R.pods, { ...created, status: p.status });
   }
-  for (const e of world.endpoints) await client.create<Endpoints>(R.endpoints, e);
+  // Pilot reads EndpointSlices where served (no endpoints controller runs here: written by hand).
+  for (const e of world.endpoints) for (const sl of slicesFor(e)) await client.create(R.endpointSlices, sl);
   for (const d of world.destinationRules) await client.create(R.destinationRules, d);
   for (const v of world.virtualServices) await client.create(R.virtualServices, v);
 
@@ -62,7 +63,7 @@ test('pilot informers against the project apiserver', async () => {
   cleanups.push(() => pilot.stop());
   const { xdsPort, debugPort } = await pilot.start();
   assert.equal((await fetch(`http://127.0.0.1:${debugPort}/ready`)).status, 200);
-  assert.deepEqual(pilot.sources.crdVersions, { virtualservices: 'v1', destinationrules: 'v1', gateways: null, peerauthentications: null, authorizationpolicies: null });
+  assert.deepEqual(pilot.sources.crdVersions, { virtualservices: 'v1', destinationrules: 'v1', gateways: null, peerauthentications: null, authorizationpolicies: null, serviceentries: null, sidecars: null });
 
   const c = new AdsClient(`127.0.0.1:${xdsPort}`, { id: V1_NODE_ID });
   cleanups.push(async () => c.close());

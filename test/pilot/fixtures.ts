@@ -1,6 +1,6 @@
 // A small Bookinfo-like world: reviews (v1 and v2 pods, DestinationRule subsets, an 80/20
 // VirtualService) and ratings on another port, as plain objects.
-import type { Endpoints, Pod, Service } from '../../api/kube/index.js';
+import type { Endpoints, KubeObject, Pod, Service } from '../../api/kube/index.js';
 import type { DestinationRule, VirtualService } from '../../api/istio/index.js';
 import type { ConfigInputs } from '../../pilot/model/inputs.js';
 
@@ -80,4 +80,15 @@ export function bookinfo(vs: VirtualService[] = [reviewsVs(80, 20)]): ConfigInpu
     virtualServices: vs,
     destinationRules: [reviewsDr()],
   };
+}
+
+/** The EndpointSlices the endpoint slice controller would write for an Endpoints fixture (all ready), one per subset. */
+export function slicesFor(eps: Endpoints): KubeObject[] {
+  return (eps.subsets ?? []).map((s, i) => ({
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    metadata: { name: `${eps.metadata.name}-${i}`, namespace: eps.metadata.namespace, labels: { 'kubernetes.io/service-name': eps.metadata.name ?? '' } },
+    addressType: 'IPv4',
+    endpoints: (s.addresses ?? []).map((a) => ({ addresses: [a.ip], conditions: { ready: true, serving: true, terminating: false }, targetRef: a.targetRef })),
+    ports: s.ports ?? [],
+  }) as KubeObject);
 }

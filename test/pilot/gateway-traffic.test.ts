@@ -15,7 +15,7 @@ import { Pilot } from '../../pilot/pilot.js';
 import { Sidecar } from '../../proxy/sidecar.js';
 import { freePort, startApp, waitFor } from '../proxy/fixtures.js';
 import { gateway, gatewayVs, httpServer } from './gateway-fixtures.js';
-import { reviewsDr } from './fixtures.js';
+import { reviewsDr, slicesFor } from './fixtures.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
@@ -71,14 +71,15 @@ test('ingress through a router proxy: Gateway + bound VirtualService split the t
   await createPod(client, 'reviews-v1-abc', 'default', '127.0.0.11', { app: 'reviews', version: 'v1' }, v1.port);
   await createPod(client, 'reviews-v2-def', 'default', '127.0.0.12', { app: 'reviews', version: 'v2' }, v2.port);
   await client.create<Service>(R.services, { metadata: { name: 'reviews', namespace: 'default' }, spec: { selector: { app: 'reviews' }, ports: [{ name: 'http', port: 9080, targetPort: 'http', protocol: 'TCP' }] } });
-  // Different ports per pod: one Endpoints subset each, as the endpoints controller writes them.
-  await client.create<Endpoints>(R.endpoints, {
+  // Different ports per pod: one EndpointSlice each, as the slice controller writes them.
+  const reviewsEps: Endpoints = {
     metadata: { name: 'reviews', namespace: 'default' },
     subsets: [
       { addresses: [{ ip: '127.0.0.11', targetRef: { kind: 'Pod', name: 'reviews-v1-abc', namespace: 'default' } }], ports: [{ name: 'http', port: v1.port, protocol: 'TCP' }] },
       { addresses: [{ ip: '127.0.0.12', targetRef: { kind: 'Pod', name: 'reviews-v2-def', namespace: 'default' } }], ports: [{ name: 'http', port: v2.port, protocol: 'TCP' }] },
     ],
-  });
+  };
+  for (const sl of slicesFor(reviewsEps)) await client.create(R.endpointSlices, sl);
   await client.create(R.destinationRules, reviewsDr());
 
   // The gateway workload: its Service maps port 80 to the port the router binds.

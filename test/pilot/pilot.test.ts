@@ -1,16 +1,32 @@
-// Pilot assembled, reading the cluster only through the Kubernetes REST API (a fake
-// list/watch server here): informers sync, the Istio CRDs fall back to v1beta1 when v1 is
+// Pilot assembled, reading the cluster only through the Kubernetes REST API (the
+// project's own API server here): informers sync, the Istio CRDs fall back to v1beta1 when v1 is
 // not served, /ready turns 200, a proxy gets its config, and a watched VirtualService
 // change reaches it as a debounced RDS push.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { KubeClient } from '../../api/kube/index.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { KubeClient, R, type KubeObject, type Pod, type Service } from '../../api/kube/index.js';
+import { startApiServer } from '../../cluster/apiserver/index.js';
+import { MemoryStore } from '../../cluster/store/index.js';
 import { TYPE_URL } from '../../api/xds/protos.js';
 import { Pilot } from '../../pilot/pilot.js';
 import { Debouncer } from '../../pilot/model/debounce.js';
-import { FakeApiServer } from './fake-apiserver.js';
 import { AdsClient } from './ads-client.js';
-import { REVIEWS, V1_NODE_ID, bookinfo, reviewsVs } from './fixtures.js';
+import { REVIEWS, V1_NODE_ID, bookinfo, reviewsVs, slicesFor } from './fixtures.js';
+
+function crd(plural: string, kind: string, versions: string[]): KubeObject {
+  const schema = { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } };
+  return {
+    metadata: { name: `${plural}.networking.istio.io` },
+    spec: {
+      group: 'networking.istio.io', scope: 'Namespaced',
+      names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
+      versions: versions.map((name, i) => ({ name, served: true, storage: i === 0, schema })),
+    },
+  };
+}
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
@@ -29,22 +45,31 @@ test('debouncer: 100 ms of quiet fires once; a steady trickle still fires after 
 });
 
 test('pilot against the Kubernetes API: sync, v1beta1 fallback, ready, ADS, watched change pushed', async () => {
-  const VS_V1BETA1 = '/apis/networking.istio.io/v1beta1/virtualservices';
-  const api = new FakeApiServer([
-    '/api/v1/namespaces', '/api/v1/services', '/api/v1/endpoints', '/api/v1/pods',
-    VS_V1BETA1, '/apis/networking.istio.io/v1/destinationrules',
-  ]);
-  const server = await api.start();
-  cleanups.push(() => api.stop());
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-test-'));
+  cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const api = await startApiServer({ dataDir, store: new MemoryStore(), listen: [{ host: '127.0.0.1', port: 0 }] });
+  cleanups.push(() => api.close());
+  const admin = KubeClient.fromKubeconfig(api.kubeconfigPath);
+  cleanups.push(() => admin.close());
+  // VirtualService served only as v1beta1 (an older Istio's CRD): pilot must fall back to it.
+  await admin.create(R.customResourceDefinitions, crd('virtualservices', 'VirtualService', ['v1beta1']));
+  await admin.create(R.customResourceDefinitions, crd('destinationrules', 'DestinationRule', ['v1']));
+  const vsV1beta1 = { ...R.virtualServices, version: 'v1beta1' };
   const world = bookinfo([reviewsVs(80, 20)]);
-  for (const o of world.namespaces) api.put('/api/v1/namespaces', o);
-  for (const o of world.services) api.put('/api/v1/services', o);
-  for (const o of world.endpoints) api.put('/api/v1/endpoints', o);
-  for (const o of world.pods) api.put('/api/v1/pods', o);
-  for (const o of world.virtualServices) api.put(VS_V1BETA1, { ...o, apiVersion: 'networking.istio.io/v1beta1' });
-  for (const o of world.destinationRules) api.put('/apis/networking.istio.io/v1/destinationrules', o);
+  if (!(await admin.find(R.namespaces, 'default'))) await admin.create(R.namespaces, { metadata: { name: 'default' } });
+  for (const s of world.services) {
+    const { clusterIP: _ip, ...spec } = s.spec;
+    await admin.create<Service>(R.services, { ...s, spec });
+  }
+  for (const p of world.pods) {
+    const created = await admin.create<Pod>(R.pods, { metadata: p.metadata, spec: p.spec });
+    await admin.updateStatus<Pod>(R.pods, { ...created, status: p.status });
+  }
+  for (const e of world.endpoints) for (const sl of slicesFor(e)) await admin.create(R.endpointSlices, sl);
+  for (const o of world.virtualServices) await admin.create(vsV1beta1, { ...o, apiVersion: 'networking.istio.io/v1beta1' });
+  for (const o of world.destinationRules) await admin.create(R.destinationRules, o);
 
-  const client = new KubeClient({ server });
+  const client = KubeClient.fromKubeconfig(api.kubeconfigPath, 'pilot');
   const pilot = new Pilot(client, { host: '127.0.0.1', xdsPort: 0, debugPort: 0, syncTimeoutMs: 10_000 });
   cleanups.push(async () => { await pilot.stop(); await client.close(); });
   const { xdsPort, debugPort } = await pilot.start();
@@ -52,7 +77,7 @@ test('pilot against the Kubernetes API: sync, v1beta1 fallback, ready, ADS, watc
   const ready = await fetch(`http://127.0.0.1:${debugPort}/ready`);
   assert.equal(ready.status, 200);
   const configz = await (await fetch(`http://127.0.0.1:${debugPort}/debug/configz`)).json() as { crdVersions: Record<string, string>; inputs: { virtualServices: unknown[] } };
-  assert.deepEqual(configz.crdVersions, { virtualservices: 'v1beta1', destinationrules: 'v1', gateways: null, peerauthentications: null, authorizationpolicies: null });
+  assert.deepEqual(configz.crdVersions, { virtualservices: 'v1beta1', destinationrules: 'v1', gateways: null, peerauthentications: null, authorizationpolicies: null, serviceentries: null, sidecars: null });
   assert.equal(configz.inputs.virtualServices.length, 1);
 
   const c = new AdsClient(`127.0.0.1:${xdsPort}`, { id: V1_NODE_ID });
@@ -66,7 +91,8 @@ test('pilot against the Kubernetes API: sync, v1beta1 fallback, ready, ADS, watc
   c.ack(rds, ['9080']);
 
   const started = Date.now();
-  api.put(VS_V1BETA1, { ...reviewsVs(50, 50), apiVersion: 'networking.istio.io/v1beta1' });
+  const current = await admin.get<KubeObject & { spec: unknown }>(vsV1beta1, 'reviews', 'default');
+  await admin.update(vsV1beta1, { ...current, spec: reviewsVs(50, 50).spec });
   const rds2 = await c.next(5_000);
   assert.equal(rds2.typeUrl, TYPE_URL.routeConfiguration);
   assert.ok(Date.now() - started >= 90, 'the change was debounced');

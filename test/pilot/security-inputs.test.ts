@@ -6,14 +6,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KubeClient, R, type Endpoints, type KubeObject, type Pod, type Service } from '../../api/kube/index.js';
+import { KubeClient, R, type KubeObject, type Pod, type Service } from '../../api/kube/index.js';
 import { TYPE_URL } from '../../api/xds/protos.js';
 import { startApiServer } from '../../cluster/apiserver/index.js';
 import { MemoryStore } from '../../cluster/store/index.js';
 import { Pilot } from '../../pilot/pilot.js';
 import { typeUnaffected } from '../../pilot/xds/change-scope.js';
 import { AdsClient } from './ads-client.js';
-import { V1_NODE_ID, bookinfo } from './fixtures.js';
+import { V1_NODE_ID, bookinfo, slicesFor } from './fixtures.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
@@ -52,12 +52,12 @@ test('security policies through the apiserver: v1beta1 fallback, each change pus
     const created = await client.create<Pod>(R.pods, { metadata: p.metadata, spec: p.spec });
     await client.updateStatus<Pod>(R.pods, { ...created, status: p.status });
   }
-  for (const e of world.endpoints) await client.create<Endpoints>(R.endpoints, e);
+  for (const e of world.endpoints) for (const sl of slicesFor(e)) await client.create(R.endpointSlices, sl);
 
   const pilot = new Pilot(client, { host: '127.0.0.1', xdsPort: 0, debugPort: 0, syncTimeoutMs: 15_000, quietMs: 20, security: { enabled: true, rootNamespace: 'mesh-root' } });
   cleanups.push(() => pilot.stop());
   const { xdsPort } = await pilot.start();
-  assert.deepEqual(pilot.sources.crdVersions, { virtualservices: null, destinationrules: null, gateways: null, peerauthentications: 'v1beta1', authorizationpolicies: 'v1beta1' });
+  assert.deepEqual(pilot.sources.crdVersions, { virtualservices: null, destinationrules: null, gateways: null, peerauthentications: 'v1beta1', authorizationpolicies: 'v1beta1', serviceentries: null, sidecars: null });
 
   const c = new AdsClient(`127.0.0.1:${xdsPort}`, { id: V1_NODE_ID });
   cleanups.push(async () => c.close());

@@ -1,7 +1,8 @@
 // EDS: a ClusterLoadAssignment for every outbound cluster, subset clusters narrowed to the
 // endpoints whose pod labels match the subset.
 import type { PushContext } from '../../model/push-context.js';
-import { danglingClusterNames, serviceClusterNames } from './outbound.js';
+import { proxyClusterNames } from './outbound.js';
+import type { SidecarScope } from '../../model/sidecar-scope.js';
 import { parseOutboundClusterName } from './names.js';
 import { socketAddress, type ClusterLoadAssignment } from './envoy.js';
 import { withTlsModeMetadata } from '../../security/outbound.js';
@@ -18,6 +19,6 @@ export function loadAssignment(push: PushContext, clusterName: string, namespace
 }
 
 /** Subsets are looked up in the DestinationRule the proxy's namespace sees (exportTo). */
-export function generateEndpoints(push: PushContext, namespace?: string): ClusterLoadAssignment[] {
-  return [...serviceClusterNames(push), ...danglingClusterNames(push)].map((name) => loadAssignment(push, name, namespace));
+export function generateEndpoints(push: PushContext, namespace?: string, scope?: SidecarScope): ClusterLoadAssignment[] {
+  return proxyClusterNames(push, scope, namespace).map((name) => loadAssignment(push, name, namespace));
 }

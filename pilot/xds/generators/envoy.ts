@@ -23,6 +23,7 @@ export interface Cluster {
   lbPolicy: string;
   edsClusterConfig?: Json;
   loadAssignment?: ClusterLoadAssignment;
+  dnsLookupFamily?: 'V4_ONLY' | 'AUTO';
   ringHashLbConfig?: Json;
   maglevLbConfig?: Json;
   circuitBreakers?: { thresholds: Json[] };

@@ -8,6 +8,7 @@ import { generateClusters } from './cds.js';
 import { generateEndpoints } from './eds.js';
 import { generateListeners } from './lds.js';
 import { generateRoutes } from './rds.js';
+import { sidecarScope } from '../../model/sidecar-scope.js';
 import { gatewayClusters, gatewayListeners, gatewayRoutes } from './gateway.js';
 import { inboundSecurityClass } from '../../security/inbound.js';
 
@@ -32,8 +33,10 @@ export const labelsKey = (p: Proxy, push: PushContext): string => {
   return keys.length ? JSON.stringify(keys.map((k) => p.workload.labels[k] ?? null)) : '';
 };
 const inboundKey = (p: Proxy): string => p.inbound.map((i) => `${i.port}${i.http ? '' : '/tcp'}`).join(',');
-const clusterClass = (p: Proxy): string => `${p.namespace}|${inboundKey(p)}`;
-const listenerClass = (p: Proxy, push: PushContext): string => `${p.namespace}|${inboundKey(p)}|${labelsKey(p, push)}|${inboundSecurityClass(push, p)}`;
+// The Sidecar resource that applies (and the namespace, for exportTo) scopes what a proxy sees.
+const scopeKey = (p: Proxy, push: PushContext): string => (p.type === 'router' ? p.namespace : sidecarScope(push, p).key);
+const clusterClass = (p: Proxy, push: PushContext): string => `${scopeKey(p, push)}|${inboundKey(p)}`;
+const listenerClass = (p: Proxy, push: PushContext): string => `${scopeKey(p, push)}|${inboundKey(p)}|${labelsKey(p, push)}|${inboundSecurityClass(push, p)}`;
 // Gateway proxies (routers) get other resources than sidecars; which Gateways select them
 // depends on all their labels.
 const routerAware = (cls: (p: Proxy, push: PushContext) => string) => (p: Proxy, push: PushContext): string =>
@@ -45,15 +48,15 @@ export const GENERATORS: readonly XdsGenerator[] = [
     generate: (push, proxy) => (proxy.type === 'router' ? gatewayClusters(push, proxy) : generateClusters(push, proxy)).map((c) => ({ name: c.name, resource: c })),
   },
   {
-    type: 'eds', typeUrl: TYPE_URL.clusterLoadAssignment, wildcard: false, proxyClass: (p) => p.namespace,
-    generate: (push, proxy) => generateEndpoints(push, proxy.namespace).map((c) => ({ name: c.clusterName, resource: c })),
+    type: 'eds', typeUrl: TYPE_URL.clusterLoadAssignment, wildcard: false, proxyClass: (p, push) => scopeKey(p, push),
+    generate: (push, proxy) => generateEndpoints(push, proxy.namespace, proxy.type === 'router' ? undefined : sidecarScope(push, proxy)).map((c) => ({ name: c.clusterName, resource: c })),
   },
   {
     type: 'lds', typeUrl: TYPE_URL.listener, wildcard: true, proxyClass: routerAware(listenerClass),
     generate: (push, proxy) => (proxy.type === 'router' ? gatewayListeners(push, proxy) : generateListeners(push, proxy)).map((l) => ({ name: l.name, resource: l })),
   },
   {
-    type: 'rds', typeUrl: TYPE_URL.routeConfiguration, wildcard: false, proxyClass: routerAware((p, push) => `${p.namespace}|${labelsKey(p, push)}`),
+    type: 'rds', typeUrl: TYPE_URL.routeConfiguration, wildcard: false, proxyClass: routerAware((p, push) => `${scopeKey(p, push)}|${labelsKey(p, push)}`),
     generate: (push, proxy) => (proxy.type === 'router' ? gatewayRoutes(push, proxy) : generateRoutes(push, proxy)).map((r) => ({ name: r.name, resource: r })),
   },
 ];

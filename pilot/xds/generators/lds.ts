@@ -4,12 +4,13 @@ import { TYPE_URL } from '../../../api/xds/protos.js';
 import type { PushContext } from '../../model/push-context.js';
 import type { Proxy } from '../../model/proxy.js';
 import { outboundPorts, tcpServicePorts } from './outbound.js';
+import { sidecarScope, type OutboundPolicy, type SidecarScope } from '../../model/sidecar-scope.js';
 import { destinationCluster, sourceMatches, weightedDestinations, type RouteProxy } from './http-route.js';
 import { CORS_FILTER, FAULT_FILTER } from './route-policy.js';
 import type { ServiceModel } from '../../model/service.js';
 import { secureInboundListener } from '../../security/inbound.js';
 import {
-  INBOUND_CAPTURE_PORT, INBOUND_PASSTHROUGH_CLUSTER, OUTBOUND_CAPTURE_PORT, PASSTHROUGH_CLUSTER,
+  BLACKHOLE_CLUSTER, INBOUND_CAPTURE_PORT, INBOUND_PASSTHROUGH_CLUSTER, OUTBOUND_CAPTURE_PORT, PASSTHROUGH_CLUSTER,
   VIRTUAL_INBOUND, VIRTUAL_OUTBOUND, inboundClusterName, outboundListenerName, routeConfigName,
 } from './names.js';
 import {
@@ -17,13 +18,15 @@ import {
   type FilterChain, type Json, type Listener,
 } from './envoy.js';
 
-export function virtualOutboundListener(): Listener {
+/** Connections to no known listener: passed through (ALLOW_ANY) or to the black hole (REGISTRY_ONLY). */
+export function virtualOutboundListener(policy: OutboundPolicy = 'ALLOW_ANY'): Listener {
+  const fallback = policy === 'REGISTRY_ONLY' ? BLACKHOLE_CLUSTER : PASSTHROUGH_CLUSTER;
   return {
     name: VIRTUAL_OUTBOUND,
     address: socketAddress('0.0.0.0', OUTBOUND_CAPTURE_PORT),
     trafficDirection: 'OUTBOUND',
     useOriginalDst: { value: true },
-    filterChains: [{ name: PASSTHROUGH_CLUSTER, filters: [tcpProxy(PASSTHROUGH_CLUSTER)] }],
+    filterChains: [{ name: fallback, filters: [tcpProxy(fallback)] }],
   };
 }
 
@@ -122,16 +125,16 @@ export function virtualInboundListener(proxy: Pick<Proxy, 'inbound'> & { workloa
   return push && proxy.workload ? secureInboundListener(push, { workload: proxy.workload }, listener) : listener;
 }
 
-export function generateOutboundListeners(push: PushContext, proxy?: RouteProxy): Listener[] {
+export function generateOutboundListeners(push: PushContext, proxy?: RouteProxy, scope?: SidecarScope): Listener[] {
   const rp = proxy ?? { namespace: '', labels: {} };
   return [
-    virtualOutboundListener(),
-    ...outboundPorts(push).map(outboundHttpListener),
-    ...tcpServicePorts(push).map(({ svc, port }) => outboundTcpListener(push, svc, port, rp)),
+    virtualOutboundListener(scope?.outboundPolicy),
+    ...outboundPorts(push, scope).map(outboundHttpListener),
+    ...tcpServicePorts(push, scope).map(({ svc, port }) => outboundTcpListener(push, svc, port, rp)),
   ];
 }
 
 export function generateListeners(push: PushContext, proxy: Pick<Proxy, 'inbound'> & { namespace?: string; workload?: Proxy['workload']; labels?: Proxy['labels'] }): Listener[] {
   const rp: RouteProxy = { namespace: proxy.namespace ?? '', labels: proxy.workload?.labels ?? proxy.labels ?? {} };
-  return [...generateOutboundListeners(push, rp), virtualInboundListener(proxy, push)];
+  return [...generateOutboundListeners(push, rp, sidecarScope(push, rp)), virtualInboundListener(proxy, push)];
 }

@@ -4,6 +4,7 @@ export const VIRTUAL_OUTBOUND = 'virtualOutbound';
 export const VIRTUAL_INBOUND = 'virtualInbound';
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
 export const INBOUND_PASSTHROUGH_CLUSTER = 'InboundPassthroughCluster';
+export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
 export const OUTBOUND_CAPTURE_PORT = 15001;
 export const INBOUND_CAPTURE_PORT = 15006;
 

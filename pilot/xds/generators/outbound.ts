@@ -5,28 +5,34 @@ import type { PushContext } from '../../model/push-context.js';
 import { isHttpProtocol, type ServiceModel, type ServicePortModel } from '../../model/service.js';
 import { destinationCluster } from './http-route.js';
 import { outboundClusterName } from './names.js';
+import type { SidecarScope } from '../../model/sidecar-scope.js';
+
+/** The services a proxy sees: all of them, or those its SidecarScope lets through. */
+export function scopedServices(push: PushContext, scope?: SidecarScope): readonly ServiceModel[] {
+  return scope ? push.services().filter((s) => scope.visible(s)) : push.services();
+}
 
 const isHttpPort = (p: ServicePortModel): boolean => p.protocol === 'TCP' && isHttpProtocol(p.appProtocol);
 const isTcpPort = (p: ServicePortModel): boolean => p.protocol === 'TCP' && !isHttpProtocol(p.appProtocol);
 
 /** Ports of HTTP service ports, ascending: one `0.0.0.0_<port>` listener and one route configuration each. */
-export function outboundPorts(push: PushContext): number[] {
+export function outboundPorts(push: PushContext, scope?: SidecarScope): number[] {
   const ports = new Set<number>();
-  for (const svc of push.services()) for (const p of svc.ports) if (isHttpPort(p)) ports.add(p.port);
+  for (const svc of scopedServices(push, scope)) for (const p of svc.ports) if (isHttpPort(p)) ports.add(p.port);
   return [...ports].sort((a, b) => a - b);
 }
 
-export function servicesOnPort(push: PushContext, port: number): ServiceModel[] {
-  return push.services().filter((s) => s.ports.some((p) => p.port === port && isHttpPort(p)));
+export function servicesOnPort(push: PushContext, port: number, scope?: SidecarScope): ServiceModel[] {
+  return scopedServices(push, scope).filter((s) => s.ports.some((p) => p.port === port && isHttpPort(p)));
 }
 
 /**
  * TCP service ports cannot be told apart by Host header, so each gets its own listener on
  * `<clusterIP>:<port>` (Istio's shape); headless services have none (passthrough).
  */
-export function tcpServicePorts(push: PushContext): { svc: ServiceModel; port: number }[] {
+export function tcpServicePorts(push: PushContext, scope?: SidecarScope): { svc: ServiceModel; port: number }[] {
   const out: { svc: ServiceModel; port: number }[] = [];
-  for (const svc of push.services()) {
+  for (const svc of scopedServices(push, scope)) {
     if (!svc.clusterIP) continue;
     for (const p of svc.ports) if (isTcpPort(p)) out.push({ svc, port: p.port });
   }
@@ -34,9 +40,9 @@ export function tcpServicePorts(push: PushContext): { svc: ServiceModel; port: n
 }
 
 /** Clusters that exist because a service port (and a DestinationRule subset) exists. */
-export function serviceClusterNames(push: PushContext): string[] {
+export function serviceClusterNames(push: PushContext, scope?: SidecarScope): string[] {
   const names: string[] = [];
-  for (const svc of push.services()) {
+  for (const svc of scopedServices(push, scope)) {
     const subsets = push.subsetNames(svc.fqdn);
     for (const p of svc.ports) {
       if (p.protocol !== 'TCP') continue;
@@ -77,4 +83,28 @@ export function danglingClusterNames(push: PushContext): string[] {
   const out = [...dangling].sort();
   danglingCache.set(push, out);
   return out;
+}
+
+/**
+ * The clusters a scoped proxy needs: those of the services it sees, those its routes point
+ * at (a visible VirtualService may send to a service outside the scope, as in Istio), and
+ * the dangling ones. Unscoped, the same list the sidecar has always had.
+ */
+export function proxyClusterNames(push: PushContext, scope?: SidecarScope, namespace?: string): string[] {
+  if (!scope) return [...serviceClusterNames(push), ...danglingClusterNames(push)];
+  const names = new Set(serviceClusterNames(push, scope));
+  for (const svc of scopedServices(push, scope)) {
+    for (const vs of push.virtualServicesFor(svc.fqdn, namespace)) {
+      const dests = [
+        ...vs.http.flatMap((r) => [...(r.route ?? []).map((d) => d.destination), r.mirror, ...(r.mirrors ?? []).map((m) => m.destination)]),
+        ...vs.tcp.flatMap((r) => (r.route ?? []).map((d) => d.destination)),
+      ];
+      for (const p of svc.ports) {
+        if (p.protocol !== 'TCP') continue;
+        for (const d of dests) if (d?.host) names.add(destinationCluster(push, vs.namespace, d, p.port));
+      }
+    }
+  }
+  const all = [...serviceClusterNames(push), ...danglingClusterNames(push)];
+  return all.filter((n) => names.has(n)).concat([...names].filter((n) => !all.includes(n)).sort());
 }

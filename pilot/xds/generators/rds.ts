@@ -4,6 +4,7 @@ import type { Proxy } from '../../model/proxy.js';
 import type { ServiceModel } from '../../model/service.js';
 import { serviceRoutes, type RouteProxy } from './http-route.js';
 import { outboundPorts, servicesOnPort } from './outbound.js';
+import { sidecarScope } from '../../model/sidecar-scope.js';
 import { PASSTHROUGH_CLUSTER, routeConfigName } from './names.js';
 import type { RouteConfiguration, VirtualHost } from './envoy.js';
 
@@ -13,6 +14,8 @@ import type { RouteConfiguration, VirtualHost } from './envoy.js';
  * offering them everywhere would give two services the same domain, which Envoy rejects.
  */
 export function serviceDomains(svc: ServiceModel, port: number, proxyNamespace: string): string[] {
+  // A ServiceEntry host is used as written (no namespace short forms).
+  if (svc.entry) return [svc.fqdn, ...(svc.clusterIP ? [svc.clusterIP] : [])].flatMap((n) => [n, `${n}:${port}`]);
   const names = [svc.fqdn];
   if (svc.namespace === proxyNamespace) names.push(svc.name);
   names.push(`${svc.name}.${svc.namespace}`, `${svc.name}.${svc.namespace}.svc`);
@@ -29,10 +32,17 @@ function allowAnyVirtualHost(): VirtualHost {
   return { name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER } }] };
 }
 
+/** REGISTRY_ONLY: hosts outside the registry get 502, as Istio's block_all virtual host answers. */
+function blockAllVirtualHost(): VirtualHost {
+  return { name: 'block_all', domains: ['*'], routes: [{ name: 'block_all', match: { prefix: '/' }, directResponse: { status: 502 } }] };
+}
+
 export function generateRoutes(push: PushContext, proxy: Pick<Proxy, 'namespace'> & { labels?: Proxy['labels']; workload?: Proxy['workload'] }): RouteConfiguration[] {
   const rp: RouteProxy = { namespace: proxy.namespace, labels: proxy.workload?.labels ?? proxy.labels ?? {} };
-  return outboundPorts(push).map((port) => ({
+  const scope = sidecarScope(push, proxy);
+  const fallback = scope.outboundPolicy === 'REGISTRY_ONLY' ? blockAllVirtualHost() : allowAnyVirtualHost();
+  return outboundPorts(push, scope).map((port) => ({
     name: routeConfigName(port),
-    virtualHosts: [...servicesOnPort(push, port).map((svc) => virtualHost(push, svc, port, rp)), allowAnyVirtualHost()],
+    virtualHosts: [...servicesOnPort(push, port, scope).map((svc) => virtualHost(push, svc, port, rp)), fallback],
   }));
 }

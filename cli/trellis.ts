@@ -4,6 +4,7 @@ import { parseArgs } from './args.js';
 import { down } from './down.js';
 import { proxyStatus } from './proxy-status.js';
 import { proxyConfig } from './proxy-config.js';
+import { analyzeCommand } from './analyze.js';
 import { up } from './up.js';
 
 const USAGE = `usage: trellis <command> [flags]
@@ -21,6 +22,9 @@ commands:
           -n NAMESPACE  --pilot URL (pilot's debug address; default: found like proxy-status)
           filters: --fqdn --port --subset --direction (clusters), --port (listeners),
           --name (routes), --cluster (endpoints)
+  analyze  cross-reference problems (missing host or subset, weight on a subset without
+          ready endpoints), Istio's codes; exit 79 when an Error is found
+          -n NAMESPACE (default)  -A (all namespaces)  --kubeconfig FILE
 `;
 
 const args = parseArgs(process.argv.slice(2));
@@ -30,6 +34,7 @@ try {
     case 'down': await down(args); break;
     case 'proxy-status': await proxyStatus(args); break;
     case 'proxy-config': await proxyConfig(args); break;
+    case 'analyze': process.exitCode = await analyzeCommand(args); break;
     case 'help': case '--help': console.log(USAGE); break;
     default: console.error(`trellis: unknown command ${args.command}\n\n${USAGE}`); process.exit(2);
   }

@@ -1,6 +1,7 @@
 // Pilot assembled: the informers feed the push controller, each snapshot goes to the xDS
 // server, and the debug server reports on all of it. main.ts only parses flags and signals.
-import type { KubeClient } from '../api/kube/index.js';
+import { R, type KubeClient } from '../api/kube/index.js';
+import { VirtualServiceStatusWriter } from './analysis/status.js';
 import { KubeSources } from './model/sources.js';
 import { PushController } from './model/controller.js';
 import { XdsServer } from './xds/server.js';
@@ -18,6 +19,8 @@ export interface PilotOptions {
   syncTimeoutMs?: number;
   /** Mesh root namespace, mTLS/authorization emission, trust domain (pilot/security/options.ts). */
   security?: Partial<SecurityOptions>;
+  /** Write analysis findings into VirtualService status (default true). */
+  writeStatus?: boolean;
 }
 
 export class Pilot {
@@ -26,16 +29,22 @@ export class Pilot {
   readonly controller: PushController;
   readonly xds: XdsServer;
   readonly debug: DebugServer;
+  readonly status?: VirtualServiceStatusWriter;
   private synced = false;
 
   constructor(client: KubeClient, private readonly opts: PilotOptions = {}) {
     this.sources = new KubeSources(client, () => { if (this.synced) this.controller.trigger(); });
+    if (opts.writeStatus !== false) {
+      // The served version of the CRD (v1, or v1beta1 on older clusters).
+      this.status = new VirtualServiceStatusWriter(client, () => ({ ...R.virtualServices, version: this.sources.crdVersions.virtualservices ?? R.virtualServices.version }), opts.domain);
+    }
     this.controller = new PushController(this.sources, { quietMs: opts.quietMs, maxMs: opts.maxMs, domain: opts.domain, security: opts.security });
     this.xds = new XdsServer({ host: opts.host, port: opts.xdsPort, metrics: this.metrics });
     this.controller.onPush(({ push, burst }) => {
       this.metrics.snapshots.inc();
       this.metrics.warnings.set(push.warnings.length);
       this.xds.update(push, burst);
+      this.status?.report(push.inputs);
     });
     this.debug = new DebugServer({
       ready: () => this.synced && this.controller.current !== undefined,

@@ -126,9 +126,9 @@ test('status and scale subresources of a custom resource', async () => {
   assert.equal(put.body.spec.replicas, 2);
   assert.equal(put.body.status, undefined, 'status written through the main resource is ignored');
   assert.equal(put.body.metadata.generation, 2, 'a spec change bumps generation');
-  const st = await call(s, 'PUT', `${base}/w1/status`, { ...put.body, spec: { ...put.body.spec, replicas: 7 }, status: { replicas: 2, ready: true } });
+  const st = await call(s, 'PUT', `${base}/w1/status`, { ...put.body, spec: { ...put.body.spec, replicas: 7 }, status: { replicas: 2, ready: true, junk: 'x' } });
   assert.equal(st.status, 200, JSON.stringify(st.body));
-  assert.deepEqual(st.body.status, { replicas: 2, ready: true });
+  assert.deepEqual(st.body.status, { replicas: 2, ready: true }, 'status is pruned too');
   assert.equal(st.body.spec.replicas, 2, 'spec written through /status is ignored');
   assert.equal(st.body.metadata.generation, 2, 'a status write does not bump generation');
   assert.equal((await call(s, 'PATCH', `${base}/w1/status`, { status: { ready: 'yes' } }, { contentType: 'application/merge-patch+json' })).status, 422, 'status is validated');

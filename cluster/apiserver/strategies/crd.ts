@@ -90,6 +90,12 @@ export function kindFromCrd(crd: Json): KindInfo {
         prune(schema, obj);
         applyDefaults(schema, obj);
       },
+      // Also after a /status write has been merged in (defaults() runs on the main resource only).
+      prepareForUpdate(obj) {
+        const schema = schemaFor(obj);
+        prune(schema, obj);
+        applyDefaults(schema, obj);
+      },
       validate: (obj) => validateSchema(schemaFor(obj), obj, ''),
     },
     table: {

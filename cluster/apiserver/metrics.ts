@@ -1,9 +1,10 @@
 // The API server's own Prometheus metrics on /metrics, named and labelled as kube-apiserver's:
 // apiserver_request_total{verb,group,version,resource,subresource,scope,component,code} and
 // apiserver_request_duration_seconds (same labels without code; long-running WATCH excluded,
-// as kube-apiserver reports those separately). Each server has its own registry.
+// as kube-apiserver reports those in apiserver_longrunning_requests). Each server has its own
+// registry.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { requestInfo, type RequestInfo } from './requestinfo.js';
 
 const LABELS = ['verb', 'dry_run', 'group', 'version', 'resource', 'subresource', 'scope', 'component'] as const;
@@ -35,17 +36,25 @@ export class ApiMetrics {
     labelNames: [...LABELS], buckets: BUCKETS, registers: [this.registry],
   });
 
-  /** Records the request when its response is done (or the client went away). */
+  private readonly longRunning = new Gauge({
+    name: 'apiserver_longrunning_requests', help: 'Gauge of all active long-running apiserver requests broken out by verb, group, version, resource, scope and component.',
+    labelNames: ['verb', 'group', 'version', 'resource', 'subresource', 'scope', 'component'], registers: [this.registry],
+  });
+
+  /** Records the request when its response is done (or the client went away); watches are also counted while open. */
   observe(req: IncomingMessage, res: ServerResponse): void {
     const started = process.hrtime.bigint();
+    const url = new URL(req.url ?? '/', 'https://apiserver');
+    const info = requestInfo(req.method ?? 'GET', url);
+    const verb = reportedVerb(req.method ?? 'GET', info, req.headers['content-type']);
+    const labels = {
+      verb, dry_run: url.searchParams.get('dryRun') ?? '', group: info.group, version: info.version,
+      resource: info.resource, subresource: info.subresource, scope: scopeOf(info), component: 'apiserver',
+    };
+    const { dry_run: _d, ...running } = labels;
+    if (verb === 'WATCH') this.longRunning.inc(running);
     res.once('close', () => {
-      const url = new URL(req.url ?? '/', 'https://apiserver');
-      const info = requestInfo(req.method ?? 'GET', url);
-      const verb = reportedVerb(req.method ?? 'GET', info, req.headers['content-type']);
-      const labels = {
-        verb, dry_run: url.searchParams.get('dryRun') ?? '', group: info.group, version: info.version,
-        resource: info.resource, subresource: info.subresource, scope: scopeOf(info), component: 'apiserver',
-      };
+      if (verb === 'WATCH') this.longRunning.dec(running);
       this.total.inc({ ...labels, code: String(res.statusCode) });
       if (verb !== 'WATCH') this.duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
     });

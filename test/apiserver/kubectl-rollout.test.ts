@@ -61,6 +61,20 @@ async function kubectl(...a: string[]): Promise<string> {
   }
 }
 
+/**
+ * Resolves once a client holds a namespace-scoped watch on the resource (the controllers'
+ * informers watch cluster-wide), from apiserver_longrunning_requests.
+ */
+async function watching(resource: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  const open = (text: string): boolean => text.split('\n').some((l) => l.startsWith('apiserver_longrunning_requests{')
+    && l.includes(`resource="${resource}"`) && l.includes('verb="WATCH"') && l.includes('scope="namespace"') && Number(l.split(' ').pop()) > 0);
+  while (!open(String((await call(t.server, 'GET', '/metrics')).body))) {
+    if (Date.now() > deadline) throw new Error(`no watch on ${resource} within 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 const imageOf = async (): Promise<string> => (await call(t.server, 'GET', '/apis/apps/v1/namespaces/default/deployments/web')).body.spec.template.spec.containers[0].image;
 
 const DEPLOYMENT = `apiVersion: apps/v1
@@ -126,12 +140,13 @@ test('kubectl wait --for=condition, rollout status, history and undo on a Deploy
 test('kubectl wait for a jsonpath value and for deletion', { skip }, async () => {
   await call(t.server, 'POST', '/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'flag' }, data: { state: 'off' } });
   const waiting = kubectl('wait', '--for=jsonpath={.data.state}=on', '--timeout=30s', 'configmap/flag');
-  await new Promise((r) => setTimeout(r, 500));
+  await watching('configmaps');
   await call(t.server, 'PATCH', '/api/v1/namespaces/default/configmaps/flag', { data: { state: 'on' } }, { contentType: 'application/merge-patch+json' });
   assert.match(await waiting, /configmap\/flag condition met/);
 
+  // Delete only once kubectl watches (on a missing object kubectl wait --for=delete succeeds silently).
   const gone = kubectl('wait', '--for=delete', '--timeout=30s', 'configmap/flag');
-  await new Promise((r) => setTimeout(r, 500));
+  await watching('configmaps');
   await call(t.server, 'DELETE', '/api/v1/namespaces/default/configmaps/flag');
   assert.match(await gone, /configmap\/flag condition met/);
   // Waiting on a condition that never comes times out with kubectl's message.

@@ -28,6 +28,9 @@ test('apiserver_request_total and apiserver_request_duration_seconds count reque
   assert.equal((await call(s, 'GET', base)).status, 200);
   assert.equal((await call(s, 'PATCH', `/apis/apps/v1/namespaces/default/deployments/x`, { metadata: { name: 'x' } }, { contentType: 'application/apply-patch+yaml' })).status !== 0, true);
   const w = watch(s, `${base}?watch=1&timeoutSeconds=1`);
+  assert.equal(await w.status, 200);
+  const during = String((await call(s, 'GET', '/metrics')).body);
+  assert.equal(sample(during, 'apiserver_longrunning_requests', { resource: 'configmaps', verb: 'WATCH', scope: 'namespace' }), 1, 'an open watch is long-running');
   await w.ended;
 
   const r = await call(s, 'GET', '/metrics', undefined, { accept: 'text/plain' });
@@ -45,6 +48,7 @@ test('apiserver_request_total and apiserver_request_duration_seconds count reque
   assert.equal(sample(m, 'apiserver_request_duration_seconds_bucket', { ...cm, verb: 'POST', le: '+Inf' }), 4);
   assert.equal(sample(m, 'apiserver_request_duration_seconds_count', { ...cm, verb: 'WATCH' }), 0, 'long-running watches are not in the latency histogram');
   assert.ok(sample(m, 'apiserver_request_duration_seconds_sum', { ...cm, verb: 'LIST' }) > 0);
+  assert.equal(sample(m, 'apiserver_longrunning_requests', { resource: 'configmaps', verb: 'WATCH', scope: 'namespace' }), 0, 'and no longer once it ended');
 
   // /metrics is a non-resource URL under RBAC: a user without get on it is refused.
   const sa = await call(s, 'POST', '/api/v1/namespaces/default/serviceaccounts', { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'scraper' } });

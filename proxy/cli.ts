@@ -26,6 +26,8 @@ async function runSidecar(nodeType: 'sidecar' | 'router'): Promise<void> {
     pilotAddress: boot.pilotAddress,
     identity: boot.identity,
     deltaXds: boot.deltaXds,
+    // Istio's metric_expiry_duration, in seconds (0 = never expire).
+    metricExpiryMs: process.env.TRELLIS_METRIC_EXPIRY_SECONDS !== undefined ? Number(process.env.TRELLIS_METRIC_EXPIRY_SECONDS) * 1000 : undefined,
     ports: { admin: port('PROXY_ADMIN_PORT', 15000), prometheus: port('PROXY_PROMETHEUS_PORT', 15090), readiness: port('PROXY_READINESS_PORT', 15021) },
     // With CA_ADDR set (the injector sets it), the proxy obtains its SPIFFE certificate first.
     certificates: certManagerFromEnv(),

@@ -12,6 +12,7 @@ import type { FilterChain, ListenerConfig } from './xds/resources/listener.js';
 import type { DownstreamH2Sessions } from './http/h2-drain.js';
 import type { SecretResolver } from './security/sds.js';
 import type { DownstreamPeer } from './listener/tls-termination.js';
+import type { LogLevels } from './admin/log-levels.js';
 
 export interface ProxyRuntime {
   config: XdsConfig;
@@ -27,6 +28,8 @@ export interface ProxyRuntime {
   isOwnListener(address: SocketAddress): boolean;
   /** Directions being drained: their HTTP/1.1 responses carry Connection: close. */
   draining: Set<Direction>;
+  /** Logger levels (admin /logging); absent in tests that build a runtime by hand. */
+  logLevels?: LogLevels;
   /** Downstream HTTP/2 sessions, told GOAWAY when their direction drains (optional for tests). */
   h2Sessions?: DownstreamH2Sessions;
   /** Config received and, when the proxy has an identity to obtain, its certificate too. */

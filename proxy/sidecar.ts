@@ -4,6 +4,7 @@ import net from 'node:net';
 import { TYPE_URL } from '../api/xds/protos.js';
 import { AdsClient } from './xds/ads-client.js';
 import { DownstreamH2Sessions } from './http/h2-drain.js';
+import { LogLevels } from './admin/log-levels.js';
 import { DeltaAdsClient } from './xds/delta-ads-client.js';
 import type { ResponseHandler, XdsTransport } from './xds/xds-transport.js';
 import { buildNode, type ProxyIdentity } from './xds/node.js';
@@ -23,6 +24,8 @@ import { SecretResolver, type CertificateSource } from './security/sds.js';
 export interface SidecarOptions {
   pilotAddress: string;
   identity: ProxyIdentity;
+  /** Metric series idle this long are dropped (0 = never); default 10 min. */
+  metricExpiryMs?: number;
   /** Delta ADS (DeltaAggregatedResources) instead of state-of-the-world (ISTIO_DELTA_XDS). */
   deltaXds?: boolean;
   /** Defaults: Istio's 15000 / 15090 / 15021. 0 picks a free port (tests). */
@@ -44,9 +47,11 @@ export interface SidecarOptions {
   tlsSecrets?: CertificateSource;
 }
 
+const DEFAULT_METRIC_EXPIRY_MS = 10 * 60_000;
+
 export class Sidecar {
   readonly config = new XdsConfig();
-  readonly metrics = new IstioMetrics();
+  readonly metrics: IstioMetrics;
   readonly stats = new EnvoyStats();
   readonly clusters = new ClusterManager(this.stats);
   private readonly runtime: ProxyRuntime;
@@ -59,7 +64,10 @@ export class Sidecar {
   ports: AdminPorts | undefined;
 
   constructor(private readonly opts: SidecarOptions) {
-    const log = opts.log ?? ((msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`));
+    this.metrics = new IstioMetrics(opts.metricExpiryMs ?? DEFAULT_METRIC_EXPIRY_MS);
+    const sink = opts.log ?? ((msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`));
+    const logLevels = new LogLevels(sink);
+    const log = (msg: string): void => logLevels.info(msg);
     this.runtime = {
       config: this.config,
       clusters: this.clusters,
@@ -71,6 +79,7 @@ export class Sidecar {
       secrets: new SecretResolver(opts.certificates ?? opts.tlsSecrets),
       isOwnListener: (a) => this.isOwnListener(a),
       draining: new Set(),
+      logLevels,
       h2Sessions: new DownstreamH2Sessions(),
       ready: () => this.config.ready && (!opts.certificates || this.certificateIssued),
     };
@@ -166,5 +175,6 @@ export class Sidecar {
     await this.listeners.close();
     await this.admin.close();
     await this.clusters.close();
+    this.metrics.close();
   }
 }

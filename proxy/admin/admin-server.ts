@@ -67,6 +67,7 @@ export class AdminServers {
       '/ready': ready,
       '/server_info': (_req, res) => json(res, this.serverInfo()),
       '/healthz': (_req, res) => send(res, 200, 'OK\n'),
+      '/logging': (req, res) => this.logging(req, res),
       '/listeners': (req, res) => {
         const ls = this.lifecycle?.listeners() ?? [];
         if ((req.url ?? '').includes('format=json')) return json(res, { listener_statuses: ls.map((l) => ({ name: l.name, local_address: l.address, state: l.state })) });
@@ -89,6 +90,26 @@ export class AdminServers {
     this.servers.push(readiness);
     const port = (s: http.Server): number => (s.address() as AddressInfo).port;
     return { admin: port(admin), prometheus: port(prom), readiness: port(readiness) };
+  }
+
+  /** Envoy's /logging: GET lists loggers; POST ?level=L sets all, ?<logger>=L one (or paths=a:L,b:L). */
+  private logging(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const levels = this.rt.logLevels;
+    if (!levels) return send(res, 404, 'logging is not configurable in this proxy\n');
+    const params = new URL(req.url ?? '/', 'http://admin').searchParams;
+    if ([...params.keys()].length > 0) {
+      if (req.method !== 'POST') return send(res, 405, 'method not allowed: use POST to change levels\n');
+      try {
+        for (const [k, v] of params) {
+          if (k === 'level') levels.setAll(v);
+          else if (k === 'paths') for (const p of v.split(',')) { const [name, lvl] = p.split(':'); levels.set(name, lvl ?? ''); }
+          else levels.set(k, v);
+        }
+      } catch (e) {
+        return send(res, 400, `error: ${(e as Error).message}\n`);
+      }
+    }
+    send(res, 200, levels.text());
   }
 
   private clustersText(): string {

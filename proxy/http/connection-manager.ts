@@ -223,6 +223,9 @@ export class HttpConnectionManager {
       requestLabels({ direction, identity: this.rt.identity, cluster: info.cluster, host: req.headers.host, status, flags }),
       durationMs,
     );
+    if (this.rt.logLevels?.enabled('http', 'debug')) {
+      this.rt.logLevels.write('http', 'debug', `http: ${req.method ?? '-'} ${req.headers.host ?? ''}${req.url ?? ''} -> ${info.cluster ?? '-'} ${status} ${flags || '-'} ${durationMs.toFixed(1)} ms`);
+    }
     this.rt.accessLog({
       startTime: info.startTime,
       method: req.method ?? '-',

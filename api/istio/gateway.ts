@@ -43,3 +43,14 @@ export interface SidecarSpec {
   outboundTrafficPolicy?: { mode?: 'ALLOW_ANY' | 'REGISTRY_ONLY' };
 }
 export interface Sidecar extends KubeObject { spec: SidecarSpec }
+
+/** VirtualService `tls` rules: TLS connections routed by SNI without terminating them. */
+export interface TLSMatchAttributes {
+  sniHosts: string[];
+  destinationSubnets?: string[];
+  port?: number;
+  sourceLabels?: Record<string, string>;
+  gateways?: string[];
+  sourceNamespace?: string;
+}
+export interface TLSRoute { match: TLSMatchAttributes[]; route?: { destination: { host: string; subset?: string; port?: { number?: number } }; weight?: number }[] }

@@ -1,7 +1,7 @@
 // VirtualServices and DestinationRules indexed by the service host they apply to, with
 // Istio's host resolution, exportTo visibility, and its merge rule: several
 // VirtualServices for one host are merged (their routes concatenated, oldest rule first).
-import type { DestinationRule, HTTPRoute, Subset, TCPRoute, TrafficPolicy, VirtualService } from '../../api/istio/index.js';
+import type { DestinationRule, HTTPRoute, Subset, TCPRoute, TLSRoute, TrafficPolicy, VirtualService } from '../../api/istio/index.js';
 import { hostMatches, resolveHost } from './hosts.js';
 
 export interface VirtualServiceModel {
@@ -11,6 +11,8 @@ export interface VirtualServiceModel {
   hosts: readonly string[];
   http: readonly HTTPRoute[];
   tcp: readonly TCPRoute[];
+  /** SNI routes (pilot/xds/generators/tls-route.ts). */
+  tls?: readonly TLSRoute[];
   exportTo?: readonly string[];
 }
 
@@ -57,6 +59,7 @@ export function virtualServiceModel(vs: VirtualService, domain: string): Virtual
     hosts: (vs.spec.hosts ?? []).map((h) => resolveHost(h, namespace, domain)),
     http: vs.spec.http ?? [],
     tcp: vs.spec.tcp ?? [],
+    tls: (vs.spec.tls ?? []) as TLSRoute[],
     exportTo: vs.spec.exportTo,
   };
 }

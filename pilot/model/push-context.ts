@@ -8,6 +8,7 @@ import type { HTTPRouteDestination } from '../../api/istio/index.js';
 import type { ConfigInputs } from './inputs.js';
 import { DEFAULT_DOMAIN, resolveHost } from './hosts.js';
 import { serviceEntryModels } from './service-entry.js';
+import { expandDelegates } from './delegate.js';
 import { buildService, indexPods, isHttpProtocol, resolveTargetPort, type EndpointModel, type PodIndex, type ServiceModel } from './service.js';
 import {
   appliesToMesh, byAge, destinationRuleModel, exportedTo, indexByHost, virtualServiceModel,
@@ -27,8 +28,6 @@ export interface InboundPort {
   services: readonly { fqdn: string; servicePort: number; portName?: string }[];
 }
 
-// Parsed and kept in the snapshot, but not translated to Envoy config yet.
-const UNSUPPORTED_HTTP_FIELDS = ['delegate'] as const;
 
 export interface PushContextOptions { version: string; domain?: string; createdAt?: Date; security?: Partial<SecurityOptions> }
 
@@ -78,8 +77,9 @@ export class PushContext {
     }
     const fqdns = [...services.keys()].sort();
 
+    const vsByName = new Map(inputs.virtualServices.map((v) => [`${v.metadata.namespace ?? 'default'}/${v.metadata.name}`, v]));
     const vsRules = inputs.virtualServices.filter(appliesToMesh).sort(byAge).map((vs) => {
-      const model = virtualServiceModel(vs, domain);
+      const model = virtualServiceModel(expandDelegates(vs, vsByName, domain, warn), domain);
       return { model, hosts: model.hosts, id: `VirtualService ${model.namespace}/${model.name}` };
     });
     const drRules = [...inputs.destinationRules].sort(byAge).map((dr) => {
@@ -214,9 +214,6 @@ export class PushContext {
   private validateDestinations(rules: readonly VirtualServiceModel[], warn: (m: string) => void): void {
     for (const vs of rules) {
       vs.http.forEach((route, i) => {
-        for (const field of UNSUPPORTED_HTTP_FIELDS) {
-          if (route[field] !== undefined) warn(`VirtualService ${vs.namespace}/${vs.name}: spec.http[${i}].${field} is not supported yet; ignored`);
-        }
         if (!route.route?.length && !route.directResponse && route.redirect === undefined && route.delegate === undefined) {
           warn(`VirtualService ${vs.namespace}/${vs.name}: spec.http[${i}] has no route, redirect or directResponse; rule skipped`);
         }

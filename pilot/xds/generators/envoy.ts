@@ -86,7 +86,7 @@ export interface RouteConfiguration { name: string; virtualHosts: VirtualHost[] 
 
 export interface FilterChain {
   name?: string;
-  filterChainMatch?: { destinationPort?: { value: number }; transportProtocol?: string };
+  filterChainMatch?: { destinationPort?: { value: number }; transportProtocol?: string; serverNames?: string[] };
   transportSocket?: { name: string; typedConfig: Json };
   filters: { name: string; typedConfig: Json }[];
 }

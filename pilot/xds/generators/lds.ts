@@ -4,6 +4,8 @@ import { TYPE_URL } from '../../../api/xds/protos.js';
 import type { PushContext } from '../../model/push-context.js';
 import type { Proxy } from '../../model/proxy.js';
 import { outboundPorts, tcpServicePorts } from './outbound.js';
+import { tlsRouteChains } from './tls-route.js';
+import { TLS_INSPECTOR } from '../../security/tls-context.js';
 import { sidecarScope, type OutboundPolicy, type SidecarScope } from '../../model/sidecar-scope.js';
 import { destinationCluster, sourceMatches, weightedDestinations, type RouteProxy } from './http-route.js';
 import { CORS_FILTER, FAULT_FILTER } from './route-policy.js';
@@ -80,13 +82,16 @@ export function tcpServiceFilter(push: PushContext, svc: ServiceModel, port: num
 }
 
 export function outboundTcpListener(push: PushContext, svc: ServiceModel, port: number, proxy: RouteProxy): Listener {
-  return {
+  const listener: Listener = {
     name: `${svc.clusterIP}_${port}`,
     address: socketAddress(svc.clusterIP ?? '0.0.0.0', port),
     trafficDirection: 'OUTBOUND',
     bindToPort: { value: false },
     filterChains: [{ filters: [tcpServiceFilter(push, svc, port, proxy)] }],
   };
+  // VirtualService tls rules: chains by SNI before the service's own chain.
+  const sni = tlsRouteChains(push, svc, port, proxy);
+  return sni.length ? { ...listener, listenerFilters: [TLS_INSPECTOR], filterChains: [...sni, ...listener.filterChains] } : listener;
 }
 
 function inboundChain(port: number, http: boolean): FilterChain {

@@ -71,6 +71,7 @@ export function danglingClusterNames(push: PushContext): string[] {
     const dests = [
       ...vs.http.flatMap((r) => [...(r.route ?? []).map((d) => d.destination), r.mirror, ...(r.mirrors ?? []).map((m) => m.destination)]),
       ...vs.tcp.flatMap((r) => (r.route ?? []).map((d) => d.destination)),
+      ...(vs.tls ?? []).flatMap((r) => (r.route ?? []).map((d) => d.destination)),
     ];
     for (const port of ports) {
       for (const d of dests) {
@@ -98,6 +99,7 @@ export function proxyClusterNames(push: PushContext, scope?: SidecarScope, names
       const dests = [
         ...vs.http.flatMap((r) => [...(r.route ?? []).map((d) => d.destination), r.mirror, ...(r.mirrors ?? []).map((m) => m.destination)]),
         ...vs.tcp.flatMap((r) => (r.route ?? []).map((d) => d.destination)),
+        ...(vs.tls ?? []).flatMap((r) => (r.route ?? []).map((d) => d.destination)),
       ];
       for (const p of svc.ports) {
         if (p.protocol !== 'TCP') continue;

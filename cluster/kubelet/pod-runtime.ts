@@ -174,6 +174,7 @@ export class PodRuntime {
     fs.writeFileSync(path.join(this.podDir, 'resolv.conf'), resolvConf(this.pod.metadata.namespace ?? 'default', d.clusterDomain, d.clusterDNS));
     this.volumes ??= new PodVolumes(d.client, this.pod, this.podDir);
     await this.volumes.prepare({ podIP: this.podIP, hostIP: d.gatewayIP });
+    this.volumes.startRefresh();
     this.sandboxReady = true;
   }
 

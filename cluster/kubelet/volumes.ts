@@ -7,6 +7,14 @@ import type { ConfigMap, KubeClient, Pod, Secret, Volume } from '../../api/kube/
 import { R } from '../../api/kube/index.js';
 import { configMapData, ObjectSource, secretData } from './env.js';
 import { resolveFieldPath, type PodAddresses } from './fieldref.js';
+import { writeAtomically, type ProjectedFile } from './atomic-writer.js';
+
+/**
+ * How often configMap and secret volumes are re-read and, when their object changed,
+ * swapped atomically (the kubelet's sync period plus its cache TTL are about a minute; we
+ * poll more often because there is no watch per object here).
+ */
+export const VOLUME_REFRESH_MS = 5_000;
 
 export class VolumeError extends Error {}
 
@@ -50,12 +58,31 @@ function projectKeys(dir: string, data: Record<string, string>, items: KeyToPath
   }
 }
 
+/** The files a configMap or secret volume holds (its items, or every key). */
+function keyFiles(data: Record<string, string>, items: KeyToPath[] | undefined, mode: number, where: string, optional: boolean): ProjectedFile[] {
+  const check = (rel: string): string => { safeJoin('/', rel, where); return rel; };
+  if (!items || items.length === 0) return Object.entries(data).map(([k, v]) => ({ path: check(k), content: v, mode }));
+  const out: ProjectedFile[] = [];
+  for (const it of items) {
+    const v = data[it.key];
+    if (v === undefined) {
+      if (optional) continue;
+      throw new VolumeError(`${where}: key "${it.key}" not found`);
+    }
+    out.push({ path: check(it.path), content: v, mode: it.mode ?? mode });
+  }
+  return out;
+}
+
 export class PodVolumes {
   readonly root: string;
   readonly dirs = new Map<string, string>();
   readonly tokens: TokenProjection[] = [];
   private readonly timers = new Map<string, NodeJS.Timeout>(); // token file -> refresh timer
   private closed = false;
+  /** Whether the pod has configMap or secret volumes to keep current. */
+  private watchKeys = false;
+  private refreshTimer?: NodeJS.Timeout;
 
   constructor(private readonly client: KubeClient, private readonly pod: Pod, podDir: string) {
     this.root = path.join(podDir, 'volumes');
@@ -81,14 +108,16 @@ export class PodVolumes {
           if (!v.configMap.optional) throw new VolumeError(`${this.where(v, 'configMap')}: configmap "${v.configMap.name}" not found`);
           continue;
         }
-        projectKeys(dir, configMapData(cm), v.configMap.items, modeOf(v.configMap), this.where(v, 'configMap.items'), !!v.configMap.optional);
+        writeAtomically(dir, keyFiles(configMapData(cm), v.configMap.items, modeOf(v.configMap), this.where(v, 'configMap.items'), !!v.configMap.optional));
+        this.watchKeys = true;
       } else if (v.secret) {
         const s = await objects.secret(v.secret.secretName);
         if (!s) {
           if (!v.secret.optional) throw new VolumeError(`${this.where(v, 'secret')}: secret "${v.secret.secretName}" not found`);
           continue;
         }
-        projectKeys(dir, secretData(s), v.secret.items, modeOf(v.secret), this.where(v, 'secret.items'), !!v.secret.optional);
+        writeAtomically(dir, keyFiles(secretData(s), v.secret.items, modeOf(v.secret), this.where(v, 'secret.items'), !!v.secret.optional));
+        this.watchKeys = true;
       } else if (v.downwardAPI) {
         this.writeDownward(dir, v.downwardAPI.items, addr, modeOf(v.downwardAPI), this.where(v, 'downwardAPI.items'));
       } else if (v.projected) {
@@ -123,6 +152,38 @@ export class PodVolumes {
       }
       // emptyDir and unknown kinds (hostPath is not supported) are just the directory.
     }
+  }
+
+  /**
+   * Keeps configMap and secret volumes current: every VOLUME_REFRESH_MS re-reads their
+   * objects and swaps changed contents in atomically. A deleted object keeps the last files
+   * (as the kubelet does).
+   */
+  startRefresh(intervalMs = VOLUME_REFRESH_MS): void {
+    if (!this.watchKeys || this.refreshTimer || this.closed) return;
+    const tick = async (): Promise<void> => {
+      const objects = new ObjectSource(this.client, this.pod.metadata.namespace ?? 'default');
+      for (const v of this.pod.spec.volumes ?? []) {
+        const dir = this.dirs.get(v.name);
+        if (!dir || this.closed) continue;
+        try {
+          if (v.configMap) {
+            const cm = await objects.configMap(v.configMap.name);
+            if (cm) writeAtomically(dir, keyFiles(configMapData(cm), v.configMap.items, modeOf(v.configMap), this.where(v, 'configMap.items'), !!v.configMap.optional));
+          } else if (v.secret) {
+            const s = await objects.secret(v.secret.secretName);
+            if (s) writeAtomically(dir, keyFiles(secretData(s), v.secret.items, modeOf(v.secret), this.where(v, 'secret.items'), !!v.secret.optional));
+          }
+        } catch (e) {
+          console.error(`kubelet: refreshing ${this.where(v, 'contents')}: ${(e as Error).message}`);
+        }
+      }
+    };
+    const loop = (): void => {
+      this.refreshTimer = setTimeout(() => { void tick().finally(() => { if (!this.closed) loop(); }); }, intervalMs);
+      this.refreshTimer.unref();
+    };
+    loop();
   }
 
   private writeDownward(dir: string, items: DownwardItem[], addr: PodAddresses, mode: number, where: string): void {
@@ -177,6 +238,7 @@ export class PodVolumes {
   /** Stops token refreshes (the pod is going away). */
   close(): void {
     this.closed = true;
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }

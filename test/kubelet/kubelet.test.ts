@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
-import { KubeClient, R, type Node, type Pod, type PodCondition } from '../../api/kube/index.js';
+import { KubeClient, R, type ConfigMap, type Node, type Pod, type PodCondition } from '../../api/kube/index.js';
 import { startApiServer, type ApiServer } from '../../cluster/apiserver/index.js';
 import { MemoryStore } from '../../cluster/store/index.js';
 import { ensureNodeNetwork, teardownNodeNetwork } from '../../cluster/network/node-network.js';
@@ -436,6 +436,31 @@ describe('kubelet', { skip, timeout: 240_000 }, () => {
     await client.delete(R.pods, name, NS, { gracePeriodSeconds: 0 });
     await waitFor(`${name} gone`, async () => !kubelet?.kubelet.podPids(`${NS}/${name}`).length && !(await client.find<Pod>(R.pods, name, NS)));
   };
+
+  it('refreshes a configMap volume when the ConfigMap changes, swapping ..data atomically', async () => {
+    await client.create(R.configMaps, { metadata: { name: 'live-config', namespace: NS }, data: { greeting: 'first', gone: 'soon' } });
+    await client.create(R.pods, podBase('reader', {
+      volumes: [{ name: 'cfg', configMap: { name: 'live-config' } }],
+      containers: [{
+        name: 'c', image: 'x', command: ['sh', '-c', 'while true; do echo "greeting=$(cat /etc/cfg/greeting) files=$(ls /etc/cfg | tr "\\n" ,)"; sleep 0.3; done'],
+        volumeMounts: [{ name: 'cfg', mountPath: '/etc/cfg' }],
+      }],
+    }));
+    const log = (): string => { const f = kubelet?.kubelet.logPath(NS, 'reader', 'c'); return f && fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : ''; };
+    await waitFor('first value read in the container', async () => log().includes('greeting=first files=gone,greeting,'));
+    const pod = await getPod('reader');
+    const dir = path.join(dataDir, 'pods', pod.metadata.uid ?? '', 'volumes', 'cfg');
+    assert.equal(fs.readlinkSync(path.join(dir, 'greeting')), '..data/greeting', 'each key is a symlink through ..data');
+    const before = fs.readlinkSync(path.join(dir, '..data'));
+    const cm = await client.get<ConfigMap>(R.configMaps, 'live-config', NS);
+    await client.update(R.configMaps, { ...cm, data: { greeting: 'second' } });
+    await waitFor('new value read in the same container', async () => log().includes('greeting=second files=greeting,'), 30_000);
+    assert.notEqual(fs.readlinkSync(path.join(dir, '..data')), before, '..data points at a new directory');
+    assert.deepEqual(fs.readdirSync(dir).filter((e) => e.startsWith('..') && e !== '..data'), [fs.readlinkSync(path.join(dir, '..data'))], 'the old directory is gone');
+    assert.ok(!/greeting=(?!first|second)/.test(log()), 'never a torn read');
+    assert.equal((await getPod('reader')).status?.containerStatuses?.[0].restartCount, 0, 'the container was not restarted');
+    await deletePod('reader');
+  });
 
   it('records Pulled/Created/Started, Unhealthy with the probe output, Killing and BackOff events', async () => {
     await client.create(R.pods, podBase('noisy', {

@@ -12,6 +12,7 @@
 import { CaBundleReconciler, KubeClient, R } from '../api/kube/index.js';
 import { startMeshCA, type MeshCA } from './ca/index.js';
 import { Pilot } from './pilot.js';
+import { DEFAULT_ROOT_NAMESPACE } from './security/index.js';
 import { ValidationWebhook } from './validation/webhook.js';
 
 function flag(args: string[], name: string): string | undefined {
@@ -31,7 +32,9 @@ function portOf(value: string | undefined, fallback: number, what: string): numb
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const client = KubeClient.fromKubeconfig(flag(args, 'kubeconfig'), 'trellis-pilot');
-  const ns = process.env.POD_NAMESPACE ?? 'istio-system';
+  // Pilot runs in trellis-system (install/03-pilot.yaml); the fallback matches it so a pilot
+  // started by hand sees the same mesh root namespace as the installed one.
+  const ns = process.env.POD_NAMESPACE ?? DEFAULT_ROOT_NAMESPACE;
   const pilot = new Pilot(client, {
     host: flag(args, 'host') ?? process.env.PILOT_HOST ?? '0.0.0.0',
     xdsPort: portOf(flag(args, 'xds-port') ?? process.env.PILOT_XDS_PORT, 15010, '--xds-port'),

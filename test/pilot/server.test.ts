@@ -134,7 +134,8 @@ test('ADS: a stream without node id is refused with a message naming the field',
   const c = new AdsClient(`127.0.0.1:${port}`, { id: '' });
   try {
     c.request(TYPE_URL.cluster);
-    await new Promise((r) => setTimeout(r, 300));
+    // Poll for the stream's error rather than wait a fixed time: the machine may be loaded.
+    for (let i = 0; i < 200 && !c.error; i++) await new Promise((r) => setTimeout(r, 50));
     assert.match(String(c.error?.message), /node\.id is required/);
   } finally {
     c.close();

@@ -5,6 +5,8 @@ import { escapePointerToken, type JsonPatchOp } from './jsonpatch.js';
 import type { TemplateValues } from './template.js';
 import { iptablesArgs } from './traffic-annotations.js';
 import { workloadName } from './workload.js';
+import { rewriteEnabled, rewriteProbes, type ProbeRewrite } from './probes.js';
+import { APP_PROBERS_ENV } from '../api/security/app-probers.js';
 
 export const INJECT_ANNOTATION = 'sidecar.istio.io/inject';
 export const STATUS_ANNOTATION = 'sidecar.istio.io/status';
@@ -71,7 +73,7 @@ function initContainer(pod: Pod, values: TemplateValues): Container {
   };
 }
 
-function proxyContainer(pod: Pod, finalLabels: Record<string, string>, values: TemplateValues): Container {
+function proxyContainer(pod: Pod, finalLabels: Record<string, string>, values: TemplateValues, probes: ProbeRewrite | undefined): Container {
   return {
     name: PROXY_CONTAINER_NAME,
     image: values.proxyImage,
@@ -92,6 +94,7 @@ function proxyContainer(pod: Pod, finalLabels: Record<string, string>, values: T
       { name: 'ISTIO_META_CLUSTER_ID', value: values.clusterId },
       { name: 'ISTIO_META_ISTIO_VERSION', value: values.proxyVersion },
       { name: 'TRELLIS_POD_LABELS', value: JSON.stringify(finalLabels) },
+      ...(probes ? [{ name: APP_PROBERS_ENV, value: JSON.stringify(probes.probers) }] : []),
     ],
     // The app starts only once this passes (native sidecar): probe often, as Istio does,
     // so a ready proxy is noticed within a second.
@@ -161,12 +164,20 @@ export function inject(pod: Pod, ns: NamespaceInfo, values: TemplateValues): Jso
 
   // istio-init goes after the pod's own init containers (so they run before traffic is
   // captured), and the native sidecar last, as Istio orders them.
-  const added = [initContainer(pod, values), proxyContainer(pod, finalLabels, values)];
+  const probes = rewriteEnabled(pod, values.rewriteAppProbes) ? rewriteProbes(pod, values.statusPort) : undefined;
+  const added = [initContainer(pod, values), proxyContainer(pod, finalLabels, values, probes)];
   if (pod.spec.initContainers === undefined) {
     ops.push({ op: 'add', path: '/spec/initContainers', value: added });
   } else {
     for (const c of added) ops.push({ op: 'add', path: '/spec/initContainers/-', value: c });
   }
+
+  pod.spec.containers.forEach((c, i) => {
+    const rewritten = probes?.containers[i];
+    for (const field of ['livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
+      if (rewritten?.[field] !== undefined && rewritten[field] !== c[field]) ops.push({ op: 'replace', path: `/spec/containers/${i}/${field}`, value: rewritten[field] });
+    }
+  });
 
   if (pod.spec.volumes === undefined) ops.push({ op: 'add', path: '/spec/volumes', value: identityVolumes() });
   else for (const v of identityVolumes()) ops.push({ op: 'add', path: '/spec/volumes/-', value: v });

@@ -9,6 +9,7 @@ import { Sidecar } from './sidecar.js';
 import { certManagerFromEnv } from './security/from-env.js';
 import { parseInterceptionFlags } from './interception/iptables-rules.js';
 import { applyInterception, removeInterception } from './interception/iptables.js';
+import { parseAppProbers } from './health/app-probes.js';
 
 const USAGE = `usage:
   cli.js proxy sidecar|router
@@ -32,6 +33,7 @@ async function runSidecar(nodeType: 'sidecar' | 'router'): Promise<void> {
     // With CA_ADDR set (the injector sets it), the proxy obtains its SPIFFE certificate first.
     certificates: certManagerFromEnv(),
     nodeType,
+    appProbes: parseAppProbers(process.env.ISTIO_KUBE_APP_PROBERS),
   });
   await sidecar.start();
   process.stderr.write(`trellis-proxy: ${nodeType} for ${boot.identity.podName}.${boot.identity.namespace} started, xDS at ${boot.pilotAddress}\n`);

@@ -20,6 +20,7 @@ import type { ProxyRuntime } from './runtime.js';
 import type { Direction } from './stats/labels.js';
 import type { WorkloadCertManager } from './security/cert-manager.js';
 import { SecretResolver, type CertificateSource } from './security/sds.js';
+import type { AppProbers } from './health/app-probes.js';
 
 export interface SidecarOptions {
   pilotAddress: string;
@@ -45,6 +46,8 @@ export interface SidecarOptions {
   nodeType?: 'sidecar' | 'router';
   /** A fixed workload certificate for SDS `default` / `ROOTCA` when there is no cert manager. */
   tlsSecrets?: CertificateSource;
+  /** The app's probes the injector moved to the status port (ISTIO_KUBE_APP_PROBERS). */
+  appProbes?: AppProbers;
 }
 
 const DEFAULT_METRIC_EXPIRY_MS = 10 * 60_000;
@@ -88,7 +91,7 @@ export class Sidecar {
       drainListeners: (inboundOnly) => this.drain(inboundOnly ? ['inbound'] : ['inbound', 'outbound']),
       listeners: () => this.listeners.describe(),
       quit: () => (opts.onQuit ?? (() => { void this.stop().finally(() => process.exit(0)); }))(),
-    });
+    }, opts.appProbes);
     this.config.on('change', (snapshot) => {
       this.clusters.reconcile(snapshot);
       // Binds are serialized so two quick pushes cannot bind the same listener twice.

@@ -6,6 +6,7 @@ import type { XdsTransport } from '../xds/xds-transport.js';
 import { resolveCluster } from '../upstream/cluster-manager.js';
 import { PROXY_VERSION, nodeId } from '../xds/node.js';
 import { configDump } from './config-dump.js';
+import { appProbeHandler, type AppProbers } from '../health/app-probes.js';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
 
@@ -18,10 +19,11 @@ function json(res: http.ServerResponse, value: unknown): void {
   send(res, 200, JSON.stringify(value, null, 2) + '\n', 'application/json');
 }
 
-async function serve(host: string, port: number, routes: Record<string, Handler>): Promise<http.Server> {
+async function serve(host: string, port: number, routes: Record<string, Handler>, fallback?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const handler = routes[path];
+    if (!handler && fallback?.(req, res)) return;
     if (!handler) return send(res, 404, `unknown path ${path}\n`);
     Promise.resolve(handler(req, res)).catch((err: Error) => send(res, 500, `${err.message}\n`));
   });
@@ -53,7 +55,9 @@ export class AdminServers {
   private servers: http.Server[] = [];
   private readonly startedAt = Date.now();
 
-  constructor(private readonly rt: ProxyRuntime, private readonly ads: () => XdsTransport | undefined, private readonly lifecycle?: AdminLifecycle) {}
+  constructor(private readonly rt: ProxyRuntime, private readonly ads: () => XdsTransport | undefined, private readonly lifecycle?: AdminLifecycle,
+    /** The app's rewritten probes, answered on the readiness port under /app-health/. */
+    private readonly appProbes?: AppProbers) {}
 
   async start(ports: AdminPorts, adminHost = '127.0.0.1', publicHost = '0.0.0.0'): Promise<AdminPorts> {
     const ready: Handler = (_req, res) => (this.rt.ready() ? send(res, 200, 'LIVE\n') : send(res, 503, 'PRE_INITIALIZING\n'));
@@ -86,7 +90,7 @@ export class AdminServers {
     this.servers.push(admin);
     const prom = await serve(publicHost, ports.prometheus, { '/stats/prometheus': prometheus });
     this.servers.push(prom);
-    const readiness = await serve(publicHost, ports.readiness, { '/healthz/ready': ready });
+    const readiness = await serve(publicHost, ports.readiness, { '/healthz/ready': ready }, this.appProbes && appProbeHandler(this.appProbes));
     this.servers.push(readiness);
     const port = (s: http.Server): number => (s.address() as AddressInfo).port;
     return { admin: port(admin), prometheus: port(prom), readiness: port(readiness) };

@@ -9,7 +9,9 @@ import { KubeClient } from '../api/kube/index.js';
 import { CaBundleReconciler } from '../api/kube/ca-bundle.js';
 import { generateServingCertificate, serviceDnsNames } from '../api/tls/serving-cert.js';
 import { templateValuesFromEnv, type TemplateValues } from './template.js';
+import { Registry } from 'prom-client';
 import { TemplateSource } from './template-source.js';
+import { MissingSidecarReporter } from './missing-sidecar.js';
 import { createReadyServer, createWebhookServer, listen } from './webhook-server.js';
 
 export interface InjectorOptions {
@@ -26,6 +28,8 @@ export interface InjectorOptions {
   /** Extra SANs for the serving certificate (tests use 127.0.0.1). */
   extraDnsNames?: string[];
   ipAddresses?: string[];
+  /** Report pods that should carry a sidecar but do not (default true with an API client). */
+  reportMissingSidecars?: boolean;
   /** Watch the injection template ConfigMap (default true; false = the values below only). */
   watchTemplate?: boolean;
   /** Template values underneath the ConfigMap istio-sidecar-injector (default: from the environment). */
@@ -41,6 +45,10 @@ export interface RunningInjector {
   caCertPem: string;
   /** The injection template in use (follows the ConfigMap). */
   template: { current: TemplateValues; lastError: string | undefined };
+  /** The missing-sidecar reporter, when running. */
+  missingSidecars: MissingSidecarReporter | undefined;
+  /** Prometheus registry served at /metrics on the ready port. */
+  registry: Registry;
   isReady(): boolean;
   waitReady(): Promise<void>;
   close(): Promise<void>;
@@ -74,6 +82,15 @@ export async function startInjector(opts: InjectorOptions = {}): Promise<Running
   // Read the template before answering any review; an unreadable one leaves the defaults in use.
   await template.start().catch((e: Error) => log(`injection template: ${e.message}; using the built-in values until it can be read`));
   const values = (): TemplateValues => template.current;
+  const registry = new Registry();
+  const missingSidecars = client && opts.reportMissingSidecars !== false
+    ? new MissingSidecarReporter({ client, ignoredNamespaces: () => template.current.ignoredNamespaces, registry, log })
+    : undefined;
+  const extraRoutes: Record<string, http.RequestListener> = {
+    '/metrics': (_req, res) => {
+      registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text), () => res.writeHead(500).end());
+    },
+  };
 
   const webhook = createWebhookServer({ host: opts.host ?? '0.0.0.0', port: opts.port ?? 15017, certPem: serving.certPem, keyPem: serving.keyPem, values, isReady, log });
   const port = await listen(webhook, opts.host ?? '0.0.0.0', opts.port ?? 15017);
@@ -81,22 +98,27 @@ export async function startInjector(opts: InjectorOptions = {}): Promise<Running
   let readyPort: number | undefined;
   const wantReadyPort = opts.readyPort === undefined ? 15021 : opts.readyPort;
   if (wantReadyPort !== null) {
-    readyServer = createReadyServer({ values, isReady, log });
+    readyServer = createReadyServer({ values, isReady, log, extraRoutes });
     readyPort = await listen(readyServer, opts.host ?? '0.0.0.0', wantReadyPort);
   }
   log(`serving /inject on https://${opts.host ?? '0.0.0.0'}:${port}${readyPort !== undefined ? `, /ready on http port ${readyPort}` : ''} (proxy image ${values().proxyImage})`);
   reconciler?.start();
+  // In the background: the webhook must not wait for a full pod list to answer reviews.
+  missingSidecars?.start().catch((e: Error) => log(`missing-sidecar report: ${e.message}`));
 
   return {
     port,
     readyPort,
     caCertPem: serving.caCertPem,
     template,
+    missingSidecars,
+    registry,
     isReady,
     waitReady: () => reconciler?.waitReady() ?? Promise.resolve(),
     async close() {
       reconciler?.stop();
       template.stop();
+      missingSidecars?.stop();
       await Promise.all([closeServer(webhook), readyServer ? closeServer(readyServer) : Promise.resolve()]);
       // Only close a client we made ourselves.
       if (opts.client === undefined && client) await client.close();

@@ -89,5 +89,7 @@ export function iptablesArgs(annotations: Record<string, string>, values: Templa
     '-d', inboundExclude.join(','),
   ];
   if (outboundExcludePorts.length > 0) args.push('-o', outboundExcludePorts.join(','));
+  // The init container checks that a connection is really redirected before the pod starts.
+  args.push('--run-validation');
   return args;
 }

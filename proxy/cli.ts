@@ -9,11 +9,12 @@ import { Sidecar } from './sidecar.js';
 import { certManagerFromEnv } from './security/from-env.js';
 import { parseInterceptionFlags } from './interception/iptables-rules.js';
 import { applyInterception, removeInterception } from './interception/iptables.js';
+import { validateRedirection } from './interception/validate.js';
 import { parseAppProbers } from './health/app-probes.js';
 
 const USAGE = `usage:
   cli.js proxy sidecar|router
-  cli.js istio-iptables [-p 15001] [-z 15006] [-u 1337] [-g 1337] [-m REDIRECT] [-i '*'] [-x ''] [-b '*'] [-d '15090,15021,15020,15000'] [-o '']
+  cli.js istio-iptables [-p 15001] [-z 15006] [-u 1337] [-g 1337] [-m REDIRECT] [-i '*'] [-x ''] [-b '*'] [-d '15090,15021,15020,15000'] [-o ''] [--iptables-backend legacy|nft] [--run-validation]
   cli.js cleanup`;
 
 async function runSidecar(nodeType: 'sidecar' | 'router'): Promise<void> {
@@ -60,8 +61,15 @@ async function main(argv: string[]): Promise<void> {
       await runSidecar(rest[0]);
       return;
     case 'istio-iptables': {
-      const rules = applyInterception(parseInterceptionFlags(rest));
-      process.stdout.write(`istio-iptables: applied\n${rules}`);
+      const cfg = parseInterceptionFlags(rest);
+      const applied = applyInterception(cfg);
+      process.stdout.write(`istio-iptables: applied with iptables-${applied.backend.backend} (${applied.backend.reason})${applied.replacedJumps ? `, replacing ${applied.replacedJumps} existing jumps` : ''}\n${applied.rules}`);
+      if (cfg.runValidation) {
+        const v = await validateRedirection(cfg);
+        if (v.ok) process.stdout.write(`istio-iptables: validation passed: a connection to ${v.target} arrived at the capture port ${cfg.outboundPort}\n`);
+        else if (v.skipped) process.stdout.write(`istio-iptables: validation skipped: ${v.skipped}\n`);
+        else throw new Error(`validation failed: ${v.error}; traffic would bypass the proxy`);
+      }
       return;
     }
     case 'cleanup':

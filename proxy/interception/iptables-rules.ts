@@ -22,6 +22,10 @@ export interface InterceptionConfig {
   inboundExcludePorts: string[];
   /** -o: outbound destination ports never captured. */
   outboundExcludePorts: string[];
+  /** --iptables-backend legacy|nft: skip detection (else $IPTABLES_BACKEND, else detected). */
+  backend?: 'legacy' | 'nft';
+  /** --run-validation: after writing the rules, check that a connection is really redirected. */
+  runValidation: boolean;
 }
 
 export const CHAINS = ['ISTIO_INBOUND', 'ISTIO_IN_REDIRECT', 'ISTIO_OUTPUT', 'ISTIO_REDIRECT'] as const;
@@ -44,6 +48,7 @@ export function defaultInterceptionConfig(): InterceptionConfig {
     inboundIncludePorts: ['*'],
     inboundExcludePorts: ['15090', '15021', '15020', '15000'],
     outboundExcludePorts: [],
+    runValidation: false,
   };
 }
 
@@ -76,6 +81,7 @@ export function parseInterceptionFlags(argv: string[]): InterceptionConfig {
   };
   for (let i = 0; i < argv.length; i++) {
     let flag = argv[i];
+    if (flag === '--run-validation') { cfg.runValidation = true; continue; }
     let value: string | undefined;
     const eq = flag.indexOf('=');
     if (flag.startsWith('--') && eq > 0) {
@@ -100,6 +106,10 @@ export function parseInterceptionFlags(argv: string[]): InterceptionConfig {
       case '-x': cfg.outboundExcludeCidrs = list(value); cfg.outboundExcludeCidrs.forEach((c) => checkCidr(flag, c)); break;
       case '-b': cfg.inboundIncludePorts = list(value); cfg.inboundIncludePorts.forEach((p) => p === '*' || checkPort(flag, p)); break;
       case '-d': cfg.inboundExcludePorts = list(value); cfg.inboundExcludePorts.forEach((p) => checkPort(flag, p)); break;
+      case '--iptables-backend':
+        if (value !== 'legacy' && value !== 'nft') throw new Error(`istio-iptables: --iptables-backend: "${value}" is not an iptables backend (legacy or nft)`);
+        cfg.backend = value;
+        break;
       case '-o': cfg.outboundExcludePorts = list(value); cfg.outboundExcludePorts.forEach((p) => checkPort(flag, p)); break;
       default: throw new Error(`istio-iptables: unknown flag ${flag}`);
     }

@@ -10,7 +10,7 @@ import { applyPatch } from './jsonpatch-apply.js';
 const values = defaultTemplateValues();
 const ns = { name: 'demo', labels: { 'istio-injection': 'enabled' } };
 
-const DEFAULT_ARGS = ['istio-iptables', '-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020,15000'];
+const DEFAULT_ARGS = ['istio-iptables', '-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020,15000', '--run-validation'];
 
 function deploymentPod(extra: Partial<Pod['metadata']> = {}, spec: Partial<Pod['spec']> = {}): Pod {
   return {
@@ -53,7 +53,8 @@ describe('inject', () => {
     assert.equal(init.image, 'trellis/proxyv2:0.1.0');
     assert.deepEqual(init.args, DEFAULT_ARGS);
     assert.equal(init.securityContext?.runAsUser, 0);
-    assert.deepEqual(init.securityContext?.capabilities?.add, ['NET_ADMIN', 'NET_RAW']);
+    assert.deepEqual(init.securityContext?.capabilities, { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] });
+    assert.equal(init.securityContext?.privileged, false);
     assert.equal(init.restartPolicy, undefined);
 
     assert.equal(proxy.restartPolicy, 'Always');

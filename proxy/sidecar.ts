@@ -86,6 +86,7 @@ export class Sidecar {
       h2Sessions: new DownstreamH2Sessions(),
       ready: () => this.config.ready && (!opts.certificates || this.certificateIssued),
     };
+    this.clusters.secrets = this.runtime.secrets;
     this.listeners = new ListenerManager(this.runtime, opts.originalDst ?? originalDstOrLocal);
     this.admin = new AdminServers(this.runtime, () => this.ads, {
       drainListeners: (inboundOnly) => this.drain(inboundOnly ? ['inbound'] : ['inbound', 'outbound']),

@@ -1,6 +1,7 @@
 // Envoy's router filter for one request routed to a cluster: circuit breakers, host
 // selection (hash, previous hosts), attempts with per-try timeouts, retries with jittered
 // back-off, the route timeout, outlier detection feedback, then streaming the response.
+import { transportFor } from '../xds/resources/upstream-transport.js';
 import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import type { ConnectionContext, ProxyRuntime } from '../runtime.js';
@@ -131,12 +132,13 @@ export async function routeToCluster(r: RouterRequest, rt: ProxyRuntime): Promis
       attemptNo++;
       // Host selection, avoiding hosts already tried when the predicate asks for it.
       let host: SocketAddress | undefined;
+      let transportMatch: Record<string, string> | undefined;
       if (cluster.config.type === 'ORIGINAL_DST') host = originalDstTarget(r.ctx);
       else {
         const avoid = policy?.avoidPreviousHosts && tried.size > 0 ? tried : undefined;
         for (let i = 0; i < (avoid ? policy?.hostSelectionRetryMaxAttempts ?? 1 : 1) && !host; i++) {
           const e = rt.clusters.pick(cluster, { hash: r.hash, exclude: avoid });
-          if (e) host = { address: e.address, port: e.port };
+          if (e) { host = { address: e.address, port: e.port }; transportMatch = e.transportMatch; }
         }
       }
       if (!host) {
@@ -167,7 +169,7 @@ export async function routeToCluster(r: RouterRequest, rt: ProxyRuntime): Promis
       let result: AttemptResult;
       try {
         result = await attempt({
-          pool: rt.clusters.pool(host.address, host.port, cluster.config.connectTimeoutMs, upstreamProtocol(cluster.config.upstreamProtocol, req), cluster.config.connection),
+          pool: rt.clusters.pool(host.address, host.port, cluster.config.connectTimeoutMs, upstreamProtocol(cluster.config.upstreamProtocol, req), cluster.config.connection, transportFor(cluster.config.transport, transportMatch)),
           method, path: r.path, headers, body, signal: done, perTryTimeoutMs: policy?.perTryTimeoutMs,
         });
       } finally {

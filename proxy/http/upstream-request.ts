@@ -99,7 +99,7 @@ export async function attempt(o: AttemptOptions): Promise<AttemptResult> {
     if (perTryFired) return { kind: 'error', failure: 'per-try-timeout', code: 'per_try_timeout' };
     if (o.signal.aborted) return { kind: 'error', failure: 'aborted', code: 'aborted' };
     const code = errorCode(err);
-    return { kind: 'error', failure: CONNECT_FAILURES.has(code) ? 'connect-failure' : 'reset', code };
+    return { kind: 'error', failure: CONNECT_FAILURES.has(code) || code.startsWith('upstream_tls_error') ? 'connect-failure' : 'reset', code };
   } finally {
     // The per-try timer covers the wait for the response head; the route timeout covers the rest.
     if (timer) {

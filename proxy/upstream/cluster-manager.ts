@@ -3,6 +3,10 @@
 import { Pool } from 'undici';
 import { Http1Pool, type UpstreamPool } from './upstream-pool.js';
 import { Http2Pool } from './h2-pool.js';
+import { tlsPool } from './tls-pool.js';
+import { SecretResolver } from '../security/sds.js';
+import type { UpstreamTlsConfig } from '../xds/resources/tls-context.js';
+import { transportFor } from '../xds/resources/upstream-transport.js';
 import type { ConfigSnapshot } from '../xds/snapshot.js';
 import type { ClusterConfig } from '../xds/resources/cluster.js';
 import type { Endpoint, LocalityGroup } from '../xds/resources/endpoint.js';
@@ -61,6 +65,9 @@ export class ClusterManager {
   /** Clusters whose last pick ran in panic mode (healthy hosts below the threshold). */
   readonly panicking = new Set<string>();
   readonly hostCounters = new Map<string, HostCounters>();
+
+  /** SDS for upstream TLS (set by the sidecar). */
+  secrets: SecretResolver = new SecretResolver();
 
   constructor(private readonly stats?: EnvoyStats, private readonly log: (msg: string) => void = () => undefined) {}
 
@@ -137,11 +144,12 @@ export class ClusterManager {
    * A pool per (host, connect timeout, HTTP version); shared by clusters that share hosts.
    * HTTP/1.1 is a keep-alive undici pool; HTTP/2 one multiplexed h2c session.
    */
-  pool(host: string, port: number, connectTimeoutMs: number, protocol: 'http1' | 'http2' = 'http1', conn: ConnectionOptions = DEFAULT_CONNECTION): UpstreamPool {
-    const key = poolKey(host, port, connectTimeoutMs, protocol, conn);
+  pool(host: string, port: number, connectTimeoutMs: number, protocol: 'http1' | 'http2' = 'http1', conn: ConnectionOptions = DEFAULT_CONNECTION, tls?: UpstreamTlsConfig): UpstreamPool {
+    const key = poolKey(host, port, connectTimeoutMs, protocol, conn, tls);
     let pool = this.pools.get(key);
     if (!pool) {
-      if (protocol === 'http2') pool = new Http2Pool(host, port, connectTimeoutMs, conn);
+      if (tls) pool = tlsPool(host, port, connectTimeoutMs, protocol, conn, tls, this.secrets);
+      else if (protocol === 'http2') pool = new Http2Pool(host, port, connectTimeoutMs, conn);
       else {
         const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
         // undici also honours a shorter `Keep-Alive: timeout=N` from the server (minus 1 s).
@@ -173,7 +181,8 @@ export class ClusterManager {
       const r = resolveCluster(snapshot, name);
       if (!('cluster' in r)) continue;
       for (const e of r.cluster.endpoints) {
-        for (const proto of ['http1', 'http2'] as const) live.add(poolKey(e.address, e.port, r.cluster.config.connectTimeoutMs, proto, r.cluster.config.connection));
+        const tls = transportFor(r.cluster.config.transport, e.transportMatch);
+        for (const proto of ['http1', 'http2'] as const) live.add(poolKey(e.address, e.port, r.cluster.config.connectTimeoutMs, proto, r.cluster.config.connection, tls));
       }
     }
     this.reconcileDns(snapshot);
@@ -222,6 +231,6 @@ export class ClusterManager {
 
 const DEFAULT_CONNECTION: ConnectionOptions = { idleTimeoutMs: 4_000, maxRequestsPerConnection: 0 };
 
-function poolKey(host: string, port: number, timeoutMs: number, protocol: string, conn: ConnectionOptions): string {
-  return `${host}:${port}/${timeoutMs}/${protocol}/${conn.idleTimeoutMs}/${conn.maxRequestsPerConnection}`;
+function poolKey(host: string, port: number, timeoutMs: number, protocol: string, conn: ConnectionOptions, tls?: UpstreamTlsConfig): string {
+  return `${host}:${port}/${timeoutMs}/${protocol}/${conn.idleTimeoutMs}/${conn.maxRequestsPerConnection}${tls ? `/tls:${tls.key}` : ''}`;
 }

@@ -5,6 +5,7 @@ import { compileLoadAssignment, type Endpoint } from './endpoint.js';
 import {
   decodeCircuitBreakers, decodeLbSettings, decodeOutlierDetection, type CircuitBreakerLimits, type LbSettings, type OutlierDetectionConfig,
 } from './cluster-policies.js';
+import { decodeUpstreamTransport, type UpstreamTransport } from './upstream-transport.js';
 import { decodeConnectionOptions, decodeDnsSettings, type ConnectionOptions, type DnsSettings } from './connection-options.js';
 
 export type DiscoveryType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
@@ -26,6 +27,8 @@ export interface ClusterConfig {
   upstreamProtocol: UpstreamProtocol;
   /** Upstream connection idle timeout and requests per connection. */
   connection: ConnectionOptions;
+  /** transportSocket / transportSocketMatches (upstream TLS). */
+  transport?: UpstreamTransport;
   /** STRICT_DNS / LOGICAL_DNS: how and how often the endpoints' hostnames are resolved. */
   dns?: DnsSettings;
   /**
@@ -113,13 +116,14 @@ export function decodeCluster(raw: Obj): { name: string; value?: ClusterConfig; 
   const lb = decodeLbSettings(raw, errors);
   const upstreamProtocol = decodeUpstreamProtocol(raw, errors);
   const connection = decodeConnectionOptions(raw, errors);
+  const transport = raw.transportSocket !== undefined || raw.transportSocketMatches !== undefined ? decodeUpstreamTransport(raw, errors) : undefined;
   const isDns = type === 'STRICT_DNS' || type === 'LOGICAL_DNS';
   const dns = isDns ? decodeDnsSettings(raw, errors) : undefined;
 
   if (!errors.ok) return { name, errors: errors.list };
   return {
     name,
-    value: { name, type: type as DiscoveryType, edsServiceName, staticEndpoints, lbPolicy, connectTimeoutMs, circuitBreakers, outlierDetection, lb, upstreamProtocol, connection, dns, dnsHosts: isDns ? {} : undefined, raw },
+    value: { name, type: type as DiscoveryType, edsServiceName, staticEndpoints, lbPolicy, connectTimeoutMs, circuitBreakers, outlierDetection, lb, upstreamProtocol, connection, transport, dns, dnsHosts: isDns ? {} : undefined, raw },
     errors: [],
   };
 }

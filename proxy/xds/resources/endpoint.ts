@@ -3,6 +3,21 @@ import { arr, FieldErrors, num, obj, str, socketAddress, wrapped, type HostPort,
 
 export interface Endpoint extends HostPort {
   weight: number;
+  /** filterMetadata["envoy.transport_socket_match"]: picks the cluster's transportSocketMatches entry. */
+  transportMatch?: Record<string, string>;
+}
+
+/** A google.protobuf.Struct of strings, in either decoded form ({ fields: { k: { stringValue } } } or plain). */
+export function stringStruct(v: unknown): Record<string, string> | undefined {
+  const o = obj(v);
+  if (!o) return undefined;
+  const fields = obj(o.fields);
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(fields ?? o)) {
+    const s = typeof val === 'string' ? val : str(obj(val)?.stringValue);
+    if (s !== undefined) out[k] = s;
+  }
+  return out;
 }
 
 /** One LocalityLbEndpoints: its priority, locality weight and hosts. */
@@ -59,7 +74,8 @@ export function compileGroups(raw: Obj, errors: FieldErrors, prefix = ''): Local
         return;
       }
       if (!ROUTABLE.has(str(lb.healthStatus))) return;
-      endpoints.push({ ...addr, weight: num(wrapped(lb.loadBalancingWeight)) ?? 1 });
+      const transportMatch = stringStruct(obj(obj(lb.metadata)?.filterMetadata)?.['envoy.transport_socket_match']);
+      endpoints.push({ ...addr, weight: num(wrapped(lb.loadBalancingWeight)) ?? 1, ...(transportMatch ? { transportMatch } : {}) });
     });
   });
   return groups;

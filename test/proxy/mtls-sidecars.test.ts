@@ -1,0 +1,220 @@
+// Two proxies in sidecar shape talking mTLS: the client proxy's outbound clusters carry
+// Istio's transportSocketMatches (tlsMode-istio / tlsMode-disabled) and EDS endpoints with
+// `envoy.transport_socket_match` metadata; the server proxy's inbound has PERMISSIVE (tls +
+// raw_buffer chains) and STRICT (tls chain only) ports in front of a loopback app.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { TYPE_URL } from '../../api/xds/protos.js';
+import { Sidecar } from '../../proxy/sidecar.js';
+import { TestAdsServer } from './ads-server.js';
+import { closeServer, freePort, startApp, staticCluster, waitFor } from './fixtures.js';
+import { makeTestCA, TestCertSource, type TestCA } from './test-ca.js';
+
+const SDS = { apiConfigSource: { apiType: 'GRPC', transportApiVersion: 'V3', grpcServices: [{ envoyGrpc: { clusterName: 'sds-grpc' } }] }, resourceApiVersion: 'V3' };
+const ADS = { ads: {}, resourceApiVersion: 'V3' };
+const ROUTER = [{ name: 'envoy.filters.http.router', typedConfig: { '@type': TYPE_URL.router } }];
+// google.protobuf.Struct in its message form, which is what travels on the wire.
+const ISTIO_TLS_MODE = { fields: { tlsMode: { stringValue: 'istio' } } };
+const SERVER_ID = 'spiffe://cluster.local/ns/test/sa/server';
+const CLIENT_ID = 'spiffe://cluster.local/ns/test/sa/client';
+
+const DOWNSTREAM_MTLS = {
+  name: 'envoy.transport_sockets.tls',
+  typedConfig: {
+    '@type': TYPE_URL.downstreamTlsContext, requireClientCertificate: { value: true },
+    commonTlsContext: {
+      tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: SDS }],
+      combinedValidationContext: {
+        defaultValidationContext: { matchSubjectAltNames: [{ prefix: 'spiffe://cluster.local/' }] },
+        validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: SDS },
+      },
+      alpnProtocols: ['istio', 'h2', 'http/1.1'],
+    },
+  },
+};
+
+function upstreamMtls(sni: string, sans: string[]): object {
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typedConfig: {
+      '@type': TYPE_URL.upstreamTlsContext, sni,
+      commonTlsContext: {
+        tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: SDS }],
+        combinedValidationContext: {
+          defaultValidationContext: { matchSubjectAltNames: sans.map((exact) => ({ exact })) },
+          validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: SDS },
+        },
+        alpnProtocols: ['istio'],
+      },
+    },
+  };
+}
+
+function autoMtlsCluster(name: string, sans: string[]): object {
+  return {
+    name, type: 'EDS', edsClusterConfig: { edsConfig: ADS }, connectTimeout: { seconds: 2 },
+    transportSocketMatches: [
+      { name: 'tlsMode-istio', match: ISTIO_TLS_MODE, transportSocket: upstreamMtls(`outbound_.80_._.${name}`, sans) },
+      { name: 'tlsMode-disabled', match: {}, transportSocket: { name: 'envoy.transport_sockets.raw_buffer', typedConfig: { '@type': TYPE_URL.rawBuffer } } },
+    ],
+  };
+}
+
+function endpoints(name: string, port: number, sidecar: boolean): object {
+  return {
+    clusterName: name,
+    endpoints: [{ lbEndpoints: [{
+      endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: port } } },
+      ...(sidecar ? { metadata: { filterMetadata: { 'envoy.transport_socket_match': ISTIO_TLS_MODE } } } : {}),
+    }] }],
+  };
+}
+
+function inboundHcm(name: string, xfcc: string): object {
+  return {
+    name: 'envoy.filters.network.http_connection_manager',
+    typedConfig: {
+      '@type': TYPE_URL.httpConnectionManager, statPrefix: name, forwardClientCertDetails: xfcc,
+      setCurrentClientCertDetails: { subject: { value: true }, dns: true, uri: true },
+      routeConfig: { name, virtualHosts: [{ name, domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'inbound|app' } }] }] },
+      httpFilters: ROUTER,
+    },
+  };
+}
+
+function inboundListener(name: string, port: number, strict: boolean): object {
+  return {
+    name, address: { socketAddress: { address: '127.0.0.1', portValue: port } }, trafficDirection: 'INBOUND',
+    listenerFilters: [{ name: 'envoy.filters.listener.original_dst' }, { name: 'envoy.filters.listener.tls_inspector' }],
+    filterChains: [
+      { name: `${name}-tls`, filterChainMatch: { destinationPort: { value: port }, transportProtocol: 'tls' }, transportSocket: DOWNSTREAM_MTLS, filters: [inboundHcm(`${name}-tls`, 'APPEND_FORWARD')] },
+      ...(strict ? [] : [{ name: `${name}-plain`, filterChainMatch: { destinationPort: { value: port }, transportProtocol: 'raw_buffer' }, filters: [inboundHcm(`${name}-plain`, 'SANITIZE')] }]),
+      // A port-less chain: STRICT plaintext must not fall back to it.
+      { name: 'passthrough', filters: [inboundHcm('passthrough', 'SANITIZE')] },
+    ],
+  };
+}
+
+interface Reply { status: number; body: string; headers: http.IncomingHttpHeaders }
+const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+
+function get(port: number, host: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/', headers: { host }, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('two sidecars talking mTLS (automatic mTLS, PERMISSIVE and STRICT)', () => {
+  const serverAds = new TestAdsServer();
+  const clientAds = new TestAdsServer();
+  let ca: TestCA;
+  let serverCerts: TestCertSource;
+  let clientCerts: TestCertSource;
+  let server: Sidecar;
+  let client: Sidecar;
+  let app: Awaited<ReturnType<typeof startApp>>;
+  let outPort = 0;
+  const identity = (name: string): ConstructorParameters<typeof Sidecar>[0]['identity'] => ({
+    podName: `${name}-1`, namespace: 'test', instanceIp: '127.0.0.1', serviceAccount: name, workloadName: name, labels: { app: name }, domain: 'cluster.local',
+  });
+
+  before(async () => {
+    ca = await makeTestCA();
+    serverCerts = new TestCertSource(SERVER_ID, ca);
+    clientCerts = new TestCertSource(CLIENT_ID, ca);
+    await Promise.all([serverCerts.rotate(), clientCerts.rotate()]);
+    app = await startApp('app');
+    const [permPort, strictPort] = [await freePort(), await freePort()];
+    outPort = await freePort();
+    const [sPort, cPort] = [await serverAds.listen(), await clientAds.listen()];
+    serverAds.setAll('1', {
+      [TYPE_URL.cluster]: [staticCluster('inbound|app', '127.0.0.1', app.port)],
+      [TYPE_URL.listener]: [inboundListener('perm', permPort, false), inboundListener('strict', strictPort, true)],
+    });
+    const names = ['perm', 'strict', 'perm-plain', 'strict-plain', 'wrongsan'];
+    const clusters = names.map((n) => autoMtlsCluster(n, n === 'wrongsan' ? ['spiffe://cluster.local/ns/test/sa/other'] : [SERVER_ID]));
+    clientAds.setAll('1', {
+      [TYPE_URL.cluster]: clusters,
+      [TYPE_URL.clusterLoadAssignment]: [
+        endpoints('perm', permPort, true), endpoints('strict', strictPort, true), endpoints('perm-plain', permPort, false),
+        endpoints('strict-plain', strictPort, false), endpoints('wrongsan', strictPort, true),
+      ],
+      [TYPE_URL.listener]: [{
+        name: 'outbound', address: { socketAddress: { address: '127.0.0.1', portValue: outPort } }, trafficDirection: 'OUTBOUND',
+        filterChains: [{ filters: [{ name: 'envoy.filters.network.http_connection_manager', typedConfig: {
+          '@type': TYPE_URL.httpConnectionManager, statPrefix: 'outbound',
+          routeConfig: { name: 'out', virtualHosts: names.map((n) => ({ name: n, domains: [n], routes: [{ match: { prefix: '/' }, route: { cluster: n } }] })) },
+          httpFilters: ROUTER,
+        } }] }],
+      }],
+    });
+    const local = (s: { localPort?: number }): { address: string; port: number } => ({ address: '127.0.0.1', port: s.localPort ?? 0 });
+    server = new Sidecar({ pilotAddress: `127.0.0.1:${sPort}`, identity: identity('server'), ports: { admin: 0, prometheus: 0, readiness: 0 }, accessLog: () => undefined, log: () => undefined, tlsSecrets: serverCerts, originalDst: local });
+    client = new Sidecar({ pilotAddress: `127.0.0.1:${cPort}`, identity: identity('client'), ports: { admin: 0, prometheus: 0, readiness: 0 }, accessLog: () => undefined, log: () => undefined, tlsSecrets: clientCerts, originalDst: local });
+    await Promise.all([server.start(), client.start()]);
+    await waitFor('server LDS ACK', () => serverAds.acked(TYPE_URL.listener, '1'));
+    await waitFor('client LDS ACK', () => clientAds.acked(TYPE_URL.listener, '1'));
+    await Promise.all([server.settled(), client.settled()]);
+  });
+
+  after(async () => {
+    agent.destroy();
+    await client?.stop();
+    await server?.stop();
+    await serverAds.close();
+    await clientAds.close();
+    if (app) await closeServer(app.server);
+  });
+
+  it('uses mTLS to a sidecar endpoint (tlsMode istio) and the app sees XFCC naming both identities', async () => {
+    for (const host of ['perm', 'strict']) {
+      const r = await get(outPort, host);
+      assert.equal(r.status, 200, `${host}: ${r.body}`);
+      const xfcc = String(app.seen.at(-1)?.['x-forwarded-client-cert'] ?? '');
+      assert.match(xfcc, new RegExp(`^By=${SERVER_ID};Hash=[0-9a-f]{64};Subject="";URI=${CLIENT_ID}$`));
+    }
+  });
+
+  it('PERMISSIVE accepts plaintext (no XFCC); STRICT refuses it', async () => {
+    const n = app.seen.length;
+    const plain = await get(outPort, 'perm-plain');
+    assert.equal(plain.status, 200);
+    assert.equal(app.seen.length, n + 1);
+    assert.equal(app.seen.at(-1)?.['x-forwarded-client-cert'], undefined);
+    const refused = await get(outPort, 'strict-plain');
+    assert.equal(refused.status, 503);
+    assert.match(String(refused.headers['x-trellis-reason']), /^U[CF]/);
+  });
+
+  it('a server whose SAN is not the expected identity is refused with UF and an upstream_tls_error reason', async () => {
+    const r = await get(outPort, 'wrongsan');
+    assert.equal(r.status, 503);
+    assert.match(String(r.headers['x-trellis-reason']), /^UF .*upstream_tls_error: SAN mismatch: server presented spiffe:\/\/cluster\.local\/ns\/test\/sa\/server/);
+  });
+
+  it('rotating both certificates under steady load loses no request', async () => {
+    let stop = false;
+    const statuses: number[] = [];
+    const worker = async (): Promise<void> => {
+      while (!stop) statuses.push((await get(outPort, statuses.length % 2 ? 'perm' : 'strict')).status);
+    };
+    const workers = Array.from({ length: 4 }, () => worker());
+    const before = statuses.length;
+    for (let i = 0; i < 2; i++) {
+      await Promise.all([serverCerts.rotate(), clientCerts.rotate()]);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    stop = true;
+    await Promise.all(workers);
+    assert.ok(statuses.length - before > 20, `enough requests ran during the rotations (${statuses.length})`);
+    assert.deepEqual(statuses.filter((s) => s !== 200), []);
+  });
+});

@@ -220,7 +220,10 @@ export class HttpConnectionManager {
     const direction = ctx?.direction ?? 'outbound';
     this.rt.stats.inc(`http.${this.hcm.statPrefix || 'hcm'}.downstream_rq_${Math.floor(status / 100)}xx`);
     this.rt.metrics.recordRequest(
-      requestLabels({ direction, identity: this.rt.identity, cluster: info.cluster, host: req.headers.host, status, flags }),
+      requestLabels({
+        direction, identity: this.rt.identity, cluster: info.cluster, host: req.headers.host, status, flags,
+        mtls: ctx?.downstreamTls?.mtls, peerPrincipal: ctx?.downstreamTls?.uriSans?.[0], localPrincipal: ctx?.downstreamTls?.localUri,
+      }),
       durationMs,
     );
     if (this.rt.logLevels?.enabled('http', 'debug')) {

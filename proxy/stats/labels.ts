@@ -40,6 +40,11 @@ export interface LabelInput {
   host?: string;
   status: number;
   flags: string;
+  /** Inbound: the downstream presented a verified client certificate (mTLS) with this URI. */
+  peerPrincipal?: string;
+  mtls?: boolean;
+  /** Inbound: this proxy's own URI (destination_principal). */
+  localPrincipal?: string;
 }
 
 export function requestLabels(i: LabelInput): RequestLabels {
@@ -61,12 +66,13 @@ export function requestLabels(i: LabelInput): RequestLabels {
   const dst = serviceFromHost(i.host, me.namespace);
   return {
     reporter: 'destination',
-    // Without mTLS peer metadata the caller is not known.
-    source_workload: UNKNOWN, source_workload_namespace: UNKNOWN, source_app: UNKNOWN, source_version: UNKNOWN, source_principal: UNKNOWN,
+    // Without mTLS peer metadata the caller is not known; with mTLS its certificate names it.
+    source_workload: UNKNOWN, source_workload_namespace: UNKNOWN, source_app: UNKNOWN, source_version: UNKNOWN,
+    source_principal: i.mtls && i.peerPrincipal ? i.peerPrincipal : UNKNOWN,
     destination_workload: me.workloadName, destination_workload_namespace: me.namespace, destination_app: app,
-    destination_version: version, destination_principal: UNKNOWN,
+    destination_version: version, destination_principal: i.mtls && i.localPrincipal ? i.localPrincipal : UNKNOWN,
     destination_service: dst.service, destination_service_name: dst.name, destination_service_namespace: dst.namespace,
-    request_protocol: 'http', response_code: String(i.status), response_flags: i.flags || '-', connection_security_policy: 'none',
+    request_protocol: 'http', response_code: String(i.status), response_flags: i.flags || '-', connection_security_policy: i.mtls ? 'mutual_tls' : 'none',
   };
 }
 

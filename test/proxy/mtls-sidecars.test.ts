@@ -181,6 +181,11 @@ describe('two sidecars talking mTLS (automatic mTLS, PERMISSIVE and STRICT)', ()
       const xfcc = String(app.seen.at(-1)?.['x-forwarded-client-cert'] ?? '');
       assert.match(xfcc, new RegExp(`^By=${SERVER_ID};Hash=[0-9a-f]{64};Subject="";URI=${CLIENT_ID}$`));
     }
+    const text = await server.metrics.registry.metrics();
+    const mtls = text.split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('connection_security_policy="mutual_tls"'));
+    assert.ok(mtls, 'the server reports mutual_tls requests');
+    assert.match(mtls, new RegExp(`source_principal="${CLIENT_ID}"`));
+    assert.match(mtls, new RegExp(`destination_principal="${SERVER_ID}"`));
   });
 
   it('PERMISSIVE accepts plaintext (no XFCC); STRICT refuses it', async () => {

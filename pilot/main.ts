@@ -7,7 +7,8 @@
 // --ca-port (PILOT_CA_PORT, 15012; `off`), TRUST_DOMAIN (cluster.local).
 // --root-namespace (MESH_ROOT_NAMESPACE, default pilot's own namespace POD_NAMESPACE): Istio's
 // MeshConfig.rootNamespace, where mesh-wide PeerAuthentications/AuthorizationPolicies live.
-// PILOT_ENABLE_MTLS=true emits the mTLS and authorization config (proxies must speak it).
+// PILOT_ENABLE_MTLS (default true; 'false' turns it off) emits the mTLS and authorization
+// config: automatic mTLS between sidecars, PeerAuthentication and AuthorizationPolicy.
 // SIGTERM/SIGINT stop it gracefully.
 import { CaBundleReconciler, KubeClient, R } from '../api/kube/index.js';
 import { startMeshCA, type MeshCA } from './ca/index.js';
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
     domain: flag(args, 'domain') ?? process.env.CLUSTER_DOMAIN ?? 'cluster.local',
     security: {
       rootNamespace: flag(args, 'root-namespace') ?? process.env.MESH_ROOT_NAMESPACE ?? ns,
-      enabled: process.env.PILOT_ENABLE_MTLS === 'true',
+      enabled: process.env.PILOT_ENABLE_MTLS !== 'false',
       trustDomain: process.env.TRUST_DOMAIN ?? 'cluster.local',
     },
   });

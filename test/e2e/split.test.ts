@@ -84,7 +84,7 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
     clientPodIP = clientPod.status.podIP;
   });
 
-  it('splits 1000 requests 80/20 through both sidecars', async () => {
+  it('splits 1000 requests 80/20 through both sidecars, over automatic mTLS', async () => {
     const before = await sidecarCounters();
     const res = await fanout(1000);
     assert.equal(res.ok, 1000, `all requests succeed: ${JSON.stringify(res)}`);
@@ -99,6 +99,8 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
       const sent = res.byVersion[v] ?? 0;
       assert.ok(inbound >= sent && inbound <= sent + 10, `web-${v} sidecar counted the ${sent} ${v} answers inbound (counted ${inbound})`);
     }
+    const mtls = afterCounts.mutualTlsFromDemo - before.mutualTlsFromDemo;
+    assert.ok(mtls >= 1000, `the 1000 requests arrived over mutual TLS with the client's SPIFFE identity, without any DestinationRule tls (counted ${mtls})`);
   });
 
   it('serves the sample from the host through the ingress gateway, split 80/20 by the Gateway-bound VirtualService', async () => {
@@ -224,9 +226,9 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
     return (await res.json()) as Fanout;
   }
 
-  async function sidecarCounters(): Promise<{ source: number; destination: Record<string, number> }> {
+  async function sidecarCounters(): Promise<{ source: number; destination: Record<string, number>; mutualTlsFromDemo: number }> {
     const pods = await client.list<Pod>(R.pods, { namespace: 'demo' });
-    const out = { source: 0, destination: { v1: 0, v2: 0 } as Record<string, number> };
+    const out = { source: 0, destination: { v1: 0, v2: 0 } as Record<string, number>, mutualTlsFromDemo: 0 };
     for (const p of pods.items) {
       const text = await (await fetch(`http://${p.status?.podIP}:15090/stats/prometheus`)).text();
       for (const line of text.split('\n')) {
@@ -234,6 +236,9 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
         const value = Number(line.slice(line.lastIndexOf(' ') + 1));
         if (p.metadata.labels?.app === 'client' && line.includes('reporter="source"') && line.includes('destination_service_name="web"')) out.source += value;
         if (p.metadata.labels?.app === 'web' && line.includes('reporter="destination"')) out.destination[p.metadata.labels.version] += value;
+        // Automatic mTLS: the web sidecars saw the client's SPIFFE identity on a verified peer certificate.
+        if (p.metadata.labels?.app === 'web' && line.includes('reporter="destination"') && line.includes('connection_security_policy="mutual_tls"')
+          && line.includes('source_principal="spiffe://cluster.local/ns/demo/sa/')) out.mutualTlsFromDemo += value;
       }
     }
     return out;

@@ -248,6 +248,7 @@ export class HttpConnectionManager {
       downstreamLocal: ctx ? `${ctx.originalDst.address}:${ctx.originalDst.port}` : undefined,
       downstreamRemote: ctx?.downstreamRemote,
       routeName: info.routeName,
+      downstreamPeerPrincipal: ctx?.downstreamTls?.uriSans?.[0],
     });
   }
 }

@@ -18,6 +18,10 @@ export interface AccessLogEntry {
   downstreamLocal?: string;
   downstreamRemote?: string;
   routeName?: string;
+  /** The downstream's verified URI SAN (mTLS chains). */
+  downstreamPeerPrincipal?: string;
+  /** The upstream's verified URI SAN (upstream TLS). */
+  upstreamPeerPrincipal?: string;
 }
 
 const dash = (v: string | undefined): string => (v === undefined || v === '' ? '-' : v);

@@ -1,8 +1,10 @@
 // HTTP/2 towards one endpoint over cleartext with prior knowledge (h2c), as Envoy does for
 // clusters whose HttpProtocolOptions ask for http2: one multiplexed session per endpoint,
-// re-established when the peer closes it or sends GOAWAY.
+// re-established when the peer closes it or sends GOAWAY. With a dialer the session runs over
+// the socket it hands back (upstream TLS: h2 inside the tunnel, prior knowledge as with ALPN istio).
 import http2 from 'node:http2';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { UpstreamPool, UpstreamRequest, UpstreamResponse } from './upstream-pool.js';
 import type { ConnectionOptions } from '../xds/resources/connection-options.js';
 
@@ -13,21 +15,43 @@ function connectError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+/** Opens a connected (and, for TLS, handshaken and verified) socket towards the endpoint. */
+export type Dialer = () => Promise<Duplex>;
+
 export class Http2Pool implements UpstreamPool {
   readonly protocol = 'http2';
   private session: http2.ClientHttp2Session | undefined;
   private closed = false;
   /** Streams opened on the current session (max_requests_per_connection). */
   private streams = 0;
+  /** A dial in progress: concurrent requests share the one session it yields. */
+  private dialing: Promise<http2.ClientHttp2Session> | undefined;
 
-  constructor(private readonly host: string, private readonly port: number, private readonly connectTimeoutMs: number, private readonly conn?: ConnectionOptions) {}
+  constructor(private readonly host: string, private readonly port: number, private readonly connectTimeoutMs: number, private readonly conn?: ConnectionOptions, private readonly dial?: Dialer) {}
 
-  private connect(): http2.ClientHttp2Session {
+  private acquire(): http2.ClientHttp2Session | Promise<http2.ClientHttp2Session> {
     const s = this.session;
     if (s && !s.closed && !s.destroyed) return s;
-    const authority = `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
     // Own socket so Nagle is off: small gRPC frames must not wait for delayed ACKs.
-    const session = http2.connect(authority, { createConnection: () => net.connect({ host: this.host, port: this.port, noDelay: true }) });
+    if (!this.dial) return this.open(net.connect({ host: this.host, port: this.port, noDelay: true }));
+    const dial = this.dial;
+    this.dialing ??= dial().then((socket) => {
+      this.dialing = undefined;
+      if (this.closed) {
+        socket.destroy();
+        throw connectError('pool closed', 'ECONNREFUSED');
+      }
+      return this.open(socket);
+    }, (err: Error) => {
+      this.dialing = undefined;
+      throw err;
+    });
+    return this.dialing;
+  }
+
+  private open(socket: Duplex): http2.ClientHttp2Session {
+    const authority = `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
+    const session = http2.connect(authority, { createConnection: () => socket });
     this.session = session;
     const timer = setTimeout(() => {
       session.destroy(connectError(`connect timeout to ${this.host}:${this.port}`, 'UND_ERR_CONNECT_TIMEOUT'));
@@ -49,9 +73,9 @@ export class Http2Pool implements UpstreamPool {
     return session;
   }
 
-  send(req: UpstreamRequest): Promise<UpstreamResponse> {
-    if (this.closed) return Promise.reject(connectError('pool closed', 'ECONNREFUSED'));
-    const session = this.connect();
+  async send(req: UpstreamRequest): Promise<UpstreamResponse> {
+    if (this.closed) throw connectError('pool closed', 'ECONNREFUSED');
+    const session = await this.acquire();
     // The last stream a session may carry retires it: later requests get a new one.
     if (this.conn?.maxRequestsPerConnection && ++this.streams >= this.conn.maxRequestsPerConnection) {
       this.session = undefined;

@@ -1,25 +1,21 @@
-// Pools whose connections are TLS (UpstreamTlsContext): HTTP/1.1 over undici with our own
-// connector, so each new connection handshakes with the current workload certificate.
+// Pools whose connections are TLS (UpstreamTlsContext): HTTP/1.1 over undici or HTTP/2 over
+// node:http2, both with our own connector, so each new connection handshakes with the current
+// workload certificate and checks the server's SANs.
 import { Pool } from 'undici';
-import { Http1Pool, type UpstreamPool, type UpstreamRequest, type UpstreamResponse } from './upstream-pool.js';
+import { Http2Pool } from './h2-pool.js';
+import { Http1Pool, type UpstreamPool } from './upstream-pool.js';
 import type { ConnectionOptions } from '../xds/resources/connection-options.js';
 import type { UpstreamTlsConfig } from '../xds/resources/tls-context.js';
 import type { SecretResolver } from '../security/sds.js';
-import { connectTls, UPSTREAM_TLS_ERROR } from './tls-connector.js';
-
-/** HTTP/2 inside TLS is not wired yet: refuse loudly rather than fall back to plaintext. */
-class UnsupportedTlsPool implements UpstreamPool {
-  readonly protocol = 'http2';
-  send(_req: UpstreamRequest): Promise<UpstreamResponse> {
-    const msg = `${UPSTREAM_TLS_ERROR}: HTTP/2 over an upstream TLS transport socket is not supported yet`;
-    return Promise.reject(Object.assign(new Error(msg), { code: msg }));
-  }
-  async close(): Promise<void> { /* nothing open */ }
-  async destroy(): Promise<void> { /* nothing open */ }
-}
+import { connectTls } from './tls-connector.js';
 
 export function tlsPool(host: string, port: number, connectTimeoutMs: number, protocol: 'http1' | 'http2', conn: ConnectionOptions, tls: UpstreamTlsConfig, secrets: SecretResolver): UpstreamPool {
-  if (protocol === 'http2') return new UnsupportedTlsPool();
+  // HTTP/2 with prior knowledge inside the tunnel: Istio's ALPN is `istio`, so h2 is not
+  // negotiated; only a context without any ALPN asks for h2, as Envoy does for h2 clusters.
+  if (protocol === 'http2') {
+    const h2tls = tls.alpn.length > 0 ? tls : { ...tls, alpn: ['h2'] };
+    return new Http2Pool(host, port, connectTimeoutMs, conn, () => connectTls(host, port, h2tls, secrets, connectTimeoutMs).then((s) => s.socket));
+  }
   // undici speaks plain HTTP/1.1 over whatever socket the connector hands it.
   const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   return new Http1Pool(new Pool(origin, {

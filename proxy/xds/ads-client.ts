@@ -1,10 +1,12 @@
 // The ADS stream (state-of-the-world): subscriptions, versions, nonces, ACK/NACK and
 // reconnect with backoff. It knows nothing about what the resources mean; the handler does.
-import * as grpc from '@grpc/grpc-js';
-import { adsService } from '../../api/xds/protos.js';
 import { decodeAny, type AnyMessage } from './any.js';
 import type { XdsNode } from './node.js';
 import type { Obj } from './resources/fields.js';
+import { AdsStream, INVALID_ARGUMENT, type AdsClientOptions } from './ads-stream.js';
+import type { XdsTransport } from './xds-transport.js';
+export type { ResponseHandler } from './xds-transport.js';
+export type { AdsClientOptions } from './ads-stream.js';
 
 interface DiscoveryResponse {
   versionInfo?: string;
@@ -22,19 +24,6 @@ interface DiscoveryRequest {
   errorDetail?: { code: number; message: string };
 }
 
-import { Backoff, type AdsStats, type ResponseHandler, type XdsTransport } from './xds-transport.js';
-export type { ResponseHandler } from './xds-transport.js';
-
-export interface AdsClientOptions {
-  /** host:port of the control plane (plaintext gRPC). */
-  address: string;
-  node: XdsNode;
-  onResponse: ResponseHandler;
-  log?: (msg: string) => void;
-  initialBackoffMs?: number;
-  maxBackoffMs?: number;
-}
-
 interface TypeState {
   /** undefined = wildcard (CDS/LDS); a list = named subscription (EDS/RDS). */
   names: string[] | undefined;
@@ -45,44 +34,12 @@ interface TypeState {
   subscribed: boolean;
 }
 
-const INVALID_ARGUMENT = 3;
-
-export class AdsClient implements XdsTransport {
+export class AdsClient extends AdsStream<DiscoveryRequest, DiscoveryResponse> implements XdsTransport {
   readonly mode = 'sotw' as const;
-  private readonly client: grpc.Client & { StreamAggregatedResources?: () => grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse> };
-  private stream: grpc.ClientDuplexStream<DiscoveryRequest, DiscoveryResponse> | undefined;
   private readonly types = new Map<string, TypeState>();
-  private readonly backoff: Backoff;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private nodeSent = false;
-  /** Counters for the admin /stats page. */
-  readonly stats: AdsStats = { connects: 0, responses: 0, acks: 0, nacks: 0, streamErrors: 0 };
 
-  constructor(private readonly opts: AdsClientOptions) {
-    const Service = adsService();
-    this.client = new Service(opts.address, grpc.credentials.createInsecure(), {
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.initial_reconnect_backoff_ms': 500,
-    }) as AdsClient['client'];
-    this.backoff = new Backoff(opts.initialBackoffMs ?? 500, opts.maxBackoffMs ?? 30_000);
-  }
-
-  private log(msg: string): void {
-    this.opts.log?.(`xds: ${msg}`);
-  }
-
-  start(): void {
-    this.stopped = false;
-    this.connect();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.stream?.cancel();
-    this.stream = undefined;
-    this.client.close();
+  constructor(opts: AdsClientOptions) {
+    super(opts, 'StreamAggregatedResources', 'xds');
   }
 
   /** Sets the subscription for a type (undefined names = wildcard) and tells the server if it changed. */
@@ -99,58 +56,27 @@ export class AdsClient implements XdsTransport {
     this.sendRequest(typeUrl);
   }
 
-  private connect(): void {
-    if (this.stopped) return;
-    const method = this.client.StreamAggregatedResources;
-    if (!method) throw new Error('xds: ADS service has no StreamAggregatedResources method');
-    const stream = method.call(this.client);
-    this.stream = stream;
-    this.nodeSent = false;
-    this.stats.connects++;
+  protected onStreamStarted(): void {
+    // Nonces belong to the old stream. Resubscribe in the order the server pushes: CDS before
+    // LDS, then EDS, RDS.
     for (const st of this.types.values()) st.nonce = '';
-    stream.on('data', (res: DiscoveryResponse) => this.onResponse(res));
-    stream.on('error', (err: grpc.ServiceError) => {
-      if (this.stream !== stream) return;
-      this.stats.streamErrors++;
-      this.log(`stream to ${this.opts.address} failed: ${err.code} ${err.details || err.message}`);
-      this.retry();
-    });
-    stream.on('end', () => {
-      if (this.stream !== stream) return;
-      this.log(`stream to ${this.opts.address} ended by the server`);
-      this.retry();
-    });
-    // Resubscribe in the order the server pushes: CDS before LDS, then EDS, RDS.
     for (const typeUrl of this.types.keys()) this.sendRequest(typeUrl);
-  }
-
-  private retry(): void {
-    this.stream = undefined;
-    if (this.stopped) return;
-    this.timer = setTimeout(() => this.connect(), this.backoff.next());
   }
 
   private sendRequest(typeUrl: string, errorDetail?: string): void {
     const st = this.types.get(typeUrl);
-    if (!this.stream || !st) return;
+    if (!st) return;
     const req: DiscoveryRequest = {
       versionInfo: st.version,
       resourceNames: st.names ?? [],
       typeUrl,
       responseNonce: st.nonce,
     };
-    // The node is only required on the first request of a stream.
-    if (!this.nodeSent) {
-      req.node = this.opts.node;
-      this.nodeSent = true;
-    }
     if (errorDetail !== undefined) req.errorDetail = { code: INVALID_ARGUMENT, message: errorDetail };
-    this.stream.write(req);
+    this.write(req);
   }
 
-  private onResponse(res: DiscoveryResponse): void {
-    this.stats.responses++;
-    this.backoff.reset();
+  protected onResponse(res: DiscoveryResponse): void {
     const typeUrl = res.typeUrl ?? '';
     const st = this.types.get(typeUrl);
     if (!st) {

@@ -3,12 +3,11 @@
 // reconnect initial_resource_versions so the server sends only what changed meanwhile. The
 // handler is given a type's whole state after each response, like state-of-the-world, plus
 // the removed names; what it rejects is NACKed and the held state stays as it was.
-import * as grpc from '@grpc/grpc-js';
-import { adsService } from '../../api/xds/protos.js';
 import { decodeAny, type AnyMessage } from './any.js';
 import type { XdsNode } from './node.js';
 import type { Obj } from './resources/fields.js';
-import { Backoff, type AdsStats, type ResponseHandler, type XdsTransport } from './xds-transport.js';
+import { AdsStream, INVALID_ARGUMENT, type AdsClientOptions } from './ads-stream.js';
+import type { XdsTransport } from './xds-transport.js';
 
 interface DeltaResource {
   name?: string;
@@ -52,54 +51,15 @@ interface TypeState {
   requested: boolean;
 }
 
-const INVALID_ARGUMENT = 3;
+/** The delta client takes the same options as the state-of-the-world one. */
+export type DeltaAdsClientOptions = AdsClientOptions;
 
-export interface DeltaAdsClientOptions {
-  address: string;
-  node: XdsNode;
-  onResponse: ResponseHandler;
-  log?: (msg: string) => void;
-  initialBackoffMs?: number;
-  maxBackoffMs?: number;
-}
-
-type DeltaStream = grpc.ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
-
-export class DeltaAdsClient implements XdsTransport {
+export class DeltaAdsClient extends AdsStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> implements XdsTransport {
   readonly mode = 'delta' as const;
-  private readonly client: grpc.Client & { DeltaAggregatedResources?: () => DeltaStream };
-  private stream: DeltaStream | undefined;
   private readonly types = new Map<string, TypeState>();
-  private readonly backoff: Backoff;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private nodeSent = false;
-  readonly stats: AdsStats = { connects: 0, responses: 0, acks: 0, nacks: 0, streamErrors: 0 };
 
-  constructor(private readonly opts: DeltaAdsClientOptions) {
-    const Service = adsService();
-    this.client = new Service(opts.address, grpc.credentials.createInsecure(), {
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.initial_reconnect_backoff_ms': 500,
-    }) as DeltaAdsClient['client'];
-    this.backoff = new Backoff(opts.initialBackoffMs ?? 500, opts.maxBackoffMs ?? 30_000);
-  }
-
-  private log(msg: string): void {
-    this.opts.log?.(`xds(delta): ${msg}`);
-  }
-
-  start(): void {
-    this.stopped = false;
-    this.connect();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.stream?.cancel();
-    this.stream = undefined;
-    this.client.close();
+  constructor(opts: DeltaAdsClientOptions) {
+    super(opts, 'DeltaAggregatedResources', 'xds(delta)');
   }
 
   /** The versions held per type, as config_dump and tests read them. */
@@ -136,26 +96,7 @@ export class DeltaAdsClient implements XdsTransport {
     if (changed || !st.requested) this.sendRequest(typeUrl, st, '');
   }
 
-  private connect(): void {
-    if (this.stopped) return;
-    const method = this.client.DeltaAggregatedResources;
-    if (!method) throw new Error('xds(delta): ADS service has no DeltaAggregatedResources method');
-    const stream = method.call(this.client);
-    this.stream = stream;
-    this.nodeSent = false;
-    this.stats.connects++;
-    stream.on('data', (res: DeltaDiscoveryResponse) => this.onResponse(res));
-    stream.on('error', (err: grpc.ServiceError) => {
-      if (this.stream !== stream) return;
-      this.stats.streamErrors++;
-      this.log(`stream to ${this.opts.address} failed: ${err.code} ${err.details || err.message}`);
-      this.retry();
-    });
-    stream.on('end', () => {
-      if (this.stream !== stream) return;
-      this.log(`stream to ${this.opts.address} ended by the server`);
-      this.retry();
-    });
+  protected onStreamStarted(): void {
     // A new stream starts from scratch: the full subscription plus what is held, in the order
     // types were first subscribed (CDS, LDS, then EDS, RDS).
     for (const [typeUrl, st] of this.types) {
@@ -166,15 +107,8 @@ export class DeltaAdsClient implements XdsTransport {
     }
   }
 
-  private retry(): void {
-    this.stream = undefined;
-    if (this.stopped) return;
-    // The last good config stays applied; only the stream is rebuilt.
-    this.timer = setTimeout(() => this.connect(), this.backoff.next());
-  }
-
   private sendRequest(typeUrl: string, st: TypeState, nonce: string, errorDetail?: string): void {
-    if (!this.stream) return;
+    if (!this.connected) return;
     const req: DeltaDiscoveryRequest = {
       typeUrl,
       resourceNamesSubscribe: [...st.pendingSubscribe],
@@ -188,17 +122,11 @@ export class DeltaAdsClient implements XdsTransport {
     }
     st.pendingSubscribe.clear();
     st.pendingUnsubscribe.clear();
-    if (!this.nodeSent) {
-      req.node = this.opts.node;
-      this.nodeSent = true;
-    }
     if (errorDetail !== undefined) req.errorDetail = { code: INVALID_ARGUMENT, message: errorDetail };
-    this.stream.write(req);
+    this.write(req);
   }
 
-  private onResponse(res: DeltaDiscoveryResponse): void {
-    this.stats.responses++;
-    this.backoff.reset();
+  protected onResponse(res: DeltaDiscoveryResponse): void {
     const typeUrl = res.typeUrl ?? '';
     const nonce = res.nonce ?? '';
     const st = this.types.get(typeUrl);

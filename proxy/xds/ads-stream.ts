@@ -1,0 +1,112 @@
+// What the state-of-the-world and delta ADS clients share: the gRPC channel to pilot, one
+// bidirectional stream at a time rebuilt with jittered back-off (the last good config stays
+// applied meanwhile), the node sent on a stream's first request, and the admin counters.
+import * as grpc from '@grpc/grpc-js';
+import { adsService } from '../../api/xds/protos.js';
+import type { XdsNode } from './node.js';
+import { Backoff, type AdsStats, type ResponseHandler } from './xds-transport.js';
+
+export interface AdsClientOptions {
+  /** host:port of the control plane (plaintext gRPC). */
+  address: string;
+  node: XdsNode;
+  onResponse: ResponseHandler;
+  log?: (msg: string) => void;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** google.rpc.Code INVALID_ARGUMENT, the code of a NACK's error_detail. */
+export const INVALID_ARGUMENT = 3;
+
+type AdsMethod = 'StreamAggregatedResources' | 'DeltaAggregatedResources';
+
+export abstract class AdsStream<Req extends { node?: XdsNode }, Res> {
+  private readonly client: grpc.Client;
+  private stream: grpc.ClientDuplexStream<Req, Res> | undefined;
+  private readonly backoff: Backoff;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private nodeSent = false;
+  /** Counters for the admin /stats page. */
+  readonly stats: AdsStats = { connects: 0, responses: 0, acks: 0, nacks: 0, streamErrors: 0 };
+
+  constructor(protected readonly opts: AdsClientOptions, private readonly method: AdsMethod, private readonly tag: string) {
+    const Service = adsService();
+    this.client = new Service(opts.address, grpc.credentials.createInsecure(), {
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.initial_reconnect_backoff_ms': 500,
+    });
+    this.backoff = new Backoff(opts.initialBackoffMs ?? 500, opts.maxBackoffMs ?? 30_000);
+  }
+
+  protected log(msg: string): void {
+    this.opts.log?.(`${this.tag}: ${msg}`);
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.stream?.cancel();
+    this.stream = undefined;
+    this.client.close();
+  }
+
+  /** True while a stream is open (requests written now reach the server). */
+  protected get connected(): boolean {
+    return this.stream !== undefined;
+  }
+
+  /** Writes a request on the open stream; the node goes only on a stream's first request. */
+  protected write(req: Req): void {
+    if (!this.stream) return;
+    if (!this.nodeSent) {
+      req.node = this.opts.node;
+      this.nodeSent = true;
+    }
+    this.stream.write(req);
+  }
+
+  /** A new stream is open: resend every subscription. */
+  protected abstract onStreamStarted(): void;
+  /** One response (counted, back-off reset); ACK or NACK it through write(). */
+  protected abstract onResponse(res: Res): void;
+
+  private connect(): void {
+    if (this.stopped) return;
+    const open = (this.client as unknown as Record<AdsMethod, (() => grpc.ClientDuplexStream<Req, Res>) | undefined>)[this.method];
+    if (!open) throw new Error(`${this.tag}: ADS service has no ${this.method} method`);
+    const stream = open.call(this.client);
+    this.stream = stream;
+    this.nodeSent = false;
+    this.stats.connects++;
+    stream.on('data', (res: Res) => {
+      this.stats.responses++;
+      this.backoff.reset();
+      this.onResponse(res);
+    });
+    stream.on('error', (err: grpc.ServiceError) => {
+      if (this.stream !== stream) return;
+      this.stats.streamErrors++;
+      this.log(`stream to ${this.opts.address} failed: ${err.code} ${err.details || err.message}`);
+      this.retry();
+    });
+    stream.on('end', () => {
+      if (this.stream !== stream) return;
+      this.log(`stream to ${this.opts.address} ended by the server`);
+      this.retry();
+    });
+    this.onStreamStarted();
+  }
+
+  private retry(): void {
+    this.stream = undefined;
+    if (this.stopped) return;
+    this.timer = setTimeout(() => this.connect(), this.backoff.next());
+  }
+}

@@ -6,7 +6,8 @@ import http2 from 'node:http2';
 import type net from 'node:net';
 import type { HttpConnectionManagerConfig } from '../xds/resources/listener.js';
 import type { ConnectionContext, ProxyRuntime } from '../runtime.js';
-import { requestLabels } from '../stats/labels.js';
+import { requestLabels, type LabelInput } from '../stats/labels.js';
+import type { RequestLabels } from '../stats/istio-metrics.js';
 import { firstValue, requestIdOf, upstreamRequestHeaders } from './headers.js';
 import { REASON_HEADER, sendLocalReply } from './local-reply.js';
 import { chooseCluster, matchRequest, redirectLocation, requestHash, routeTableFor } from './route-stage.js';
@@ -33,8 +34,17 @@ export class HttpConnectionManager {
   private readonly contexts = new WeakMap<net.Socket, ConnectionContext>();
   private readonly sessions = new WeakMap<http2.Http2Session, ConnectionContext>();
   private pendingH2: ConnectionContext | undefined;
+  /** Stat names built once, not per request. */
+  private readonly statNames: { total: string; noRoute: string; rxReset: string; byClass: string[] };
+  /** Istio labels per (direction, cluster, host, status, flags): a proxy sees few such sets. */
+  private readonly labelCache = new Map<string, RequestLabels>();
 
   constructor(private readonly hcm: HttpConnectionManagerConfig, private readonly rt: ProxyRuntime) {
+    const prefix = `http.${hcm.statPrefix || 'hcm'}`;
+    this.statNames = {
+      total: `${prefix}.downstream_rq_total`, noRoute: `${prefix}.no_route`, rxReset: `${prefix}.downstream_rq_rx_reset`,
+      byClass: [0, 1, 2, 3, 4, 5].map((c) => `${prefix}.downstream_rq_${c}xx`),
+    };
     // Envoy's defaults: 60 KiB of request headers (node answers 431 past it), 100 headers.
     this.server = http.createServer({ keepAlive: true, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
       void this.onRequest(req, res);
@@ -43,7 +53,7 @@ export class HttpConnectionManager {
     // Malformed requests (smuggling shapes: CL with TE, differing duplicate CLs, bad header
     // names or framing) never reach the router: llhttp rejects them and they get 400 here.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-      this.rt.stats.inc(`http.${this.hcm.statPrefix || 'hcm'}.downstream_rq_rx_reset`);
+      this.rt.stats.inc(this.statNames.rxReset);
       if (!socket.writable) return socket.destroy();
       const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
       socket.end(tooLarge
@@ -112,7 +122,7 @@ export class HttpConnectionManager {
     const ctx = h2 ? this.sessions.get(h2) : this.contexts.get(req.socket as net.Socket);
     const info = newStreamInfo(requestIdOf(req));
     const prefix = this.hcm.statPrefix || 'hcm';
-    this.rt.stats.inc(`http.${prefix}.downstream_rq_total`);
+    this.rt.stats.inc(this.statNames.total);
     // Draining (SIGTERM, /drain_listeners): keep-alive clients are told to go elsewhere.
     if (ctx && this.rt.draining.has(ctx.direction) && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
     res.on('finish', () => this.finish(req, info, ctx));
@@ -133,7 +143,7 @@ export class HttpConnectionManager {
     const snapshot = this.rt.config.current;
     const match = matchRequest(routeTableFor(this.hcm, snapshot), req);
     if (!match) {
-      this.rt.stats.inc(`http.${prefix}.no_route`);
+      this.rt.stats.inc(this.statNames.noRoute);
       info.responseFlags.push('NR');
       info.responseCode = 404;
       info.bytesSent += sendLocalReply(res, 404, 'NR', `no route for host "${req.headers.host ?? ''}" path "${req.url ?? ''}"`);
@@ -211,6 +221,21 @@ export class HttpConnectionManager {
     }, this.rt);
   }
 
+  private labelsFor(i: LabelInput): RequestLabels {
+    const key = `${i.direction}\u0000${i.cluster ?? ''}\u0000${i.host ?? ''}\u0000${i.status}\u0000${i.flags}\u0000${i.mtls ? 1 : 0}\u0000${i.peerPrincipal ?? ''}\u0000${i.localPrincipal ?? ''}`;
+    let labels = this.labelCache.get(key);
+    if (labels && this.labelCacheIdentity === i.identity) return labels;
+    if (this.labelCacheIdentity !== i.identity || this.labelCache.size >= 1000) {
+      this.labelCache.clear();
+      this.labelCacheIdentity = i.identity;
+    }
+    labels = requestLabels(i);
+    this.labelCache.set(key, labels);
+    return labels;
+  }
+
+  private labelCacheIdentity: ProxyRuntime['identity'] | undefined;
+
   private finish(req: http.IncomingMessage, info: StreamInfo, ctx: ConnectionContext | undefined): void {
     if (info.responseCode < 0) return;
     const durationMs = elapsedMs(info);
@@ -218,14 +243,13 @@ export class HttpConnectionManager {
     const status = info.responseCode;
     info.responseCode = -1; // finish runs once per request
     const direction = ctx?.direction ?? 'outbound';
-    this.rt.stats.inc(`http.${this.hcm.statPrefix || 'hcm'}.downstream_rq_${Math.floor(status / 100)}xx`);
-    this.rt.metrics.recordRequest(
-      requestLabels({
-        direction, identity: this.rt.identity, cluster: info.cluster, host: req.headers.host, status, flags,
-        mtls: ctx?.downstreamTls?.mtls, peerPrincipal: ctx?.downstreamTls?.uriSans?.[0], localPrincipal: ctx?.downstreamTls?.localUri,
-      }),
-      durationMs,
-    );
+    const cls = Math.floor(status / 100);
+    this.rt.stats.inc(this.statNames.byClass[cls] ?? `http.${this.hcm.statPrefix || 'hcm'}.downstream_rq_${cls}xx`);
+    const tls = ctx?.downstreamTls;
+    this.rt.metrics.recordRequest(this.labelsFor({
+      direction, identity: this.rt.identity, cluster: info.cluster, host: req.headers.host, status, flags,
+      mtls: tls?.mtls, peerPrincipal: tls?.uriSans?.[0], localPrincipal: tls?.localUri,
+    }), durationMs);
     if (this.rt.logLevels?.enabled('http', 'debug')) {
       this.rt.logLevels.write('http', 'debug', `http: ${req.method ?? '-'} ${req.headers.host ?? ''}${req.url ?? ''} -> ${info.cluster ?? '-'} ${status} ${flags || '-'} ${durationMs.toFixed(1)} ms`);
     }

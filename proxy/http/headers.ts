@@ -7,8 +7,12 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect',
 ]);
 
-function connectionTokens(value: string | string[] | undefined): Set<string> {
-  const v = Array.isArray(value) ? value.join(',') : value ?? '';
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  // Nearly every request says nothing or just keep-alive/close: no Set, no split.
+  if (value === undefined || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive') return NO_TOKENS;
+  const v = Array.isArray(value) ? value.join(',') : value;
   return new Set(v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
 }
 

@@ -325,9 +325,23 @@ function upstreamProtocol(configured: 'http1' | 'http2' | 'downstream', req: htt
   return configured;
 }
 
+/** cluster -> status -> its three counter names, built once instead of per request. */
+const upstreamStatNames = new Map<string, Map<number, readonly [string, string, string]>>();
+
 function chargeUpstream(rt: ProxyRuntime, cluster: string, status: number): void {
   rt.metrics.recordUpstream(cluster, status);
-  rt.stats.inc(`cluster.${cluster}.upstream_rq_total`);
-  rt.stats.inc(`cluster.${cluster}.upstream_rq_${status}`);
-  rt.stats.inc(`cluster.${cluster}.upstream_rq_${Math.floor(status / 100)}xx`);
+  let byStatus = upstreamStatNames.get(cluster);
+  if (!byStatus) {
+    if (upstreamStatNames.size >= 10_000) upstreamStatNames.clear();
+    byStatus = new Map();
+    upstreamStatNames.set(cluster, byStatus);
+  }
+  let names = byStatus.get(status);
+  if (!names) {
+    names = [`cluster.${cluster}.upstream_rq_total`, `cluster.${cluster}.upstream_rq_${status}`, `cluster.${cluster}.upstream_rq_${Math.floor(status / 100)}xx`];
+    byStatus.set(status, names);
+  }
+  rt.stats.inc(names[0]);
+  rt.stats.inc(names[1]);
+  rt.stats.inc(names[2]);
 }

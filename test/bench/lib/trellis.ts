@@ -4,7 +4,10 @@
 //                   -> EDS cluster outbound|9080||bench-upstream... -> endpoint
 //   server sidecar: virtualInbound (original_dst) -> chain for the app port (HCM, inline
 //                   route) -> STATIC cluster inbound|<app port>|| -> the app on loopback
+import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
 import { TYPE_URL } from '../../../api/xds/protos.js';
 import { TestAdsServer } from '../../proxy/ads-server.js';
 import {
@@ -36,10 +39,20 @@ function identity(podName: string, ip: string, app: string): ProxyIdentity {
 async function startSidecar(name: string, ads: TestAdsServer, id: ProxyIdentity, originalDst: Record<string, SocketAddress>): Promise<ChildHandle> {
   const file = fileURLToPath(new URL('./sidecar-process.js', import.meta.url));
   const cfg: SidecarProcessConfig = { pilotAddress: `127.0.0.1:${ads.port}`, identity: id, originalDst };
-  // BENCH_PROXY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the sidecars.
-  const extra = (process.env.BENCH_PROXY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  // The node flags the image catalog launches the proxy with, then BENCH_PROXY_NODE_ARGS,
+  // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the sidecars.
+  const extra = [...catalogNodeFlags(), ...(process.env.BENCH_PROXY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   const { handle } = await forkNode(name, file, [JSON.stringify(cfg)], 10_000, extra);
   return handle;
+}
+
+/** Node's own flags (between `node` and the script) in install/images.yaml's proxyv2 command. */
+function catalogNodeFlags(): string[] {
+  const file = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../install/images.yaml');
+  const catalog = YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, { command?: string[] }>;
+  const entry = Object.entries(catalog).find(([image]) => image.startsWith('trellis/proxyv2:'))?.[1];
+  if (!entry?.command) throw new Error(`bench: ${file} has no trellis/proxyv2 command`);
+  return entry.command.slice(1).filter((a) => a.startsWith('--'));
 }
 
 /** The client side's resources: requests for SERVICE go to `endpointPort` on loopback. */

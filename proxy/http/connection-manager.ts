@@ -22,6 +22,7 @@ import { elapsedMs, newStreamInfo, type StreamInfo } from './stream-info.js';
 import { corsPolicyFor, evaluateCors, sendPreflight } from './cors-stage.js';
 import { mirror } from './mirror.js';
 import { applyXfcc } from './xfcc.js';
+import { requestAttributes, runRbac, sendRbacDenied } from './rbac-stage.js';
 
 // The HTTP/2 connection preface; enough of it to tell h2c prior knowledge from HTTP/1.x.
 const MAX_HEADER_BYTES = 60 * 1024;
@@ -139,6 +140,18 @@ export class HttpConnectionManager {
       res.shouldKeepAlive = false;
       info.bytesSent += sendLocalReply(res, 431, 'DPE', `too many request headers (limit ${MAX_HEADERS_COUNT})`);
       return;
+    }
+    // RBAC filters come before the router in the filter list: they decide before routing.
+    if (this.hcm.rbac.length > 0) {
+      const denied = runRbac(this.hcm.rbac, requestAttributes(req, ctx));
+      if (denied) {
+        this.rt.stats.inc(`http.${prefix}.rbac.denied`);
+        info.responseFlags.push('RBAC');
+        info.responseCode = 403;
+        info.bytesSent += sendRbacDenied(req, res);
+        return;
+      }
+      this.rt.stats.inc(`http.${prefix}.rbac.allowed`);
     }
     const snapshot = this.rt.config.current;
     const match = matchRequest(routeTableFor(this.hcm, snapshot), req);

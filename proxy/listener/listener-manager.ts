@@ -4,6 +4,7 @@
 import net from 'node:net';
 import { HttpConnectionManager } from '../http/connection-manager.js';
 import { proxyTcp } from '../tcp/tcp-proxy.js';
+import { connectionAttributes, runRbac } from '../http/rbac-stage.js';
 import { stripV4Mapped, type SocketAddress } from '../interception/original-dst.js';
 import type { ConnectionContext, ProxyRuntime } from '../runtime.js';
 import { addressKey, type ConfigSnapshot } from '../xds/snapshot.js';
@@ -169,6 +170,16 @@ export class ListenerManager {
   }
 
   private runFilters(chain: FilterChain, socket: net.Socket, ctx: ConnectionContext): void {
+    // Network RBAC runs once per connection, before the terminal filter: a denial closes it.
+    if (chain.networkRbac.length > 0) {
+      const prefix = chain.filter.statPrefix || chain.filter.kind;
+      if (runRbac(chain.networkRbac, connectionAttributes(ctx))) {
+        this.rt.stats.inc(`${prefix}.rbac.denied`);
+        socket.destroy();
+        return;
+      }
+      this.rt.stats.inc(`${prefix}.rbac.allowed`);
+    }
     if (chain.filter.kind === 'tcp') {
       proxyTcp(socket, chain.filter, ctx, this.rt);
       return;

@@ -8,6 +8,7 @@ import { decodeHttpFault, FAULT_FILTER, FAULT_TYPE, type FaultConfig } from './f
 import { decodeFilterChainMatch, type FilterChainMatchSpec, type PrefixRange } from './filter-chain-match.js';
 import { decodeDownstreamTls, decodeTransportSocket, type DownstreamTlsConfig } from './tls-context.js';
 import { decodeXfcc, type XfccConfig } from './xfcc.js';
+import { decodeRbac, HTTP_RBAC_FILTER, NETWORK_RBAC_FILTER, type RbacConfig } from './rbac.js';
 
 export type { PrefixRange } from './filter-chain-match.js';
 
@@ -23,6 +24,8 @@ export interface HttpConnectionManagerConfig {
   codecType: 'AUTO' | 'HTTP1' | 'HTTP2';
   /** forwardClientCertDetails / setCurrentClientCertDetails (x-forwarded-client-cert). */
   xfcc: XfccConfig;
+  /** envoy.filters.http.rbac filters, in filter order (all run before the router). */
+  rbac: RbacConfig[];
 }
 
 export interface TcpProxyConfig {
@@ -42,6 +45,8 @@ export interface FilterChain {
   match: FilterChainMatchSpec;
   /** DownstreamTlsContext of the chain's transportSocket; absent: plaintext. */
   tls?: DownstreamTlsConfig;
+  /** envoy.filters.network.rbac filters before the terminal filter, in order: run per connection. */
+  networkRbac: RbacConfig[];
   filter: NetworkFilter;
 }
 
@@ -99,9 +104,16 @@ function decodeHcm(tc: Obj, field: string, errors: FieldErrors): HttpConnectionM
     errors.add(`${field}.httpFilters`, `the last filter must be ${ROUTER_NAME}`);
   }
   let fault: FaultConfig | undefined;
+  const rbac: RbacConfig[] = [];
   httpFilters.forEach((f, i) => {
     const name = str(f.name) ?? '';
     const tc = obj(f.typedConfig);
+    if (name === HTTP_RBAC_FILTER || typeOf(tc) === TYPE_URL.httpRbac) {
+      const ff = `${field}.httpFilters[${i}].typedConfig`;
+      if (typeOf(tc) !== TYPE_URL.httpRbac) errors.add(ff, `must be ${TYPE_URL.httpRbac}`);
+      else { const r = decodeRbac(tc ?? {}, ff, errors); if (r) rbac.push(r); }
+      return;
+    }
     if (name === FAULT_FILTER || typeOf(tc) === FAULT_TYPE) {
       if (tc && typeOf(tc) !== FAULT_TYPE) errors.add(`${field}.httpFilters[${i}].typedConfig`, `must be ${FAULT_TYPE}`);
       else fault = decodeHttpFault(tc ?? {}, `${field}.httpFilters[${i}].typedConfig`, errors);
@@ -119,7 +131,7 @@ function decodeHcm(tc: Obj, field: string, errors: FieldErrors): HttpConnectionM
   if (codecRaw === 'AUTO' || codecRaw === 'HTTP1' || codecRaw === 'HTTP2') codecType = codecRaw;
   else errors.add(`${field}.codecType`, `"${codecRaw}" is not supported (AUTO, HTTP1, HTTP2)`);
   const xfcc = decodeXfcc(tc, field, errors);
-  return errors.list.length === before ? { kind: 'http', statPrefix, rds, routeConfig, fault, codecType, xfcc } : undefined;
+  return errors.list.length === before ? { kind: 'http', statPrefix, rds, routeConfig, fault, codecType, xfcc, rbac } : undefined;
 }
 
 function decodeTcpProxy(tc: Obj, field: string, errors: FieldErrors): TcpProxyConfig | undefined {
@@ -155,6 +167,7 @@ function decodeFilterChain(raw: Obj, field: string, errors: FieldErrors): Filter
   const filters = arr(raw.filters).map((f) => obj(f) ?? {});
   if (filters.length === 0) errors.add(`${field}.filters`, 'must not be empty');
   let filter: NetworkFilter | undefined;
+  const networkRbac: RbacConfig[] = [];
   filters.forEach((f, i) => {
     const ff = `${field}.filters[${i}]`;
     const name = str(f.name) ?? '';
@@ -169,12 +182,15 @@ function decodeFilterChain(raw: Obj, field: string, errors: FieldErrors): Filter
       if (type !== TYPE_URL.tcpProxy || !tc) errors.add(`${ff}.typedConfig`, `must be ${TYPE_URL.tcpProxy}`);
       else if (!last) errors.add(ff, 'tcp_proxy must be the last filter');
       else filter = decodeTcpProxy(tc, `${ff}.typedConfig`, errors);
+    } else if (name === NETWORK_RBAC_FILTER || type === TYPE_URL.networkRbac) {
+      if (type !== TYPE_URL.networkRbac || !tc) errors.add(`${ff}.typedConfig`, `must be ${TYPE_URL.networkRbac}`);
+      else { const r = decodeRbac(tc, `${ff}.typedConfig`, errors); if (r) networkRbac.push(r); }
     } else {
       errors.add(`${ff}.name`, `network filter "${name}" is not supported`);
     }
   });
   if (errors.list.length !== before || !filter) return undefined;
-  return { name: str(raw.name) ?? '', destinationPort: match.destinationPort, prefixRanges: match.prefixRanges, match, tls, filter };
+  return { name: str(raw.name) ?? '', destinationPort: match.destinationPort, prefixRanges: match.prefixRanges, match, tls, networkRbac, filter };
 }
 
 export function decodeListener(raw: Obj): { name: string; value?: ListenerConfig; errors: string[] } {

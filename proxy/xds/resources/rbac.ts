@@ -106,8 +106,9 @@ function list(v: unknown, key: string, field: string, errors: FieldErrors, one: 
   return out.every((p): p is Predicate => p !== undefined) ? out : undefined;
 }
 
-function kindOf(o: Obj, field: string, errors: FieldErrors): string | undefined {
-  const keys = Object.keys(o).filter((k) => o[k] !== undefined && o[k] !== null);
+/** The set member of the `rule` / `identifier` oneof (protobufjs also names it in a virtual field). */
+function kindOf(o: Obj, field: string, errors: FieldErrors, oneof: string): string | undefined {
+  const keys = Object.keys(o).filter((k) => o[k] !== undefined && o[k] !== null && !(k === oneof && typeof o[k] === 'string'));
   if (keys.length !== 1) {
     errors.add(field, keys.length === 0 ? 'one rule kind is required' : `exactly one rule kind is allowed (got ${keys.join(', ')})`);
     return undefined;
@@ -117,7 +118,7 @@ function kindOf(o: Obj, field: string, errors: FieldErrors): string | undefined 
 
 export function permission(v: unknown, field: string, errors: FieldErrors): Predicate | undefined {
   const o = obj(v) ?? {};
-  const kind = kindOf(o, field, errors);
+  const kind = kindOf(o, field, errors, 'rule');
   const f = `${field}.${kind ?? ''}`;
   const self = (x: unknown, ff: string): Predicate | undefined => permission(x, ff, errors);
   switch (kind) {
@@ -146,7 +147,7 @@ export function permission(v: unknown, field: string, errors: FieldErrors): Pred
 
 export function principal(v: unknown, field: string, errors: FieldErrors): Predicate | undefined {
   const o = obj(v) ?? {};
-  const kind = kindOf(o, field, errors);
+  const kind = kindOf(o, field, errors, 'identifier');
   const f = `${field}.${kind ?? ''}`;
   const self = (x: unknown, ff: string): Predicate | undefined => principal(x, ff, errors);
   switch (kind) {

@@ -1,0 +1,266 @@
+// Mesh security end to end through a real `trellis up` (no sample): automatic mTLS between
+// sidecars, a STRICT PeerAuthentication refusing a client without a sidecar while a meshed
+// client gets through and the server's (rewritten) readiness probes keep passing, the
+// certificate the server's proxy presents verifying against the mesh root with the workload's
+// SPIFFE identity, and the injector's opt-out label.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Applier, KubeClient, R, parseManifests, type ConfigMap, type Pod } from '../../api/kube/index.js';
+import { trellisHome } from '../../cli/paths.js';
+import { hasCommand, leftovers, networkSkipReason } from '../support/host.js';
+
+const PREFIX = 'tse';
+const POD_CIDR = '10.248.0.0/16';
+const SERVICE_CIDR = '10.100.0.0/16';
+const API_PORT = 16448;
+const MESHED = 'tse-mesh';
+const PLAIN = 'tse-plain';
+const skip = networkSkipReason() ?? (hasCommand('openssl') ? undefined : 'needs openssl');
+
+interface Fanout { total: number; ok: number; errors: number; byStatus: Record<string, number>; errorSamples?: string[] }
+
+const app = (name: string, ns: string, image: string, extra: string): string => `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+  namespace: ${ns}
+  labels:
+    app: ${name}
+${extra}
+spec:
+  containers:
+  - name: app
+    image: ${image}
+    ports:
+    - name: http
+      containerPort: 8080
+    env:
+    - name: PORT
+      value: "8080"
+    - name: SERVICE_NAME
+      value: ${name}
+    - name: VERSION
+      value: v1
+    readinessProbe:
+      httpGet:
+        path: /healthz
+        port: 8080
+      periodSeconds: 2
+`;
+
+const MANIFESTS = `
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: ${MESHED}
+  labels:
+    istio-injection: enabled
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: ${PLAIN}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: web
+  namespace: ${MESHED}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: ${MESHED}
+spec:
+  selector:
+    app: web
+  ports:
+  - name: http
+    port: 80
+    targetPort: 8080
+---
+${app('web', MESHED, 'trellis/sample-http:0.1.0', '').replace('spec:\n  containers:', 'spec:\n  serviceAccountName: web\n  containers:')}
+---
+${app('client', MESHED, 'trellis/sample-client:0.1.0', '')}
+---
+${app('client', PLAIN, 'trellis/sample-client:0.1.0', '')}
+---
+${app('opted-out', MESHED, 'trellis/sample-http:0.1.0', '    sidecar.istio.io/inject: "false"')}
+`;
+
+const STRICT = `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: ${MESHED}
+spec:
+  mtls:
+    mode: STRICT
+`;
+
+const isReady = (p: Pod | undefined): boolean => !!p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('mesh security end to end: mTLS, STRICT, workload certificates, injection opt-out', { skip, timeout: 300_000 }, () => {
+  const home = trellisHome();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-sec-'));
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-sec-certs-'));
+  let up: ChildProcess | undefined;
+  let output = '';
+  let client: KubeClient;
+  const ip: Record<string, string> = {};
+
+  before(async () => {
+    up = spawn(process.execPath, [path.join(home, 'dist/cli/trellis.js'), 'up', '--data-dir', dataDir, '--name', PREFIX,
+      '--port', String(API_PORT), '--pod-cidr', POD_CIDR, '--service-cidr', SERVICE_CIDR, '--no-sample'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = up;
+    proc.stdout?.on('data', (d: Buffer) => { output += d.toString(); });
+    proc.stderr?.on('data', (d: Buffer) => { output += d.toString(); });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`trellis up not READY after 240 s:\n${output.slice(-6000)}`)), 240_000);
+      proc.stdout?.on('data', () => { if (output.includes('READY')) { clearTimeout(timer); resolve(); } });
+      proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`trellis up exited with ${code}:\n${output.slice(-6000)}`)); });
+    });
+    client = KubeClient.fromKubeconfig(path.join(dataDir, 'kubeconfig'), 'e2e-security');
+    await new Applier(client).applyAll(parseManifests(MANIFESTS, 'security e2e manifests'));
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const pods = [...(await client.list<Pod>(R.pods, { namespace: MESHED })).items, ...(await client.list<Pod>(R.pods, { namespace: PLAIN })).items];
+      if (pods.length === 4 && pods.every(isReady)) {
+        for (const p of pods) ip[`${p.metadata.namespace}/${p.metadata.name}`] = p.status?.podIP ?? '';
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`pods not ready: ${pods.map((p) => `${p.metadata.namespace}/${p.metadata.name}:${p.status?.phase}`).join(' ')}\n${output.slice(-3000)}`);
+      await sleep(500);
+    }
+    // Ready pods are not yet pushed to the meshed client's sidecar: wait until it reaches web.
+    const converged = Date.now() + 30_000;
+    for (;;) {
+      const probe = await fanout(`${MESHED}/client`, 'http://web/', 5).catch(() => undefined);
+      if (probe?.ok === 5) break;
+      if (Date.now() > converged) throw new Error(`the meshed client never reached web: ${JSON.stringify(probe)}`);
+      await sleep(500);
+    }
+  });
+
+  after(async () => {
+    if (up && up.exitCode === null) {
+      up.kill('SIGINT');
+      await new Promise((r) => { const t = setTimeout(r, 60_000); up?.once('exit', () => { clearTimeout(t); r(undefined); }); });
+      if (up.exitCode === null) up.kill('SIGKILL');
+    }
+    // Also after a failure: nothing with the prefix may stay on the machine.
+    try { execFileSync(process.execPath, [path.join(home, 'dist/cli/trellis.js'), 'down', '--purge', '--name', PREFIX], { stdio: 'ignore' }); } catch { /* reported by the last case */ }
+    await client?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  /** Asks a sample-client pod (reached from the host, plaintext) to send n GETs to url. */
+  async function fanout(from: string, url: string, n: number): Promise<Fanout> {
+    const res = await fetch(`http://${ip[from]}:8080/fanout?url=${encodeURIComponent(url)}&n=${n}&concurrency=1`);
+    assert.equal(res.status, 200, `fanout from ${from}`);
+    return (await res.json()) as Fanout;
+  }
+
+  /** The named network namespace holding a pod IP (the kubelet names them `<prefix>-<hash>`). */
+  function netnsOf(podIP: string): string {
+    for (const line of execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')) {
+      const name = line.split(' ')[0];
+      if (!name.startsWith(`${PREFIX}-`)) continue;
+      const addrs = spawnSync('ip', ['-n', name, '-o', '-4', 'addr', 'show', 'dev', 'eth0'], { encoding: 'utf8' }).stdout ?? '';
+      if (addrs.includes(` ${podIP}/`)) return name;
+    }
+    throw new Error(`no ${PREFIX}- network namespace holds ${podIP}`);
+  }
+
+  it('does not inject a pod labelled sidecar.istio.io/inject=false in an injected namespace', async () => {
+    const opted = await client.get<Pod>(R.pods, 'opted-out', MESHED);
+    const names = [...(opted.spec.initContainers ?? []), ...opted.spec.containers].map((c) => c.name);
+    assert.deepEqual(names, ['app'], 'only the app container');
+    assert.equal(opted.metadata.labels?.['security.istio.io/tlsMode'], undefined, 'no tlsMode label');
+    const web = await client.get<Pod>(R.pods, 'web', MESHED);
+    assert.ok((web.spec.initContainers ?? []).some((c) => c.name === 'istio-proxy'), 'the web pod next to it is injected');
+    assert.equal(web.metadata.labels?.['security.istio.io/tlsMode'], 'istio', 'and labelled for automatic mTLS');
+  });
+
+  it('the server proxy presents a workload certificate that verifies against the mesh root with the SPIFFE identity of its service account', async () => {
+    const cm = await client.get<ConfigMap>(R.configMaps, 'istio-ca-root-cert', MESHED);
+    const root = cm.data?.['root-cert.pem'];
+    assert.ok(root, `ConfigMap ${MESHED}/istio-ca-root-cert has root-cert.pem`);
+    fs.writeFileSync(path.join(work, 'root.pem'), root);
+    // From inside the plain client's network namespace, like any pod on the network. The
+    // tls_inspector sends the TLS ClientHello to the mTLS chain; the server asks for a client
+    // certificate we do not have, but its own chain is on the wire before that.
+    const ns = netnsOf(ip[`${PLAIN}/client`]);
+    const sc = spawnSync('ip', ['netns', 'exec', ns, 'openssl', 's_client', '-connect', `${ip[`${MESHED}/web`]}:8080`, '-showcerts'],
+      { input: '', encoding: 'utf8', timeout: 20_000 });
+    const pems = (sc.stdout ?? '').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    assert.ok(pems.length >= 1, `s_client saw the server's certificate chain:\n${sc.stdout}\n${sc.stderr}`);
+    fs.writeFileSync(path.join(work, 'leaf.pem'), `${pems[0]}\n`);
+    const args = ['verify', '-CAfile', path.join(work, 'root.pem')];
+    if (pems.length > 1) {
+      fs.writeFileSync(path.join(work, 'chain.pem'), `${pems.slice(1).join('\n')}\n`);
+      args.push('-untrusted', path.join(work, 'chain.pem'));
+    }
+    const verify = spawnSync('openssl', [...args, path.join(work, 'leaf.pem')], { encoding: 'utf8' });
+    assert.equal(verify.status, 0, `openssl verify: ${verify.stdout}${verify.stderr}`);
+    assert.match(verify.stdout, /leaf\.pem: OK/);
+    const san = execFileSync('openssl', ['x509', '-noout', '-ext', 'subjectAltName', '-in', path.join(work, 'leaf.pem')], { encoding: 'utf8' });
+    assert.match(san, new RegExp(`URI:spiffe://cluster\\.local/ns/${MESHED}/sa/web(\\s|$)`), san);
+    // A certificate from another CA must not verify: the check above can fail.
+    const other = spawnSync('openssl', ['verify', '-CAfile', path.join(work, 'leaf.pem'), path.join(work, 'root.pem')], { encoding: 'utf8' });
+    assert.notEqual(other.status, 0, 'the root does not verify against the leaf');
+  });
+
+  it('STRICT refuses a client without a sidecar, lets a sidecar client through over mTLS, and the server stays Ready', async () => {
+    const webURL = `http://${ip[`${MESHED}/web`]}:8080/`;
+    const plainBefore = await fanout(`${PLAIN}/client`, webURL, 5);
+    assert.equal(plainBefore.ok, 5, `PERMISSIVE (the default) accepts plaintext: ${JSON.stringify(plainBefore)}`);
+
+    await new Applier(client).applyAll(parseManifests(STRICT, 'STRICT PeerAuthentication'));
+    const deadline = Date.now() + 30_000;
+    let plain: Fanout;
+    for (;;) {
+      plain = await fanout(`${PLAIN}/client`, webURL, 5);
+      if (plain.ok === 0) break;
+      if (Date.now() > deadline) break;
+      await sleep(500);
+    }
+    assert.equal(plain.ok, 0, `plaintext to a STRICT port is refused: ${JSON.stringify(plain)}`);
+    assert.equal(plain.errors, 5, `each request fails at the connection (reset/closed): ${JSON.stringify(plain)}`);
+    assert.equal(plain.byStatus['200'], undefined);
+
+    const meshed = await fanout(`${MESHED}/client`, 'http://web/', 20);
+    assert.equal(meshed.ok, 20, `the sidecar client gets through over mTLS: ${JSON.stringify(meshed)}`);
+
+    // The kubelet's probes reach the app through the proxy's status port 15021, not the
+    // STRICT app port: after a few probe periods under STRICT the server is still Ready.
+    const web = await client.get<Pod>(R.pods, 'web', MESHED);
+    const appProbe = web.spec.containers.find((c) => c.name === 'app')?.readinessProbe;
+    assert.equal(appProbe?.httpGet?.port, 15021, `the readiness probe is rewritten to the status port: ${JSON.stringify(appProbe)}`);
+    await sleep(6_000);
+    for (const name of ['web', 'client']) {
+      const p = await client.get<Pod>(R.pods, name, MESHED);
+      assert.ok(isReady(p), `${MESHED}/${name} stays Ready under STRICT: ${JSON.stringify(p.status?.conditions)}`);
+    }
+  });
+
+  it('AuthorizationPolicy ALLOW by principal: SA a allowed, SA b gets 403 RBAC: access denied', { skip: 'the proxy has no envoy.filters.http.rbac on main yet (helper proxy-rbac has not landed); pilot already emits the filter' }, () => {});
+
+  it('stops on Ctrl-C and leaves nothing behind', async () => {
+    assert.ok(up);
+    const proc = up;
+    proc.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => { if (proc.exitCode !== null) r(proc.exitCode); else proc.once('exit', (c) => r(c)); });
+    assert.equal(code, 0, output.slice(-3000));
+    assert.deepEqual(leftovers(PREFIX, [POD_CIDR, SERVICE_CIDR]), []);
+  });
+});

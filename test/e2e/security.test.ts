@@ -170,6 +170,17 @@ describe('mesh security end to end: mTLS, STRICT, workload certificates, injecti
     return (await res.json()) as Fanout;
   }
 
+  /** Requests web's sidecar counted inbound over mTLS from the meshed client's SPIFFE identity. */
+  async function mutualTlsFromClient(): Promise<number> {
+    const text = await (await fetch(`http://${ip[`${MESHED}/web`]}:15090/stats/prometheus`)).text();
+    let n = 0;
+    for (const line of text.split('\n')) {
+      if (line.startsWith('istio_requests_total{') && line.includes('reporter="destination"') && line.includes('connection_security_policy="mutual_tls"')
+        && line.includes(`source_principal="spiffe://cluster.local/ns/${MESHED}/sa/default"`)) n += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return n;
+  }
+
   /** The named network namespace holding a pod IP (the kubelet names them `<prefix>-<hash>`). */
   function netnsOf(podIP: string): string {
     for (const line of execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n')) {
@@ -238,8 +249,11 @@ describe('mesh security end to end: mTLS, STRICT, workload certificates, injecti
     assert.equal(plain.errors, 5, `each request fails at the connection (reset/closed): ${JSON.stringify(plain)}`);
     assert.equal(plain.byStatus['200'], undefined);
 
+    const mtlsBefore = await mutualTlsFromClient();
     const meshed = await fanout(`${MESHED}/client`, 'http://web/', 20);
-    assert.equal(meshed.ok, 20, `the sidecar client gets through over mTLS: ${JSON.stringify(meshed)}`);
+    assert.equal(meshed.ok, 20, `the sidecar client gets through: ${JSON.stringify(meshed)}`);
+    const mtls = await mutualTlsFromClient() - mtlsBefore;
+    assert.ok(mtls >= 20, `web's sidecar saw the 20 requests over mutual TLS from the client's identity (counted ${mtls})`);
 
     // The kubelet's probes reach the app through the proxy's status port 15021, not the
     // STRICT app port: after a few probe periods under STRICT the server is still Ready.

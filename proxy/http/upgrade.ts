@@ -10,16 +10,28 @@ import { chooseCluster, matchRequest, routeTableFor } from './route-stage.js';
 import { requestIdOf, upstreamRequestHeaders } from './headers.js';
 import { REASON_HEADER } from './local-reply.js';
 import { rewritePath } from './path-rewrite.js';
+import { RBAC_DENIED_BODY, requestAttributes, runRbac } from './rbac-stage.js';
 
-function reject(socket: net.Socket, status: number, flag: string, text: string): void {
-  const body = `${text}\n`;
-  socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Service Unavailable'}\r\ncontent-type: text/plain\r\n`
+const STATUS_TEXT: Record<number, string> = { 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
+
+function reject(socket: net.Socket, status: number, flag: string, text: string, body = `${text}\n`): void {
+  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\ncontent-type: text/plain\r\n`
     + `content-length: ${Buffer.byteLength(body)}\r\n${REASON_HEADER}: ${flag} ${text}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 export function proxyUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, hcm: HttpConnectionManagerConfig,
   ctx: ConnectionContext | undefined, rt: ProxyRuntime): void {
   socket.on('error', () => socket.destroy());
+  // Upgrades skip the request path: the RBAC filters must still decide first.
+  if (ctx && hcm.rbac.length > 0) {
+    const prefix = hcm.statPrefix || 'hcm';
+    if (runRbac(hcm.rbac, requestAttributes(req, ctx))) {
+      rt.stats.inc(`http.${prefix}.rbac.denied`);
+      reject(socket, 403, 'RBAC', RBAC_DENIED_BODY, RBAC_DENIED_BODY);
+      return;
+    }
+    rt.stats.inc(`http.${prefix}.rbac.allowed`);
+  }
   const snapshot = rt.config.current;
   const match = matchRequest(routeTableFor(hcm, snapshot), req);
   if (!ctx || !match || match.route.action.kind !== 'route') {

@@ -209,6 +209,22 @@ describe('RBAC filters (AuthorizationPolicy shape) over mTLS', () => {
     assert.equal(r.headers['grpc-status'], '7');
   });
 
+  it('an Upgrade request (WebSocket) from b is denied before it reaches the app', async () => {
+    const seen = app.seen.length;
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: webPort, cert: b.certPem, key: b.keyPem, ca: ca.rootPem, checkServerIdentity: () => undefined }, () => {
+        s.write('GET /ws HTTP/1.1\r\nhost: web\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n');
+      });
+      let got = '';
+      s.on('data', (d: Buffer) => { got += d.toString(); });
+      s.on('close', () => resolve(got));
+      s.on('error', reject);
+    });
+    assert.match(reply, /^HTTP\/1\.1 403 /);
+    assert.ok(reply.endsWith('\r\n\r\nRBAC: access denied'), reply);
+    assert.equal(app.seen.length, seen);
+  });
+
   it('network RBAC closes a TCP connection from b and passes a', async () => {
     assert.equal(await tcpPing(a), 'ping');
     assert.equal(await tcpPing(b), null);

@@ -36,10 +36,10 @@ export function requestAttributes(req: http.IncomingMessage, ctx: ConnectionCont
 }
 
 /** Runs every filter; returns the denial (and the deciding filter's policy, if any) or undefined. */
-export function runRbac(filters: readonly RbacConfig[], a: RbacAttributes): { policy?: string } | undefined {
+export function runRbac(filters: readonly RbacConfig[], a: RbacAttributes): { policy?: string; filter: RbacConfig } | undefined {
   for (const f of filters) {
     const r = evaluateRbac(f, a);
-    if (!r.allowed) return { policy: r.policy };
+    if (!r.allowed) return { policy: r.policy, filter: f };
   }
   return undefined;
 }

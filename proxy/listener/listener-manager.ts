@@ -172,13 +172,14 @@ export class ListenerManager {
   private runFilters(chain: FilterChain, socket: net.Socket, ctx: ConnectionContext): void {
     // Network RBAC runs once per connection, before the terminal filter: a denial closes it.
     if (chain.networkRbac.length > 0) {
-      const prefix = chain.filter.statPrefix || chain.filter.kind;
-      if (runRbac(chain.networkRbac, connectionAttributes(ctx))) {
-        this.rt.stats.inc(`${prefix}.rbac.denied`);
+      // Envoy's network RBAC counters: `<stat_prefix>rbac.denied` of the filter that decided.
+      const denied = runRbac(chain.networkRbac, connectionAttributes(ctx));
+      if (denied) {
+        this.rt.stats.inc(`${denied.filter.statPrefix}rbac.denied`);
         socket.destroy();
         return;
       }
-      this.rt.stats.inc(`${prefix}.rbac.allowed`);
+      for (const f of chain.networkRbac) this.rt.stats.inc(`${f.statPrefix}rbac.allowed`);
     }
     if (chain.filter.kind === 'tcp') {
       proxyTcp(socket, chain.filter, ctx, this.rt);

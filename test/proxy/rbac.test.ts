@@ -228,7 +228,8 @@ describe('RBAC filters (AuthorizationPolicy shape) over mTLS', () => {
   it('network RBAC closes a TCP connection from b and passes a', async () => {
     assert.equal(await tcpPing(a), 'ping');
     assert.equal(await tcpPing(b), null);
-    assert.ok(server.stats.get('tcp_in.rbac.denied') >= 1);
+    assert.ok(server.stats.get('tcp.rbac.denied') >= 1);
+    assert.ok(server.stats.get('tcp.rbac.allowed') >= 1);
   });
 
   it('a bad rule is NACKed naming the field; the last good rules stay', async () => {

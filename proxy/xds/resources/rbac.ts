@@ -37,6 +37,8 @@ export interface RbacConfig {
   action: 'ALLOW' | 'DENY' | 'LOG';
   policies: RbacPolicy[];
   hasRules: boolean;
+  /** Network RBAC's stat_prefix: its counters are `<statPrefix>rbac.allowed|denied` (Istio: "tcp."). */
+  statPrefix: string;
 }
 
 /** Envoy's semantics: ALLOW allows iff some policy matches; DENY denies iff some does; LOG never denies. */
@@ -180,9 +182,10 @@ export function principal(v: unknown, field: string, errors: FieldErrors): Predi
 /** The filter's typed config (http or network RBAC); errors name `field`. */
 export function decodeRbac(tc: Obj, field: string, errors: FieldErrors): RbacConfig | undefined {
   const before = errors.list.length;
+  const statPrefix = str(tc.statPrefix) ?? '';
   const rules = obj(tc.rules);
   if (tc.shadowRules !== undefined || tc.matcher !== undefined) errors.add(field, 'only rules are supported (not shadowRules, matcher)');
-  if (!rules) return errors.list.length === before ? { action: 'ALLOW', policies: [], hasRules: false } : undefined;
+  if (!rules) return errors.list.length === before ? { action: 'ALLOW', policies: [], hasRules: false, statPrefix } : undefined;
   const actionRaw = str(rules.action) ?? 'ALLOW';
   if (actionRaw !== 'ALLOW' && actionRaw !== 'DENY' && actionRaw !== 'LOG') errors.add(`${field}.rules.action`, `"${actionRaw}" is not one of ALLOW, DENY, LOG`);
   const policies: RbacPolicy[] = [];
@@ -206,5 +209,5 @@ export function decodeRbac(tc: Obj, field: string, errors: FieldErrors): RbacCon
   if (errors.list.length !== before) return undefined;
   // Envoy evaluates policies in name order (a std::map); the first match names the policy.
   policies.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
-  return { action: actionRaw as RbacConfig['action'], policies, hasRules: true };
+  return { action: actionRaw as RbacConfig['action'], policies, hasRules: true, statPrefix };
 }

@@ -235,7 +235,7 @@ export class HttpConnectionManager {
   }
 
   private labelsFor(i: LabelInput): RequestLabels {
-    const key = `${i.direction}\u0000${i.cluster ?? ''}\u0000${i.host ?? ''}\u0000${i.status}\u0000${i.flags}\u0000${i.mtls ? 1 : 0}\u0000${i.peerPrincipal ?? ''}\u0000${i.localPrincipal ?? ''}`;
+    const key = `${i.direction}\u0000${i.cluster ?? ''}\u0000${i.host ?? ''}\u0000${i.status}\u0000${i.flags}\u0000${i.mtls ? 1 : 0}\u0000${i.peerPrincipal ?? ''}\u0000${i.localPrincipal ?? ''}\u0000${i.upstreamPrincipal ?? ''}`;
     let labels = this.labelCache.get(key);
     if (labels && this.labelCacheIdentity === i.identity) return labels;
     if (this.labelCacheIdentity !== i.identity || this.labelCache.size >= 1000) {
@@ -261,7 +261,7 @@ export class HttpConnectionManager {
     const tls = ctx?.downstreamTls;
     this.rt.metrics.recordRequest(this.labelsFor({
       direction, identity: this.rt.identity, cluster: info.cluster, host: req.headers.host, status, flags,
-      mtls: tls?.mtls, peerPrincipal: tls?.uriSans?.[0], localPrincipal: tls?.localUri,
+      mtls: tls?.mtls, peerPrincipal: tls?.uriSans?.[0], localPrincipal: tls?.localUri, upstreamPrincipal: info.upstreamPrincipal,
     }), durationMs);
     if (this.rt.logLevels?.enabled('http', 'debug')) {
       this.rt.logLevels.write('http', 'debug', `http: ${req.method ?? '-'} ${req.headers.host ?? ''}${req.url ?? ''} -> ${info.cluster ?? '-'} ${status} ${flags || '-'} ${durationMs.toFixed(1)} ms`);
@@ -286,6 +286,7 @@ export class HttpConnectionManager {
       downstreamRemote: ctx?.downstreamRemote,
       routeName: info.routeName,
       downstreamPeerPrincipal: ctx?.downstreamTls?.uriSans?.[0],
+      upstreamPeerPrincipal: info.upstreamPrincipal,
     });
   }
 }

@@ -248,6 +248,7 @@ export async function routeToCluster(r: RouterRequest, rt: ProxyRuntime): Promis
 async function respond(r: RouterRequest, up: Extract<AttemptResult, { kind: 'response' }>, attempts: number, signal: Cancel, timedOut: () => boolean): Promise<void> {
   const { res, info } = r;
   info.responseCode = up.status;
+  info.upstreamPrincipal = up.peerPrincipal;
   const headers = r.responseHeaders(downstreamResponseHeaders(up.headers));
   // A gRPC "trailers-only" answer carries grpc-status in its only HEADERS frame. Relayed as
   // headers plus an empty body it would end without trailers, so the status moves to them.

@@ -5,6 +5,8 @@ export interface StreamInfo {
   routeName?: string;
   cluster?: string;
   upstreamHost?: string;
+  /** Upstream TLS: the server's verified URI SAN. */
+  upstreamPrincipal?: string;
   responseFlags: string[];
   responseCode: number;
   bytesReceived: number;

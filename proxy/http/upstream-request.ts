@@ -13,7 +13,7 @@ const CONNECT_FAILURES: ReadonlySet<string> = new Set([
 export type AttemptFailure = 'connect-failure' | 'reset' | 'per-try-timeout' | 'aborted';
 
 export type AttemptResult =
-  | { kind: 'response'; status: number; headers: Record<string, string | string[] | undefined>; body: UpstreamResponse['body']; trailers: UpstreamResponse['trailers']; discard: () => Promise<void> }
+  | { kind: 'response'; status: number; headers: Record<string, string | string[] | undefined>; body: UpstreamResponse['body']; trailers: UpstreamResponse['trailers']; discard: () => Promise<void>; peerPrincipal?: string }
   | { kind: 'error'; failure: AttemptFailure; code: string };
 
 function errorCode(err: unknown): string {
@@ -94,7 +94,7 @@ export async function attempt(o: AttemptOptions): Promise<AttemptResult> {
       body: o.body.kind === 'buffer' ? o.body.data : o.body.kind === 'stream' ? o.body.stream : undefined,
       signal,
     });
-    return { kind: 'response', status: up.statusCode, headers: up.headers, body: up.body, trailers: up.trailers, discard: up.discard };
+    return { kind: 'response', status: up.statusCode, headers: up.headers, body: up.body, trailers: up.trailers, discard: up.discard, peerPrincipal: up.peerPrincipal };
   } catch (err) {
     if (perTryFired) return { kind: 'error', failure: 'per-try-timeout', code: 'per_try_timeout' };
     if (o.signal.aborted) return { kind: 'error', failure: 'aborted', code: 'aborted' };

@@ -45,6 +45,8 @@ export interface LabelInput {
   mtls?: boolean;
   /** Inbound: this proxy's own URI (destination_principal). */
   localPrincipal?: string;
+  /** Outbound: the upstream's verified URI SAN (destination_principal). */
+  upstreamPrincipal?: string;
 }
 
 export function requestLabels(i: LabelInput): RequestLabels {
@@ -58,7 +60,7 @@ export function requestLabels(i: LabelInput): RequestLabels {
       source_workload: me.workloadName, source_workload_namespace: me.namespace, source_app: app, source_version: version,
       source_principal: UNKNOWN,
       destination_workload: UNKNOWN, destination_workload_namespace: dst.namespace, destination_app: UNKNOWN,
-      destination_version: dst.subset || UNKNOWN, destination_principal: UNKNOWN,
+      destination_version: dst.subset || UNKNOWN, destination_principal: i.upstreamPrincipal ?? UNKNOWN,
       destination_service: dst.service, destination_service_name: dst.name, destination_service_namespace: dst.namespace,
       request_protocol: 'http', response_code: String(i.status), response_flags: i.flags || '-', connection_security_policy: 'none',
     };

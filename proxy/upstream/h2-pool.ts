@@ -16,7 +16,7 @@ function connectError(message: string, code: string): Error {
 }
 
 /** Opens a connected (and, for TLS, handshaken and verified) socket towards the endpoint. */
-export type Dialer = () => Promise<Duplex>;
+export type Dialer = () => Promise<{ socket: Duplex; peerUri?: string }>;
 
 export class Http2Pool implements UpstreamPool {
   readonly protocol = 'http2';
@@ -26,6 +26,8 @@ export class Http2Pool implements UpstreamPool {
   private streams = 0;
   /** A dial in progress: concurrent requests share the one session it yields. */
   private dialing: Promise<http2.ClientHttp2Session> | undefined;
+  /** The verified URI SAN of each TLS session's server. */
+  private readonly peers = new WeakMap<http2.ClientHttp2Session, string>();
 
   constructor(private readonly host: string, private readonly port: number, private readonly connectTimeoutMs: number, private readonly conn?: ConnectionOptions, private readonly dial?: Dialer) {}
 
@@ -35,13 +37,15 @@ export class Http2Pool implements UpstreamPool {
     // Own socket so Nagle is off: small gRPC frames must not wait for delayed ACKs.
     if (!this.dial) return this.open(net.connect({ host: this.host, port: this.port, noDelay: true }));
     const dial = this.dial;
-    this.dialing ??= dial().then((socket) => {
+    this.dialing ??= dial().then(({ socket, peerUri }) => {
       this.dialing = undefined;
       if (this.closed) {
         socket.destroy();
         throw connectError('pool closed', 'ECONNREFUSED');
       }
-      return this.open(socket);
+      const session = this.open(socket);
+      if (peerUri) this.peers.set(session, peerUri);
+      return session;
     }, (err: Error) => {
       this.dialing = undefined;
       throw err;
@@ -109,7 +113,7 @@ export class Http2Pool implements UpstreamPool {
         const out: Record<string, string | string[] | undefined> = {};
         for (const [k, v] of Object.entries(h)) if (!k.startsWith(':')) out[k] = v;
         resolve({
-          statusCode: Number(h[':status'] ?? 502), headers: out, body: stream, trailers,
+          statusCode: Number(h[':status'] ?? 502), headers: out, body: stream, trailers, peerPrincipal: this.peers.get(session),
           discard: () => new Promise((done) => { stream.resume(); stream.once('close', () => done()); }),
         });
       });

@@ -14,15 +14,16 @@ export function tlsPool(host: string, port: number, connectTimeoutMs: number, pr
   // negotiated; only a context without any ALPN asks for h2, as Envoy does for h2 clusters.
   if (protocol === 'http2') {
     const h2tls = tls.alpn.length > 0 ? tls : { ...tls, alpn: ['h2'] };
-    return new Http2Pool(host, port, connectTimeoutMs, conn, () => connectTls(host, port, h2tls, secrets, connectTimeoutMs).then((s) => s.socket));
+    return new Http2Pool(host, port, connectTimeoutMs, conn, () => connectTls(host, port, h2tls, secrets, connectTimeoutMs));
   }
+  let peerUri: string | undefined;
   // undici speaks plain HTTP/1.1 over whatever socket the connector hands it.
   const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   return new Http1Pool(new Pool(origin, {
     connect: (_opts, cb) => {
-      connectTls(host, port, tls, secrets, connectTimeoutMs).then((s) => cb(null, s.socket), (err: Error) => cb(err, null));
+      connectTls(host, port, tls, secrets, connectTimeoutMs).then((s) => { peerUri = s.peerUri; cb(null, s.socket); }, (err: Error) => cb(err, null));
     },
     keepAliveTimeout: conn.idleTimeoutMs, keepAliveMaxTimeout: Math.max(conn.idleTimeoutMs, 1000),
     maxRequestsPerClient: conn.maxRequestsPerConnection > 1 ? conn.maxRequestsPerConnection - 1 : undefined, pipelining: 1,
-  }), conn.maxRequestsPerConnection === 1);
+  }), conn.maxRequestsPerConnection === 1, () => peerUri);
 }

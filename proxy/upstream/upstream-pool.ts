@@ -21,6 +21,8 @@ export interface UpstreamResponse {
   trailers: Record<string, string | string[] | undefined>;
   /** Reads and drops the rest of the body so the connection can be reused. */
   discard(): Promise<void>;
+  /** Upstream TLS: the server's verified URI SAN (outbound destination_principal). */
+  peerPrincipal?: string;
 }
 
 export interface UpstreamPool {
@@ -34,7 +36,8 @@ export interface UpstreamPool {
 export class Http1Pool implements UpstreamPool {
   readonly protocol = 'http1';
   /** resetEach: close the connection after every request (max_requests_per_connection 1). */
-  constructor(private readonly pool: Pool, private readonly resetEach = false) {}
+  /** peer: the URI SAN verified by the latest TLS handshake (all connections go to one endpoint). */
+  constructor(private readonly pool: Pool, private readonly resetEach = false, private readonly peer?: () => string | undefined) {}
 
   async send(req: UpstreamRequest): Promise<UpstreamResponse> {
     const up = await this.pool.request({
@@ -48,7 +51,7 @@ export class Http1Pool implements UpstreamPool {
     });
     return {
       statusCode: up.statusCode, headers: up.headers, body: up.body, trailers: up.trailers,
-      discard: () => up.body.dump().then(() => undefined),
+      discard: () => up.body.dump().then(() => undefined), peerPrincipal: this.peer?.(),
     };
   }
 

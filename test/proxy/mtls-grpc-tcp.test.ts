@@ -221,6 +221,13 @@ describe('two sidecars: gRPC and TCP over automatic mTLS (STRICT server)', () =>
     assert.ok(inbound, 'the server sidecar logged the call');
     assert.equal(inbound.protocol, 'HTTP/2.0');
     assert.equal(inbound.downstreamPeerPrincipal, CLIENT_ID);
+    const outbound = clientLog.find((e) => e.upstreamCluster === 'grpc');
+    assert.equal(outbound?.upstreamPeerPrincipal, SERVER_ID);
+    // Outbound: destination_principal is the identity the upstream proved in the handshake.
+    const text = await client.metrics.registry.metrics();
+    const line = text.split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('reporter="source"'));
+    assert.ok(line, 'the client reports its outbound requests');
+    assert.match(line, new RegExp(`destination_principal="${SERVER_ID}"`));
   });
 
   it('TCP crosses both sidecars over mTLS to a STRICT port; plaintext to it is closed', async () => {

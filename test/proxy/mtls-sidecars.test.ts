@@ -186,6 +186,8 @@ describe('two sidecars talking mTLS (automatic mTLS, PERMISSIVE and STRICT)', ()
     assert.ok(mtls, 'the server reports mutual_tls requests');
     assert.match(mtls, new RegExp(`source_principal="${CLIENT_ID}"`));
     assert.match(mtls, new RegExp(`destination_principal="${SERVER_ID}"`));
+    const out = (await client.metrics.registry.metrics()).split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('reporter="source"'));
+    assert.match(out ?? '', new RegExp(`destination_principal="${SERVER_ID}"`), 'outbound destination_principal is the verified upstream URI');
   });
 
   it('PERMISSIVE accepts plaintext (no XFCC); STRICT refuses it', async () => {

@@ -5,6 +5,7 @@
 import { KubeClient, R, type KubeObject, type ResourceRef } from '../api/kube/index.js';
 import type { ConfigInputs } from '../pilot/model/inputs.js';
 import { analyze, formatMessage } from '../pilot/analysis/analyze.js';
+import { endpointsFromSlices, type EndpointSlice } from '../pilot/model/endpoint-slices.js';
 import { type ParsedArgs } from './args.js';
 import { kubeconfigFlag } from './proxy-status.js';
 
@@ -21,10 +22,20 @@ async function listKind<T extends KubeObject>(client: KubeClient, r: ResourceRef
   }
 }
 
+/** Endpoints as pilot sees them: from EndpointSlices where served, else from Endpoints. */
+async function loadEndpoints(client: KubeClient): Promise<KubeObject[]> {
+  try {
+    return endpointsFromSlices((await client.list<EndpointSlice>(R.endpointSlices)).items);
+  } catch (e) {
+    if (!/404|not found/i.test((e as Error).message)) throw e;
+    return listKind(client, R.endpoints);
+  }
+}
+
 export async function loadInputs(client: KubeClient): Promise<ConfigInputs> {
   const serviceEntries = { group: 'networking.istio.io', version: 'v1', resource: 'serviceentries', kind: 'ServiceEntry', namespaced: true };
   const [namespaces, services, endpoints, pods, virtualServices, destinationRules, entries] = await Promise.all([
-    listKind(client, R.namespaces), listKind(client, R.services), listKind(client, R.endpoints), listKind(client, R.pods),
+    listKind(client, R.namespaces), listKind(client, R.services), loadEndpoints(client), listKind(client, R.pods),
     listKind(client, R.virtualServices, 'v1beta1'), listKind(client, R.destinationRules, 'v1beta1'), listKind(client, serviceEntries, 'v1beta1'),
   ]);
   return { namespaces, services, endpoints, pods, virtualServices, destinationRules, serviceEntries: entries } as unknown as ConfigInputs;

@@ -14,7 +14,7 @@ import { startApiServer, type ApiServer } from '../../cluster/apiserver/index.js
 import { MemoryStore } from '../../cluster/store/index.js';
 import { Pilot } from '../../pilot/pilot.js';
 import { analyze, formatMessage } from '../../pilot/analysis/analyze.js';
-import { bookinfo, reviewsVs } from './fixtures.js';
+import { bookinfo, reviewsVs, slicesFor } from './fixtures.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../cli/trellis.js');
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -95,7 +95,8 @@ test('pilot writes the findings into VirtualService status when they change; tre
     const created = await client.create<Pod>(R.pods, { metadata: p.metadata, spec: p.spec });
     await client.updateStatus<Pod>(R.pods, { ...created, status: p.status });
   }
-  for (const e of world.endpoints) await client.create<Endpoints>(R.endpoints, e);
+  // Pilot reads EndpointSlices where served (no endpoints controller runs here: written by hand).
+  for (const e of world.endpoints) for (const sl of slicesFor(e)) await client.create(R.endpointSlices, sl);
   for (const d of world.destinationRules) await client.create(R.destinationRules, d);
   for (const v of world.virtualServices) await client.create(R.virtualServices, v);
 

@@ -130,7 +130,8 @@ describe('manifests', () => {
   it('the demo namespace is labelled for injection and the VirtualService weights sum to 100', () => {
     const ns = byKind('Namespace', split)[0].doc;
     assert.equal(ns.metadata?.labels?.['istio-injection'], 'enabled');
-    const vss = byKind('VirtualService', split);
+    // The in-mesh VirtualServices; gateway.yaml's one is bound to the ingress Gateway only.
+    const vss = byKind('VirtualService', split).filter((l) => path.basename(l.file) !== 'gateway.yaml');
     assert.deepEqual(vss.map((l) => path.basename(l.file)).sort(), ['virtualservice-50-50.yaml', 'virtualservice-80-20.yaml']);
     for (const { file, doc } of vss) {
       const spec = doc.spec as { hosts: string[]; http: { route: { destination: { host: string; subset: string }; weight: number }[] }[] };
@@ -139,6 +140,10 @@ describe('manifests', () => {
       const expected = path.basename(file).match(/(\d+)-(\d+)/)?.slice(1).map(Number);
       assert.deepEqual(spec.http[0].route.map((r) => r.weight), expected);
     }
+    const ingress = byKind('VirtualService', split).find((l) => path.basename(l.file) === 'gateway.yaml')?.doc.spec as { gateways: string[]; http: { route: { weight: number }[] }[] };
+    assert.deepEqual(ingress.gateways, ['web-gateway'], 'the ingress VirtualService applies to the Gateway, not to sidecars');
+    assert.deepEqual(ingress.http[0].route.map((r) => r.weight), [80, 20]);
+    assert.equal(byKind('Gateway', split)[0].doc.metadata?.name, 'web-gateway');
     const dr = byKind('DestinationRule', split)[0].doc.spec as { host: string; subsets: { name: string; labels: Record<string, string> }[] };
     assert.deepEqual(dr.subsets, [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }]);
   });

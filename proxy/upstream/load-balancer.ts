@@ -44,13 +44,25 @@ export class LeastRequest implements LoadBalancer {
   }
 }
 
-/** 64-bit FNV-1a folded to 32 bits: stable across processes, which consistent hashing needs. */
+const MASK64 = 0xffffffffffffffffn;
+
+/**
+ * 64-bit FNV-1a with MurmurHash3's fmix64 finalizer, folded to 32 bits: stable across
+ * processes, which consistent hashing needs. Without the finalizer, keys that differ only in
+ * their last characters (user-1, user-2; host_1, host_2) land close together on the ring and
+ * all map to one host.
+ */
 export function hash32(s: string): number {
   let h = 0xcbf29ce484222325n;
   for (let i = 0; i < s.length; i++) {
     h ^= BigInt(s.charCodeAt(i));
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+    h = (h * 0x100000001b3n) & MASK64;
   }
+  h ^= h >> 33n;
+  h = (h * 0xff51afd7ed558ccdn) & MASK64;
+  h ^= h >> 33n;
+  h = (h * 0xc4ceb9fe1a85ec53n) & MASK64;
+  h ^= h >> 33n;
   return Number((h ^ (h >> 32n)) & 0xffffffffn);
 }
 

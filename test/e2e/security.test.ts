@@ -74,6 +74,18 @@ metadata:
   namespace: ${MESHED}
 ---
 apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: sa-a
+  namespace: ${MESHED}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: sa-b
+  namespace: ${MESHED}
+---
+apiVersion: v1
 kind: Service
 metadata:
   name: web

@@ -100,9 +100,9 @@ spec:
 ---
 ${app('web', MESHED, 'trellis/sample-http:0.1.0', '', 'web')}
 ---
-${app('client', MESHED, 'trellis/sample-client:0.1.0', '', 'sa-a')}
+${app('client', MESHED, 'trellis/sample-client:0.1.0', '    role: caller', 'sa-a')}
 ---
-${app('client-b', MESHED, 'trellis/sample-client:0.1.0', '', 'sa-b')}
+${app('client-b', MESHED, 'trellis/sample-client:0.1.0', '    role: caller', 'sa-b')}
 ---
 ${app('client', PLAIN, 'trellis/sample-client:0.1.0', '')}
 ---
@@ -118,6 +118,20 @@ metadata:
 spec:
   mtls:
     mode: STRICT
+---
+# The test drives the meshed clients' /fanout from the host, which has no sidecar: a
+# workload-level policy overrides the namespace's STRICT for them only (web stays STRICT).
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: callers-permissive
+  namespace: ${MESHED}
+spec:
+  selector:
+    matchLabels:
+      role: caller
+  mtls:
+    mode: PERMISSIVE
 `;
 
 // Only workloads running as sa-a may call web.

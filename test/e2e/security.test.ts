@@ -315,9 +315,18 @@ describe('mesh security end to end: mTLS, STRICT, workload certificates, injecti
   });
 
   it('AuthorizationPolicy ALLOW by principal: a client as SA a gets through, a client as SA b gets 403 RBAC: access denied', async () => {
-    const before = await fanout(`${MESHED}/client-b`, 'http://web/', 5);
-    assert.equal(before.ok, 5, `without a policy SA b reaches web: ${JSON.stringify(before)}`);
     await new Applier(client).applyAll(parseManifests(ALLOW_SA_A, 'AuthorizationPolicy web-from-a'));
+    // Wait until web's proxy holds the RBAC filter before client-b first connects: this
+    // proxy keeps serving a connection with the filter chain it was accepted on (Envoy
+    // would drain it), so a connection pooled before the push would stay allowed.
+    const webNs = netnsOf(ip[`${MESHED}/web`]);
+    const pushed = Date.now() + 30_000;
+    for (;;) {
+      const dump = spawnSync('ip', ['netns', 'exec', webNs, 'curl', '-sS', '--max-time', '5', 'http://127.0.0.1:15000/config_dump'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '';
+      if (dump.includes('web-from-a')) break;
+      assert.ok(Date.now() < pushed, `web's proxy never received the RBAC policy web-from-a`);
+      await sleep(500);
+    }
     const deadline = Date.now() + 30_000;
     let denied: Fanout;
     for (;;) {

@@ -1,9 +1,9 @@
 // Mesh security end to end through a real `trellis up` (no sample): automatic mTLS between
 // sidecars, a STRICT PeerAuthentication refusing a client without a sidecar while a meshed
 // client gets through and the server's (rewritten) readiness probes keep passing, the
+// certificate the server's proxy presents verifying against the mesh root with the workload's
 // SPIFFE identity, an AuthorizationPolicy allowing one service account and denying another with
 // 403 `RBAC: access denied`, and the injector's opt-out label.
-// SPIFFE identity, and the injector's opt-out label.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';

@@ -10,6 +10,9 @@ import { decodeListener, rdsNames, type ListenerConfig } from './resources/liste
 import { decodeRouteConfiguration, type RouteTable } from './resources/route.js';
 import { EMPTY_SNAPSHOT, indexListeners, type ConfigSnapshot, type Versioned, type XdsKind } from './snapshot.js';
 
+/** Envoy's default initial_fetch_timeout: how long a missing resource may hold up readiness. */
+const INITIAL_FETCH_TIMEOUT_MS = 15_000;
+
 interface Decoded<T> {
   name: string;
   value?: T;
@@ -30,6 +33,8 @@ export interface XdsConfigEvents {
 export class XdsConfig extends EventEmitter<XdsConfigEvents> {
   private snapshot: ConfigSnapshot = EMPTY_SNAPSHOT;
   private readonly applied = new Set<XdsKind>();
+  private initialized = false;
+  private firstConfigAt: number | undefined;
   readonly stats: Record<XdsKind, { updateSuccess: number; updateRejected: number }> = {
     lds: { updateSuccess: 0, updateRejected: 0 },
     rds: { updateSuccess: 0, updateRejected: 0 },
@@ -41,9 +46,21 @@ export class XdsConfig extends EventEmitter<XdsConfigEvents> {
     return this.snapshot;
   }
 
-  /** Ready once a first CDS and LDS response have been applied. */
+  /**
+   * Initialized: a first CDS and LDS applied and the listeners they brought warmed (every RDS
+   * name has its RouteConfiguration), so a request arriving once ready finds its route instead
+   * of a 404 NR. A cluster still waiting for its endpoints does not hold readiness up: it stays
+   * warming and is not used until they arrive. Like Envoy's initial_fetch_timeout, a route that
+   * never comes stops blocking after a while. Once initialized the proxy stays so: later
+   * pushes never take readiness back.
+   */
   get ready(): boolean {
-    return this.applied.has('cds') && this.applied.has('lds');
+    if (this.initialized) return true;
+    if (!this.applied.has('cds') || !this.applied.has('lds')) return false;
+    this.firstConfigAt ??= Date.now();
+    const warmed = this.rdsNames().every((n) => this.snapshot.routes.has(n));
+    this.initialized = warmed || Date.now() - this.firstConfigAt >= INITIAL_FETCH_TIMEOUT_MS;
+    return this.initialized;
   }
 
   /** ClusterLoadAssignment names to subscribe to over EDS. */

@@ -58,7 +58,9 @@ export class SecretResolver {
     const m = this.material(cfg);
     const cached = this.contexts.get(cfg.key);
     if (cached && cached.version === m.version) return cached.ctx;
-    const ctx = tls.createSecureContext({ key: m.key, cert: m.cert, ca: m.ca });
+    // A session id context lets a client resume a TLS session when client certificates are
+    // requested; without one OpenSSL aborts the resumed handshake with an internal_error alert.
+    const ctx = tls.createSecureContext({ key: m.key, cert: m.cert, ca: m.ca, sessionIdContext: 'trellis-proxy' });
     if (this.contexts.size > 256) this.contexts.clear();
     this.contexts.set(cfg.key, { version: m.version, ctx });
     return ctx;

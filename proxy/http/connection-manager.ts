@@ -35,12 +35,6 @@ export class HttpConnectionManager {
   private readonly contexts = new WeakMap<net.Socket, ConnectionContext>();
   private readonly sessions = new WeakMap<http2.Http2Session, ConnectionContext>();
   private pendingH2: ConnectionContext | undefined;
-  /** Open HTTP/2 sessions, to send GOAWAY when this chain drains. */
-  private readonly liveSessions = new Set<http2.Http2Session>();
-  /** Set when a config push replaced this filter chain: connections finish and close. */
-  private draining = false;
-  /** HTTP/1 connections and their requests in flight, so a drain can close the idle ones. */
-  private readonly h1Sockets = new Map<net.Socket, number>();
   /** Stat names built once, not per request. */
   private readonly statNames: { total: string; noRoute: string; rxReset: string; byClass: string[] };
   /** Istio labels per (direction, cluster, host, status, flags): a proxy sees few such sets. */
@@ -81,26 +75,11 @@ export class HttpConnectionManager {
       const ctx = this.pendingH2;
       if (!ctx) return;
       this.sessions.set(session, ctx);
-      this.liveSessions.add(session);
-      session.once('close', () => this.liveSessions.delete(session));
       this.rt.h2Sessions?.add(session, ctx.direction);
-      if (this.draining) setImmediate(() => { if (!session.closed) session.close(); });
       // A session opened while its direction drains is told to go away at once.
       if (this.rt.draining.has(ctx.direction)) setImmediate(() => { if (!session.closed) session.close(); });
     });
     this.h2server.on('sessionError', (err) => this.rt.log(`http2 session error: ${err.message}`));
-  }
-
-  /**
-   * The filter chain was replaced by a config push: requests in flight finish, HTTP/1.1
-   * connections close after their current response (idle ones now), HTTP/2 sessions get
-   * GOAWAY, so clients come back on the new chain and its policy.
-   */
-  drain(): void {
-    if (this.draining) return;
-    this.draining = true;
-    for (const [socket, inFlight] of this.h1Sockets) if (inFlight === 0) socket.end();
-    for (const session of this.liveSessions) if (!session.closed) session.close();
   }
 
   /** Takes over an accepted connection (the listener already chose this filter chain). */
@@ -127,8 +106,6 @@ export class HttpConnectionManager {
 
   private handleHttp1(socket: net.Socket, ctx: ConnectionContext): void {
     this.contexts.set(socket, ctx);
-    this.h1Sockets.set(socket, 0);
-    socket.once('close', () => this.h1Sockets.delete(socket));
     this.server.emit('connection', socket);
   }
 
@@ -148,14 +125,9 @@ export class HttpConnectionManager {
     const prefix = this.hcm.statPrefix || 'hcm';
     this.rt.stats.inc(this.statNames.total);
     // Draining (SIGTERM, /drain_listeners): keep-alive clients are told to go elsewhere.
-    if (ctx && (this.draining || this.rt.draining.has(ctx.direction)) && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
-    const h1 = h2 ? undefined : req.socket as net.Socket;
-    if (h1) this.h1Sockets.set(h1, (this.h1Sockets.get(h1) ?? 0) + 1);
+    if (ctx && this.rt.draining.has(ctx.direction) && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
     res.on('finish', () => this.finish(req, info, ctx));
-    res.on('close', () => {
-      if (!res.writableFinished) this.finish(req, info, ctx);
-      if (h1 && this.h1Sockets.has(h1)) this.h1Sockets.set(h1, Math.max(0, (this.h1Sockets.get(h1) ?? 1) - 1));
-    });
+    res.on('close', () => { if (!res.writableFinished) this.finish(req, info, ctx); });
     if (!ctx) {
       info.responseFlags.push('NR');
       info.responseCode = 500;

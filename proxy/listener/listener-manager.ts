@@ -29,10 +29,9 @@ interface BoundListener {
 
 export class ListenerManager {
   private readonly bound = new Map<string, BoundListener>();
-  // Built once per filter chain object, so a config push does not rebuild unchanged chains.
-  // A chain a push removed or changed is drained (as Envoy drains its filter chains), so its
-  // open connections stop running old policy: see drainReplacedChains.
-  private readonly managers = new Map<FilterChain, HttpConnectionManager>();
+  // Built once per filter chain object, so a config push does not rebuild unchanged chains,
+  // and connections accepted before a push keep the chain they started with.
+  private readonly managers = new WeakMap<FilterChain, HttpConnectionManager>();
   private readonly sockets = new Set<net.Socket>();
   /** Listeners drained by stopAccepting: a later config push must not bind them again. */
   private readonly stopped = new Set<string>();
@@ -67,27 +66,6 @@ export class ListenerManager {
     }
     await Promise.all(work);
     await Promise.all([...wanted.values()].filter((l) => !this.bound.has(l.name)).map((l) => this.bind(l)));
-    this.drainReplacedChains(snapshot);
-  }
-
-  /**
-   * HTTP connections on a filter chain the snapshot no longer holds (the listener was removed
-   * or changed) are drained: HTTP/1.1 closes after the response in flight (idle ones at once),
-   * HTTP/2 gets GOAWAY. Clients reconnect onto the new chain, so a new AuthorizationPolicy or
-   * STRICT mode also governs keep-alive connections opened before it.
-   */
-  private drainReplacedChains(snapshot: ConfigSnapshot): void {
-    const live = new Set<FilterChain>();
-    for (const { value } of snapshot.listeners.values()) {
-      for (const chain of value.filterChains) live.add(chain);
-      if (value.defaultFilterChain) live.add(value.defaultFilterChain);
-    }
-    for (const [chain, hcm] of this.managers) {
-      if (live.has(chain)) continue;
-      this.managers.delete(chain);
-      hcm.drain();
-      this.rt.stats.inc('listener_manager.filter_chains_drained');
-    }
   }
 
   private async bind(config: ListenerConfig): Promise<void> {

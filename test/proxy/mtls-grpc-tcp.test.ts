@@ -11,66 +11,12 @@ import type { AccessLogEntry } from '../../proxy/stats/access-log.js';
 import { TestAdsServer } from './ads-server.js';
 import { closeServer, freePort, staticCluster, tcpProxy, waitFor } from './fixtures.js';
 import { makeTestCA, TestCertSource } from './test-ca.js';
+import { autoMtlsCluster, CLIENT_ID, DOWNSTREAM_MTLS, endpoints, SERVER_ID } from './mtls-resources.js';
 
-const SDS = { apiConfigSource: { apiType: 'GRPC', transportApiVersion: 'V3', grpcServices: [{ envoyGrpc: { clusterName: 'sds-grpc' } }] }, resourceApiVersion: 'V3' };
-const ADS = { ads: {}, resourceApiVersion: 'V3' };
 const ROUTER = [{ name: 'envoy.filters.http.router', typedConfig: { '@type': TYPE_URL.router } }];
-const ISTIO_TLS_MODE = { fields: { tlsMode: { stringValue: 'istio' } } };
-const SERVER_ID = 'spiffe://cluster.local/ns/test/sa/server';
-const CLIENT_ID = 'spiffe://cluster.local/ns/test/sa/client';
 const H2 = {
   'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': TYPE_URL.httpProtocolOptions, explicitHttpConfig: { http2ProtocolOptions: {} } },
 };
-
-const DOWNSTREAM_MTLS = {
-  name: 'envoy.transport_sockets.tls',
-  typedConfig: {
-    '@type': TYPE_URL.downstreamTlsContext, requireClientCertificate: { value: true },
-    commonTlsContext: {
-      tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: SDS }],
-      combinedValidationContext: {
-        defaultValidationContext: { matchSubjectAltNames: [{ prefix: 'spiffe://cluster.local/' }] },
-        validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: SDS },
-      },
-      alpnProtocols: ['istio', 'h2', 'http/1.1'],
-    },
-  },
-};
-
-function autoMtlsCluster(name: string, san: string, h2 = false): object {
-  const mtls = {
-    name: 'envoy.transport_sockets.tls',
-    typedConfig: {
-      '@type': TYPE_URL.upstreamTlsContext, sni: `outbound_.80_._.${name}`,
-      commonTlsContext: {
-        tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: SDS }],
-        combinedValidationContext: {
-          defaultValidationContext: { matchSubjectAltNames: [{ exact: san }] },
-          validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: SDS },
-        },
-        alpnProtocols: ['istio'],
-      },
-    },
-  };
-  return {
-    name, type: 'EDS', edsClusterConfig: { edsConfig: ADS }, connectTimeout: { seconds: 2 },
-    ...(h2 ? { typedExtensionProtocolOptions: H2 } : {}),
-    transportSocketMatches: [
-      { name: 'tlsMode-istio', match: ISTIO_TLS_MODE, transportSocket: mtls },
-      { name: 'tlsMode-disabled', match: {}, transportSocket: { name: 'envoy.transport_sockets.raw_buffer', typedConfig: { '@type': TYPE_URL.rawBuffer } } },
-    ],
-  };
-}
-
-function endpoints(name: string, port: number, sidecar: boolean): object {
-  return {
-    clusterName: name,
-    endpoints: [{ lbEndpoints: [{
-      endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: port } } },
-      ...(sidecar ? { metadata: { filterMetadata: { 'envoy.transport_socket_match': ISTIO_TLS_MODE } } } : {}),
-    }] }],
-  };
-}
 
 /** A STRICT inbound port: only the tls chain, plus a port-less chain plaintext must not fall back to. */
 function strictInbound(name: string, port: number, filter: object): object {
@@ -165,8 +111,8 @@ describe('two sidecars: gRPC and TCP over automatic mTLS (STRICT server)', () =>
     });
     clientAds.setAll('1', {
       [TYPE_URL.cluster]: [
-        autoMtlsCluster('grpc', SERVER_ID, true), autoMtlsCluster('tcp', SERVER_ID), autoMtlsCluster('tcp-plain', SERVER_ID),
-        autoMtlsCluster('tcp-wrongsan', 'spiffe://cluster.local/ns/test/sa/other'),
+        autoMtlsCluster('grpc', [SERVER_ID], { typedExtensionProtocolOptions: H2 }), autoMtlsCluster('tcp', [SERVER_ID]), autoMtlsCluster('tcp-plain', [SERVER_ID]),
+        autoMtlsCluster('tcp-wrongsan', ['spiffe://cluster.local/ns/test/sa/other']),
       ],
       [TYPE_URL.clusterLoadAssignment]: [
         endpoints('grpc', ports.grpcIn, true), endpoints('tcp', ports.tcpIn, true), endpoints('tcp-plain', ports.tcpIn, false),

@@ -10,66 +10,9 @@ import { Sidecar } from '../../proxy/sidecar.js';
 import { TestAdsServer } from './ads-server.js';
 import { closeServer, freePort, startApp, staticCluster, waitFor } from './fixtures.js';
 import { makeTestCA, TestCertSource, type TestCA } from './test-ca.js';
+import { autoMtlsCluster, CLIENT_ID, DOWNSTREAM_MTLS, endpoints, SERVER_ID } from './mtls-resources.js';
 
-const SDS = { apiConfigSource: { apiType: 'GRPC', transportApiVersion: 'V3', grpcServices: [{ envoyGrpc: { clusterName: 'sds-grpc' } }] }, resourceApiVersion: 'V3' };
-const ADS = { ads: {}, resourceApiVersion: 'V3' };
 const ROUTER = [{ name: 'envoy.filters.http.router', typedConfig: { '@type': TYPE_URL.router } }];
-// google.protobuf.Struct in its message form, which is what travels on the wire.
-const ISTIO_TLS_MODE = { fields: { tlsMode: { stringValue: 'istio' } } };
-const SERVER_ID = 'spiffe://cluster.local/ns/test/sa/server';
-const CLIENT_ID = 'spiffe://cluster.local/ns/test/sa/client';
-
-const DOWNSTREAM_MTLS = {
-  name: 'envoy.transport_sockets.tls',
-  typedConfig: {
-    '@type': TYPE_URL.downstreamTlsContext, requireClientCertificate: { value: true },
-    commonTlsContext: {
-      tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: SDS }],
-      combinedValidationContext: {
-        defaultValidationContext: { matchSubjectAltNames: [{ prefix: 'spiffe://cluster.local/' }] },
-        validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: SDS },
-      },
-      alpnProtocols: ['istio', 'h2', 'http/1.1'],
-    },
-  },
-};
-
-function upstreamMtls(sni: string, sans: string[]): object {
-  return {
-    name: 'envoy.transport_sockets.tls',
-    typedConfig: {
-      '@type': TYPE_URL.upstreamTlsContext, sni,
-      commonTlsContext: {
-        tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: SDS }],
-        combinedValidationContext: {
-          defaultValidationContext: { matchSubjectAltNames: sans.map((exact) => ({ exact })) },
-          validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: SDS },
-        },
-        alpnProtocols: ['istio'],
-      },
-    },
-  };
-}
-
-function autoMtlsCluster(name: string, sans: string[]): object {
-  return {
-    name, type: 'EDS', edsClusterConfig: { edsConfig: ADS }, connectTimeout: { seconds: 2 },
-    transportSocketMatches: [
-      { name: 'tlsMode-istio', match: ISTIO_TLS_MODE, transportSocket: upstreamMtls(`outbound_.80_._.${name}`, sans) },
-      { name: 'tlsMode-disabled', match: {}, transportSocket: { name: 'envoy.transport_sockets.raw_buffer', typedConfig: { '@type': TYPE_URL.rawBuffer } } },
-    ],
-  };
-}
-
-function endpoints(name: string, port: number, sidecar: boolean): object {
-  return {
-    clusterName: name,
-    endpoints: [{ lbEndpoints: [{
-      endpoint: { address: { socketAddress: { address: '127.0.0.1', portValue: port } } },
-      ...(sidecar ? { metadata: { filterMetadata: { 'envoy.transport_socket_match': ISTIO_TLS_MODE } } } : {}),
-    }] }],
-  };
-}
 
 function inboundHcm(name: string, xfcc: string): object {
   return {

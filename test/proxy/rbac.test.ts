@@ -14,26 +14,10 @@ import type { AccessLogEntry } from '../../proxy/stats/access-log.js';
 import { TestAdsServer } from './ads-server.js';
 import { closeServer, freePort, startApp, staticCluster, waitFor } from './fixtures.js';
 import { makeTestCA, TestCertSource, type TestCA } from './test-ca.js';
+import { DOWNSTREAM_MTLS, SERVER_ID } from './mtls-resources.js';
 
-const SDS = { apiConfigSource: { apiType: 'GRPC', transportApiVersion: 'V3', grpcServices: [{ envoyGrpc: { clusterName: 'sds-grpc' } }] }, resourceApiVersion: 'V3' };
-const SERVER_ID = 'spiffe://cluster.local/ns/test/sa/server';
 const A_ID = 'spiffe://cluster.local/ns/test/sa/a';
 const B_ID = 'spiffe://cluster.local/ns/test/sa/b';
-const DOWNSTREAM_MTLS = {
-  name: 'envoy.transport_sockets.tls',
-  typedConfig: {
-    '@type': TYPE_URL.downstreamTlsContext, requireClientCertificate: { value: true },
-    commonTlsContext: {
-      tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: SDS }],
-      combinedValidationContext: {
-        defaultValidationContext: { matchSubjectAltNames: [{ prefix: 'spiffe://cluster.local/' }] },
-        validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: SDS },
-      },
-      alpnProtocols: ['istio', 'h2', 'http/1.1'],
-    },
-  },
-};
-
 const orIds = (...ids: object[]): object => ({ orIds: { ids } });
 const orRules = (...rules: object[]): object => ({ orRules: { rules } });
 // Istio's shape: one andIds of orIds per `from`, one andRules of orRules per `to`.

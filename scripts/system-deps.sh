@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Trellis needs: at run time iptables, iproute2 and util-linux's
-# nsenter/unshare/setpriv; for the tests also etcd-server (the etcd store backend's tests);
+# nsenter/unshare/setpriv; for the tests also etcd-server (the etcd store backend's tests) and
+# tcpdump (the security e2e captures pod traffic to show no plaintext passes between sidecars);
 # with --bench also nginx and haproxy (the proxy benchmark compares against them). Runs
 # before `npm start`, `npm test` and the benchmarks; does nothing when all are present, and
 # says why it cannot when it is not root.
@@ -13,7 +14,7 @@ command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
 for arg in "$@"; do
   case "$arg" in
-    --test) [ -x /usr/bin/etcd ] || need+=(etcd-server) ;;
+    --test) [ -x /usr/bin/etcd ] || need+=(etcd-server); command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump) ;;
     --bench) command -v nginx >/dev/null 2>&1 || need+=(nginx-light); command -v haproxy >/dev/null 2>&1 || need+=(haproxy) ;;
   esac
 done

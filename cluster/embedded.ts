@@ -133,7 +133,7 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
     const client = KubeClient.fromKubeconfig(kubeconfigPath, 'trellis-controller-manager');
     stoppers.push(() => client.close());
 
-    const controllers = await startControllers({ client, rootCAPem: api.caCertPem });
+    const controllers = await startControllers({ client, rootCAPem: api.caCertPem, legacyTokenIssuer: api.issueLegacyServiceAccountToken });
     stoppers.push(() => controllers.stop());
     const scheduler = await startScheduler({ client });
     stoppers.push(() => scheduler.stop());

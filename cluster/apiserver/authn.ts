@@ -4,7 +4,7 @@
 import { timingSafeEqual, X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { Store } from '../store/types.js';
-import type { TokenSigner } from './tokens.js';
+import { LEGACY_ISSUER, TokenSigner } from './tokens.js';
 import { getPath } from './util.js';
 
 export interface UserInfo {
@@ -34,6 +34,7 @@ export class Authenticator {
     if (safeEqual(token, this.adminToken)) {
       return { user: { username: 'admin', groups: ['system:masters', 'system:authenticated'] }, audiences };
     }
+    if (TokenSigner.issuerOf(token) === LEGACY_ISSUER) return this.authenticateLegacy(token, audiences);
     const { claims, error } = this.signer.verify(token, audiences);
     if (!claims) return { error: error ?? 'invalid token' };
     const k = claims['kubernetes.io'];
@@ -57,6 +58,37 @@ export class Authenticator {
         extra: Object.keys(extra).length ? extra : undefined,
       },
       audiences: audiences.filter((a) => tokenAud.includes(a)),
+    };
+  }
+
+  /**
+   * A token from a service-account-token Secret. It carries no audience, so (as in Kubernetes)
+   * it is good for the API server's own audiences only; it stays valid while the Secret still
+   * holds it and the service account it names still exists.
+   */
+  private async authenticateLegacy(token: string, audiences: string[]): Promise<AuthnResult> {
+    const { claims, error } = this.signer.verifyLegacy(token);
+    if (!claims) return { error: error ?? 'invalid token' };
+    const implied = audiences.filter((a) => this.apiAudiences.includes(a));
+    if (implied.length === 0) return { error: 'token audiences do not match' };
+    const ns = claims['kubernetes.io/serviceaccount/namespace'];
+    const secretName = claims['kubernetes.io/serviceaccount/secret.name'];
+    const saName = claims['kubernetes.io/serviceaccount/service-account.name'];
+    const saUid = claims['kubernetes.io/serviceaccount/service-account.uid'];
+    const secret = await this.store.get(`/registry/secrets/${ns}/${secretName}`);
+    const stored = getPath(secret, 'data.token');
+    if (!secret || typeof stored !== 'string' || !safeEqual(Buffer.from(stored, 'base64').toString('utf8'), token)) {
+      return { error: `token secret ${ns}/${secretName} no longer holds this token` };
+    }
+    const sa = await this.store.get(`/registry/serviceaccounts/${ns}/${saName}`);
+    if (!sa || getPath(sa, 'metadata.uid') !== saUid) return { error: `service account ${ns}/${saName} has been deleted` };
+    return {
+      user: {
+        username: `system:serviceaccount:${ns}:${saName}`,
+        uid: saUid,
+        groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'],
+      },
+      audiences: implied,
     };
   }
 }

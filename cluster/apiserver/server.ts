@@ -68,6 +68,11 @@ export interface ApiServer {
   /** The ServiceAccount token issuer and the public key that verifies its tokens. */
   serviceAccountIssuer: string;
   serviceAccountPublicKeyPem: string;
+  /**
+   * Signs the token a service-account-token Secret holds. It is the controller manager's
+   * (which in Kubernetes holds the service-account signing key), not an API call.
+   */
+  issueLegacyServiceAccountToken(sa: { namespace: string; name: string; uid: string }, secretName: string): string;
   close(): Promise<void>;
 }
 
@@ -189,6 +194,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     url, port, caCertPem: pki.caCertPem, adminToken, kubeconfigPath, store,
     serviceAccountIssuer: ISSUER, serviceAccountPublicKeyPem: pki.saPublicKeyPem,
     issueClientCertificate: (user, groups) => issueClientCert(pki.caCertPem, pki.caKeyPem, user, groups),
+    issueLegacyServiceAccountToken: (sa, secretName) => signer.issueLegacy({ ...sa, secretName }),
     async close() {
       if (closed) return;
       closed = true;

@@ -15,12 +15,18 @@ import { RootCAPublisher } from './rootca.js';
 import { ServiceAccountController } from './serviceaccount.js';
 import { SharedInformers } from './shared-informers.js';
 import { StatefulSetController } from './statefulset.js';
+import { TokenSecretController, type LegacyTokenIssuer } from './token-secrets.js';
 import { WR } from './workload-types.js';
 
 export interface ControllerOptions {
   client: KubeClient;
   /** The cluster CA (PEM), published to every namespace as ConfigMap kube-root-ca.crt. */
   rootCAPem: string;
+  /**
+   * Signs the tokens of service-account-token Secrets (kube-controller-manager's
+   * --service-account-private-key-file); without it such Secrets stay empty.
+   */
+  legacyTokenIssuer?: LegacyTokenIssuer;
   /** Job pod-failure back-off base (default 10 s, as Kubernetes); tests shorten it. */
   jobPodFailureBackoffMs?: number;
 }
@@ -41,6 +47,7 @@ export async function startControllers(opts: ControllerOptions): Promise<{ stop(
     // Owners the GC watches: their delete events make it collect the dependents.
     new GarbageCollector(opts.client, informers, [...GC_MONITORED, ...[WR.jobs, WR.statefulSets, WR.daemonSets].filter((r) => served.has(r.resource))]),
   ];
+  if (opts.legacyTokenIssuer) controllers.push(new TokenSecretController(opts.client, informers, opts.legacyTokenIssuer, opts.rootCAPem));
   if (served.has('jobs')) controllers.push(new JobController(opts.client, informers, rec('job-controller'), { podFailureBackoffMs: opts.jobPodFailureBackoffMs }));
   if (served.has('statefulsets')) controllers.push(new StatefulSetController(opts.client, informers, rec('statefulset-controller')));
   if (served.has('daemonsets')) controllers.push(new DaemonSetController(opts.client, informers, rec('daemonset-controller')));

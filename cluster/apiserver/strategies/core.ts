@@ -1,6 +1,6 @@
 // core/v1 kinds other than pods and services.
 import type { StatusCause } from '../../../api/kube/types.js';
-import { fieldInvalid } from '../errors.js';
+import { fieldInvalid, fieldRequired } from '../errors.js';
 import { child, childArray, getPath, isObj, str, type Json } from '../util.js';
 import type { KindInfo } from '../registry/types.js';
 import { age, col, kind, nameColumn, validateDnsLabel } from './common.js';
@@ -31,6 +31,9 @@ export const namespacesKind: KindInfo = kind({
   },
 });
 
+const SERVICE_ACCOUNT_TOKEN_TYPE = 'kubernetes.io/service-account-token';
+const SA_NAME_ANNOTATION = 'kubernetes.io/service-account.name';
+
 const secretsKind = kind({
   group: '', version: 'v1', resource: 'secrets', kind: 'Secret',
   strategy: {
@@ -49,6 +52,11 @@ const secretsKind = kind({
         for (const [k, v] of Object.entries(s.data)) {
           if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) errs.push(fieldInvalid(`data[${k}]`, '<value omitted>', 'must be base64 encoded'));
         }
+      }
+      // The token controller needs to know whose token to write.
+      if (s.type === SERVICE_ACCOUNT_TOKEN_TYPE) {
+        const annotations = getPath(s, 'metadata.annotations');
+        if (!isObj(annotations) || !str(annotations[SA_NAME_ANNOTATION])) errs.push(fieldRequired(`metadata.annotations[${SA_NAME_ANNOTATION}]`));
       }
       return errs;
     },

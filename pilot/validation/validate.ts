@@ -5,6 +5,7 @@
 // Each error names the field path, Kubernetes style (`spec.http[0].route[1].weight`).
 
 import { validateAuthorizationPolicy, validatePeerAuthentication } from './security.js';
+import { validateGateway, validateServiceEntry, validateSidecar } from './networking.js';
 
 export interface FieldError { field: string; message: string }
 
@@ -228,6 +229,9 @@ export function validateDestinationRule(spec: unknown): FieldError[] {
 export function validateIstioObject(kind: string, spec: unknown): FieldError[] | undefined {
   if (kind === 'VirtualService') return validateVirtualService(spec);
   if (kind === 'DestinationRule') return validateDestinationRule(spec);
+  if (kind === 'Gateway') return validateGateway(spec);
+  if (kind === 'ServiceEntry') return validateServiceEntry(spec);
+  if (kind === 'Sidecar') return validateSidecar(spec);
   if (kind === 'PeerAuthentication') return validatePeerAuthentication(spec);
   if (kind === 'AuthorizationPolicy') return validateAuthorizationPolicy(spec);
   return undefined;

@@ -9,7 +9,7 @@ import type { ConfigInputs } from './inputs.js';
 import { DEFAULT_DOMAIN, resolveHost } from './hosts.js';
 import { serviceEntryModels } from './service-entry.js';
 import { expandDelegates } from './delegate.js';
-import { buildService, indexPods, isHttpProtocol, resolveTargetPort, type EndpointModel, type PodIndex, type ServiceModel } from './service.js';
+import { buildService, indexPods, isHttpProtocol, resolveTargetPort, type EndpointModel, type PodIndex, type PortProtocol, type ServiceModel } from './service.js';
 import {
   appliesToMesh, byAge, destinationRuleModel, exportedTo, indexByHost, virtualServiceModel,
   type DestinationRuleModel, type SubsetModel, type VirtualServiceModel,
@@ -25,6 +25,8 @@ export interface InboundPort {
   port: number;
   /** Served through an HTTP connection manager (else a TCP proxy), from the service ports' protocols. */
   http: boolean;
+  /** The protocol of the first service port targeting it (decides the HTTP version to the app). */
+  protocol: PortProtocol;
   services: readonly { fqdn: string; servicePort: number; portName?: string }[];
 }
 
@@ -194,6 +196,7 @@ export class PushContext {
   inboundPorts(w: Workload): InboundPort[] {
     const byPort = new Map<number, { fqdn: string; servicePort: number; portName?: string }[]>();
     const httpPorts = new Set<number>();
+    const protocols = new Map<number, PortProtocol>();
     for (const svc of this.sortedServices) {
       if (svc.namespace !== w.namespace || !matchesMap(svc.selector as Record<string, string> | undefined, w.labels as Record<string, string>)) continue;
       for (const sp of svc.ports) {
@@ -203,10 +206,11 @@ export class PushContext {
         const list = byPort.get(target) ?? [];
         list.push({ fqdn: svc.fqdn, servicePort: sp.port, portName: sp.name });
         if (isHttpProtocol(sp.appProtocol)) httpPorts.add(target);
+        if (!protocols.has(target)) protocols.set(target, sp.appProtocol);
         byPort.set(target, list);
       }
     }
-    return [...byPort.entries()].sort((a, b) => a[0] - b[0]).map(([port, services]) => ({ port, http: httpPorts.has(port), services }));
+    return [...byPort.entries()].sort((a, b) => a[0] - b[0]).map(([port, services]) => ({ port, http: httpPorts.has(port), protocol: protocols.get(port) ?? 'UNKNOWN', services }));
   }
 
   // A route to a host or subset that does not exist is kept (the request gets a 503, as in

@@ -48,7 +48,7 @@ test('proxy of a v1 pod: node id parsing and its inbound ports (named targetPort
   assert.equal(proxy.podName, 'reviews-v1-abc');
   assert.equal(proxy.namespace, 'default');
   assert.equal(proxy.pod?.metadata.name, 'reviews-v1-abc');
-  assert.deepEqual(proxy.inbound, [{ port: 9080, http: true, services: [{ fqdn: REVIEWS, servicePort: 9080, portName: 'http' }] }]);
+  assert.deepEqual(proxy.inbound, [{ port: 9080, http: true, protocol: 'HTTP', services: [{ fqdn: REVIEWS, servicePort: 9080, portName: 'http' }] }]);
   assert.throws(() => parseNodeId('sidecar~1.2.3.4'), /node.id 'sidecar~1.2.3.4': want 4 parts/);
 });
 

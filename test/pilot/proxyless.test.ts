@@ -4,47 +4,26 @@
 // retry policy on `unavailable` is honoured by the client itself.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import * as xds from '@grpc/grpc-js-xds';
 import type { DestinationRule, VirtualService } from '../../api/istio/index.js';
 import type { Endpoints, Pod, Service } from '../../api/kube/index.js';
 import type { ConfigInputs } from '../../pilot/model/inputs.js';
 import { PushContext } from '../../pilot/model/push-context.js';
 import { XdsServer } from '../../pilot/xds/server.js';
+import { greeterService, startGreeter, type GreeterBackend, type GreeterClient } from './greeter.js';
 
 const FQDN = 'greeter.default.svc.cluster.local';
 const PORT = 7070;
 const NODE_ID = 'proxyless~127.0.0.1~client-0.default~default.svc.cluster.local';
-const PROTO = fileURLToPath(new URL('../../../test/pilot/fixtures/greeter.proto', import.meta.url));
-
-interface HelloReply { version: string }
-type GreeterClient = grpc.Client & { Hello(req: { name: string }, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: HelloReply) => void): void };
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
 
-function greeterService(): { service: grpc.ServiceDefinition; Client: grpc.ServiceClientConstructor } {
-  const def = protoLoader.loadSync(PROTO, { keepCase: false, defaults: true });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { trellis: { test: { Greeter: grpc.ServiceClientConstructor } } };
-  return { service: pkg.trellis.test.Greeter.service, Client: pkg.trellis.test.Greeter };
-}
-
-/** A backend answering its version; `failNext` calls are answered UNAVAILABLE first. */
-async function backend(version: string): Promise<{ port: number; calls: number; failNext: number }> {
-  const state = { port: 0, calls: 0, failNext: 0 };
-  const server = new grpc.Server();
-  server.addService(greeterService().service, {
-    Hello: (_call: grpc.ServerUnaryCall<unknown, HelloReply>, cb: grpc.sendUnaryData<HelloReply>) => {
-      state.calls++;
-      if (state.failNext > 0) { state.failNext--; cb({ code: grpc.status.UNAVAILABLE, details: `${version} unavailable for the test` }); return; }
-      cb(null, { version });
-    },
-  });
-  state.port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  cleanups.push(() => { server.forceShutdown(); });
-  return state;
+async function backend(version: string): Promise<GreeterBackend> {
+  const b = await startGreeter(version);
+  cleanups.push(() => b.stop());
+  return b;
 }
 
 function pod(name: string, version: string): Pod {

@@ -206,7 +206,7 @@ test('DestinationRule: simple LB, connection pool, outlier detection; subset ove
     circuitBreakers: { thresholds: [{ maxConnections: { value: 100 }, maxPendingRequests: { value: 10 }, maxRequests: { value: 50 }, maxRetries: { value: 3 }, trackRemaining: true }] },
     typedExtensionProtocolOptions: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
       '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-      commonHttpProtocolOptions: { idleTimeout: { seconds: 30 }, maxRequestsPerConnection: { value: 1 } }, useDownstreamProtocolConfig: {},
+      commonHttpProtocolOptions: { idleTimeout: { seconds: 30 }, maxRequestsPerConnection: { value: 1 } }, explicitHttpConfig: { httpProtocolOptions: {} },
     } },
     outlierDetection: {
       enforcingSuccessRate: { value: 0 }, consecutive5xx: { value: 7 }, enforcingConsecutive5xx: { value: 100 },

@@ -4,19 +4,24 @@
 import type { PushContext } from '../../model/push-context.js';
 import type { Proxy } from '../../model/proxy.js';
 import { proxyClusterNames } from './outbound.js';
-import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, inboundClusterName } from './names.js';
+import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, inboundClusterName, parseOutboundClusterName } from './names.js';
 import { sidecarScope, type SidecarScope } from '../../model/sidecar-scope.js';
 import { serviceEntryClusterShape } from './service-entry.js';
 import { ADS_CONFIG_SOURCE, socketAddress, type Cluster } from './envoy.js';
 import { DEFAULT_CONNECT_TIMEOUT, applyTrafficPolicy, clusterTrafficPolicy } from './traffic-policy.js';
 import { applyUpstreamTls } from '../../security/outbound.js';
+import { applyUpstreamProtocol } from './upstream-protocol.js';
 
 export { DEFAULT_CONNECT_TIMEOUT };
 
 /** An EDS cluster with the DestinationRule policy that applies to it (Istio defaults when none). */
 export function outboundCluster(push: PushContext, name: string, namespace?: string): Cluster {
   const cluster: Cluster = { name, type: 'EDS', edsClusterConfig: { edsConfig: ADS_CONFIG_SOURCE }, lbPolicy: 'LEAST_REQUEST', connectTimeout: DEFAULT_CONNECT_TIMEOUT };
-  const withPolicy = applyUpstreamTls(push, applyTrafficPolicy(cluster, clusterTrafficPolicy(push, name, namespace)), namespace);
+  const policy = clusterTrafficPolicy(push, name, namespace);
+  const parsed = parseOutboundClusterName(name);
+  const protocol = parsed ? push.service(parsed.fqdn)?.ports.find((p) => p.port === parsed.port)?.appProtocol : undefined;
+  const withProtocol = applyUpstreamProtocol(applyTrafficPolicy(cluster, policy), protocol, policy?.connectionPool?.http);
+  const withPolicy = applyUpstreamTls(push, withProtocol, namespace);
   // ServiceEntry hosts resolved by DNS or not at all are not EDS clusters.
   const entry = serviceEntryClusterShape(push, name);
   if (!entry) return withPolicy;
@@ -38,12 +43,12 @@ export function blackHoleCluster(): Cluster {
 }
 
 export function generateInboundClusters(proxy: Pick<Proxy, 'inbound'>): Cluster[] {
-  const clusters: Cluster[] = proxy.inbound.map(({ port }) => {
+  const clusters: Cluster[] = proxy.inbound.map(({ port, protocol }) => {
     const name = inboundClusterName(port);
-    return {
+    return applyUpstreamProtocol({
       name, type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeout: DEFAULT_CONNECT_TIMEOUT,
       loadAssignment: { clusterName: name, endpoints: [{ lbEndpoints: [{ endpoint: { address: socketAddress('127.0.0.1', port) } }] }] },
-    };
+    }, protocol, undefined);
   });
   clusters.push({ name: INBOUND_PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', lbPolicy: 'CLUSTER_PROVIDED', connectTimeout: DEFAULT_CONNECT_TIMEOUT });
   return clusters;

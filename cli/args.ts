@@ -38,3 +38,24 @@ export function boolFlag(args: ParsedArgs, name: string): boolean {
   const v = args.flags.get(name);
   return v === true || v === 'true';
 }
+
+const DURATION_UNITS: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
+
+/**
+ * A Go-style duration flag (kube-apiserver's `--event-ttl=1h0m0s` form: `1h`, `30m`, `90s`,
+ * `1h30m`, `500ms`), in seconds.
+ */
+export function durationFlag(args: ParsedArgs, name: string, fallbackSeconds: number): number {
+  const v = args.flags.get(name);
+  if (v === undefined) return fallbackSeconds;
+  if (v === true) throw new Error(`--${name} needs a value`);
+  return parseDuration(v, `--${name}`);
+}
+
+export function parseDuration(v: string, what: string): number {
+  const parts = /^(?:\d+(?:\.\d+)?(?:h|ms|m|s))+$/.test(v) ? [...v.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)] : [];
+  if (parts.length === 0) throw new Error(`${what}: ${JSON.stringify(v)} is not a duration (e.g. 1h, 30m, 90s, 1h30m)`);
+  const seconds = parts.reduce((sum, m) => sum + Number(m[1]) * DURATION_UNITS[m[2]], 0);
+  if (seconds <= 0) throw new Error(`${what}: ${v} must be greater than zero`);
+  return seconds;
+}

@@ -14,6 +14,7 @@ commands:
           --data-dir DIR (.trellis)  --name PREFIX (trellis)  --port N (6443)
           --pod-cidr CIDR (10.244.0.0/16)  --service-cidr CIDR (10.96.0.0/16)  --no-sample
           --nodes N (1): N nodes (node-0..N-1, at most 10), each a kubelet with its own bridge and /24
+          --event-ttl DURATION (1h): how long an Event lives after its last write (kube-apiserver's --event-ttl)
   down    remove what a crashed 'up' left behind: --purge [--name PREFIX]
   proxy-status  each proxy's xDS sync state (SYNCED, STALE, NACKED) as pilot sees it
           --kubeconfig FILE ($KUBECONFIG or .trellis/kubeconfig)

@@ -3,9 +3,10 @@
 import path from 'node:path';
 import { KubeClient, R, type Pod } from '../api/kube/index.js';
 import { startEmbeddedCluster, type EmbeddedCluster } from '../cluster/embedded.js';
-import { boolFlag, numberFlag, stringFlag, type ParsedArgs } from './args.js';
+import { boolFlag, durationFlag, numberFlag, stringFlag, type ParsedArgs } from './args.js';
 import { deploySample, ingressGatewayUrl, installMesh } from './mesh.js';
 import { trellisHome } from './paths.js';
+import { DEFAULT_EVENT_TTL_SECONDS } from '../cluster/apiserver/event-ttl.js';
 
 export async function up(args: ParsedArgs): Promise<void> {
   const home = trellisHome();
@@ -32,6 +33,7 @@ export async function up(args: ParsedArgs): Promise<void> {
       podCIDR: stringFlag(args, 'pod-cidr', '10.244.0.0/16'),
       serviceCIDR: stringFlag(args, 'service-cidr', '10.96.0.0/16'),
       nodes: numberFlag(args, 'nodes', 1),
+      eventTTLSeconds: durationFlag(args, 'event-ttl', DEFAULT_EVENT_TTL_SECONDS),
       imageCatalogs: [path.join(home, 'install', 'images.yaml'), path.join(home, 'samples', 'images.yaml')],
       log,
     });

@@ -38,6 +38,8 @@ export interface EmbeddedClusterOptions {
   clusterDomain?: string;
   /** Number of nodes (default 1), each with its own kubelet, bridge and /24; at most MAX_NODES. */
   nodes?: number;
+  /** Event lifetime after its last write (kube-apiserver --event-ttl); default 1 h. */
+  eventTTLSeconds?: number;
   log?: (line: string) => void;
 }
 
@@ -127,6 +129,7 @@ export async function startEmbeddedCluster(opts: EmbeddedClusterOptions): Promis
       serviceCIDR: opts.serviceCIDR,
       clusterName: opts.name,
       podLogs: podLogHandler(() => kubelets),
+      eventTTLSeconds: opts.eventTTLSeconds,
     });
     stoppers.push(() => api.close());
     const kubeconfigPath = path.join(opts.dataDir, 'kubeconfig');

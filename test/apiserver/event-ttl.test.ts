@@ -2,6 +2,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { call, describeStores, startTestServer, type TestServer } from './helpers.js';
+import { durationFlag, parseArgs } from '../../cli/args.js';
+import { DEFAULT_EVENT_TTL_SECONDS } from '../../cluster/apiserver/event-ttl.js';
 
 let t: TestServer;
 const TTL_SECONDS = 3;
@@ -40,4 +42,16 @@ describeStores('Event TTL', (kind) => {
       await new Promise((r) => setTimeout(r, 250));
     }
   });
+});
+
+test('trellis up --event-ttl takes a Go duration (kube-apiserver form), 1 h by default', () => {
+  const ttl = (...argv: string[]) => durationFlag(parseArgs(['up', ...argv]), 'event-ttl', DEFAULT_EVENT_TTL_SECONDS);
+  assert.equal(ttl(), 3600);
+  assert.equal(ttl('--event-ttl', '30m'), 1800);
+  assert.equal(ttl('--event-ttl=1h30m'), 5400);
+  assert.equal(ttl('--event-ttl', '1h0m0s'), 3600);
+  assert.equal(ttl('--event-ttl', '90s'), 90);
+  assert.throws(() => ttl('--event-ttl', '10'), /--event-ttl: "10" is not a duration/);
+  assert.throws(() => ttl('--event-ttl', '0s'), /--event-ttl: 0s must be greater than zero/);
+  assert.throws(() => ttl('--event-ttl'), /--event-ttl needs a value/);
 });

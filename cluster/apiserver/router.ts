@@ -11,6 +11,7 @@ import { authorizeRequest } from './authz.js';
 import { impersonate } from './impersonation.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, openApiV3GroupDoc, openApiV3Root, VERSION_INFO } from './discovery.js';
 import { handleResource } from './rest/handler.js';
+import { aggregatedContentType, aggregatedDiscovery, wantsAggregated } from './aggregated-discovery.js';
 import { ApiMetrics } from './metrics.js';
 
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
@@ -44,6 +45,16 @@ export function createRouter(api: ApiContext, opts: { serverAddress: () => strin
       res.writeHead(200, { 'Content-Type': m.contentType });
       res.end(m.body);
       return;
+    }
+    if (path === '/api' || path === '/apis') {
+      res.setHeader('Vary', 'Accept');
+      const agg = wantsAggregated(req.headers.accept);
+      if (agg) {
+        const body = JSON.stringify(aggregatedDiscovery(api.registry, path === '/api', agg));
+        res.writeHead(200, { 'Content-Type': aggregatedContentType(agg), 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+        return;
+      }
     }
     if (path === '/api') return sendJson(res, 200, apiVersions(opts.serverAddress()));
     if (path === '/apis') return sendJson(res, 200, apiGroupList(api.registry));

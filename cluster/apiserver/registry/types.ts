@@ -21,6 +21,8 @@ export interface TableConvertor {
 export interface Strategy {
   /** Schema defaults, applied to every incoming object (create and update), like decode-time defaulting. */
   defaults?(obj: Json): void;
+  /** Read-time additions (CRD schema defaults); must not modify its argument (store objects are shared). */
+  onRead?(obj: Json): Json;
   /** Built-in mutating admission (e.g. the ServiceAccount plugin for pods); runs before webhooks. */
   admit?(obj: Json, ctx: OpContext, operation: 'CREATE' | 'UPDATE'): void | Promise<void>;
   /** Server-set fields on create (status, allocations not needing rollback). */

@@ -13,11 +13,37 @@ import { getObject, listObjects, serveGet, serveList } from './read.js';
 import { serveWatch } from './watch.js';
 import { bindPod, finalizeNamespace, getScale, requestToken, writeScale } from './subresources.js';
 import { resourceName } from './objects.js';
+import { duplicateFields, fieldValidationOf, warningHeader, type FieldValidationRequest } from '../field-validation.js';
 
 const notServed = (): ApiError => new ApiError(404, 'NotFound', 'the server could not find the requested resource');
 
 async function jsonBody(r: Request): Promise<Json> {
   return decodeBody(await readBody(r.req), r.req.headers['content-type']);
+}
+
+const isJson = (contentType: string | undefined): boolean => {
+  const ct = (contentType ?? 'application/json').split(';')[0].trim().toLowerCase();
+  return ct === 'application/json' || ct === '' || ct.endsWith('+json');
+};
+
+/** A create/update body, with its duplicate fields noted for field validation. */
+async function writeBody(r: Request, o: WriteOptions): Promise<Json> {
+  const raw = await readBody(r.req);
+  if (o.fieldValidation && isJson(r.req.headers['content-type'])) o.fieldValidation.duplicates = duplicateFields(raw.toString('utf8'));
+  return decodeBody(raw, r.req.headers['content-type']);
+}
+
+/** The request's fieldValidation, with warnings going out as `Warning` headers (each once). */
+function fieldValidation(r: Request, source: FieldValidationRequest['source']): FieldValidationRequest {
+  const sent = new Set<string>();
+  return {
+    mode: fieldValidationOf(r.url.searchParams), duplicates: [], source,
+    warn(text) {
+      if (sent.has(text) || r.res.headersSent) return;
+      sent.add(text);
+      r.res.appendHeader('Warning', warningHeader(text));
+    },
+  };
 }
 
 function parsePatchBody(buf: Buffer, type: string): unknown {
@@ -79,11 +105,13 @@ export async function handleResource(api: ApiContext, r: Request, apiAudiences: 
     case 'create': {
       if (info.name) throw methodNotSupported(resourceName(k), 'create');
       if (k.namespaced && !ns && !k.strategy.virtualCreate) throw notServed();
-      const created = await createObject(api, k, ns, await jsonBody(r), o);
+      o.fieldValidation = fieldValidation(r, 'body');
+      const created = await createObject(api, k, ns, await writeBody(r, o), o);
       return sendJson(r.res, k.strategy.virtualCreate ? 201 : 201, created);
     }
     case 'update': {
-      const body = await jsonBody(r);
+      o.fieldValidation = fieldValidation(r, 'body');
+      const body = await writeBody(r, o);
       const want = str(getPath(body, 'metadata.resourceVersion')) || undefined;
       const updated = await updateObject(api, k, ns, info.name, '', () => ({ obj: body, expectedResourceVersion: want }), o);
       return sendJson(r.res, 200, updated);
@@ -115,7 +143,10 @@ export async function handleResource(api: ApiContext, r: Request, apiAudiences: 
 async function servePatch(api: ApiContext, r: Request, k: KindInfo, subresource: string, o: WriteOptions): Promise<void> {
   const type = patchTypeOf(r.req.headers['content-type']);
   if (!type) throw unsupportedMediaType(String(r.req.headers['content-type']));
-  const patch = parsePatchBody(await readBody(r.req), type);
+  const raw = await readBody(r.req);
+  const patch = parsePatchBody(raw, type);
+  o.fieldValidation = fieldValidation(r, type === 'apply' ? 'apply' : 'patch');
+  if (type === 'merge' || type === 'strategic') o.fieldValidation.duplicates = duplicateFields(raw.toString('utf8'));
   const mentionsRv = JSON.stringify(patch).includes('"resourceVersion"');
   const { namespace: ns, name } = r.info;
   try {
@@ -144,7 +175,8 @@ async function handleSubresource(api: ApiContext, r: Request, k: KindInfo, o: Wr
   if (sub === 'status' && k.status) {
     if (verb === 'get') return sendJson(r.res, 200, await getObject(api, k, ns, name, info.version));
     if (verb === 'update') {
-      const body = await jsonBody(r);
+      o.fieldValidation = fieldValidation(r, 'body');
+      const body = await writeBody(r, o);
       const want = str(getPath(body, 'metadata.resourceVersion')) || undefined;
       return sendJson(r.res, 200, await updateObject(api, k, ns, name, 'status', () => ({ obj: body, expectedResourceVersion: want }), o));
     }

@@ -11,6 +11,16 @@ export function toExternal(obj: Json, k: KindInfo, version: string): Json {
   return { apiVersion: apiVersionFor(k, version), kind: k.kind, ...rest };
 }
 
+/**
+ * An object read from the store, in the client's version, with what a kind adds on read: a
+ * CRD's schema defaults (apiextensions applies them on read too, so a default added to a CRD
+ * later shows on objects stored before it; it is written back only by the next update).
+ */
+export function fromStorage(obj: Json, k: KindInfo, version: string): Json {
+  const out = toExternal(obj, k, version);
+  return k.strategy.onRead ? k.strategy.onRead(out) : out;
+}
+
 export function keyOf(k: KindInfo, namespace: string, name: string): string {
   return storeKey(k, namespace || undefined, name);
 }

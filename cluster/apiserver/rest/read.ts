@@ -8,12 +8,12 @@ import type { KindInfo } from '../registry/types.js';
 import { parseFieldSelector, parseLabelSelector } from '../selectors.js';
 import { toTable, wantsTable } from '../table.js';
 import { getPath, type Json } from '../util.js';
-import { keyOf, listPrefix, makeMatcher, resourceName, toExternal } from './objects.js';
+import { fromStorage, keyOf, listPrefix, makeMatcher, resourceName } from './objects.js';
 
 export async function getObject(api: ApiContext, k: KindInfo, namespace: string, name: string, version: string): Promise<Json> {
   const obj = await api.store.get(keyOf(k, namespace, name));
   if (!obj) throw notFound(resourceName(k), name);
-  return toExternal(obj, k, version);
+  return fromStorage(obj, k, version);
 }
 
 export async function serveGet(api: ApiContext, r: Request, k: KindInfo): Promise<void> {
@@ -55,7 +55,7 @@ export async function listObjects(api: ApiContext, k: KindInfo, namespace: strin
   const after = cont ? keyed.filter((x) => x.key >= cont.start) : keyed;
   const matching = after.filter((x) => match(x.o));
   const page = limit > 0 ? matching.slice(0, limit) : matching;
-  const out: ListPage = { items: page.map((x) => toExternal(x.o, k, version)), revision: cont ? cont.rv : revision };
+  const out: ListPage = { items: page.map((x) => fromStorage(x.o, k, version)), revision: cont ? cont.rv : revision };
   if (limit > 0 && matching.length > limit) {
     out.continue = encodeContinue(page[page.length - 1].key, out.revision);
     // Kubernetes counts the rest only when no selector could make the count expensive or wrong.

@@ -8,7 +8,7 @@ import { parseFieldSelector, parseLabelSelector } from '../selectors.js';
 import { isStoreError, type StoreEvent } from '../../store/types.js';
 import { toTable, wantsTable } from '../table.js';
 import type { Json } from '../util.js';
-import { listPrefix, makeMatcher, toExternal } from './objects.js';
+import { fromStorage, listPrefix, makeMatcher } from './objects.js';
 
 const DEFAULT_TIMEOUT_S = 1800;
 const BOOKMARK_EVERY_MS = 15_000;
@@ -58,11 +58,11 @@ export async function serveWatch(api: ApiContext, r: Request, k: KindInfo): Prom
 
   const onEvent = (ev: StoreEvent): void => {
     lastRevision = ev.revision;
-    const cur = toExternal(ev.object, k, version);
+    const cur = fromStorage(ev.object, k, version);
     if (ev.type === 'ADDED') { if (match(cur)) send('ADDED', cur); return; }
     if (ev.type === 'DELETED') { if (match(cur)) send('DELETED', cur); return; }
     // A modification can move an object into or out of the selection.
-    const was = ev.prevObject !== undefined && match(toExternal(ev.prevObject, k, version));
+    const was = ev.prevObject !== undefined && match(fromStorage(ev.prevObject, k, version));
     const is = match(cur);
     if (was && is) send('MODIFIED', cur);
     else if (is) send('ADDED', cur);
@@ -74,7 +74,7 @@ export async function serveWatch(api: ApiContext, r: Request, k: KindInfo): Prom
     const { items, revision } = await api.store.list(prefix);
     lastRevision = revision;
     for (const it of items) {
-      const obj = toExternal(it, k, version);
+      const obj = fromStorage(it, k, version);
       if (match(obj)) send('ADDED', obj);
     }
     from = revision;

@@ -11,13 +11,45 @@ import { alreadyExists, badRequest, conflict, fieldInvalid, fieldRequired, inval
 import type { KindInfo, OpContext } from '../registry/types.js';
 import { validateDnsSubdomain } from '../strategies/common.js';
 import { clone, deepEqual, getPath, isObj, meta, nowRfc3339, randomSuffix, str, type Json } from '../util.js';
-import { checkNamespace, keyOf, resourceName, toExternal } from './objects.js';
+import { checkNamespace, fromStorage, keyOf, resourceName, toExternal } from './objects.js';
+import { dropUnknownFields, problemMessages, type FieldValidationRequest } from '../field-validation.js';
+import { builtinSchema, OBJECT_META } from '../schemas/builtin.js';
 
 export interface WriteOptions {
   user: UserInfo;
   dryRun: boolean;
   /** The API version the client used; responses and webhooks see objects in it. */
   version: string;
+  /** The request's fieldValidation; absent for internal writes (unknown fields are still dropped). */
+  fieldValidation?: FieldValidationRequest;
+}
+
+/** The schema unknown fields are judged by: the CRD version's, or the built-in kind's. */
+function schemaOf(k: KindInfo, version: string): Json {
+  if (k.crd) return k.crd.schemas[version] ?? { type: 'object', 'x-kubernetes-preserve-unknown-fields': true };
+  return builtinSchema(k.group, k.kind);
+}
+
+/**
+ * Drops the fields the kind does not know (as kube-apiserver's typed decoding or CRD pruning
+ * does) and reports them, with the body's duplicate fields, as the request asked: 400 under
+ * Strict, `Warning` headers under Warn, nothing under Ignore. `alreadyThere` are unknown
+ * fields of the current object (stored before this check existed): a patch did not send them.
+ */
+function checkFields(k: KindInfo, obj: Json, o: WriteOptions, namespace: string, alreadyThere: string[] = []): void {
+  const fv = o.fieldValidation;
+  const unknown = dropUnknownFields(schemaOf(k, o.version), obj, OBJECT_META).filter((f) => !alreadyThere.includes(f));
+  if (!fv || fv.mode === 'Ignore') return;
+  const problems = problemMessages({ unknown, duplicate: fv.duplicates });
+  if (problems.length === 0) return;
+  if (fv.mode === 'Warn') { for (const p of problems) fv.warn(p); return; }
+  if (fv.source === 'apply') {
+    const where = `${k.namespaced ? `${namespace}/` : ''}${String(meta(obj).name ?? '')}`;
+    const gv = k.group ? `${k.group}/${o.version}` : o.version;
+    throw badRequest(`failed to create typed patch object (${where}; ${gv}, Kind=${k.kind}): ${[...fv.duplicates.map((f) => `.${f}: duplicate field`), ...unknown.map((f) => `.${f}: field not declared in schema`)].join(', ')}`);
+  }
+  const strict = `strict decoding error: ${problems.join(', ')}`;
+  throw badRequest(fv.source === 'body' ? `${k.kind} in version "${o.version}" cannot be handled as a ${k.kind}: ${strict}` : strict);
 }
 
 function opContext(o: WriteOptions, namespace: string): OpContext {
@@ -104,6 +136,7 @@ export async function createObject(api: ApiContext, k: KindInfo, namespace: stri
   }
   if (body.kind !== undefined && body.kind !== k.kind) throw badRequest(`the kind in the data (${String(body.kind)}) does not match the expected kind (${k.kind})`);
   let obj = toExternal(body, k, o.version);
+  checkFields(k, obj, o, namespace);
   const m = meta(obj);
   if (k.namespaced) {
     if (m.namespace && m.namespace !== namespace) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
@@ -117,6 +150,7 @@ export async function createObject(api: ApiContext, k: KindInfo, namespace: stri
   await k.strategy.admit?.(obj, ctx, 'CREATE');
   obj = await mutatingAdmission(api, k, obj, undefined, 'CREATE', '', namespace, o);
   obj = toExternal(obj, k, o.version);
+  dropUnknownFields(schemaOf(k, o.version), obj, OBJECT_META); // what a webhook added, silently
   dropNullMetadata(obj);
   k.strategy.defaults?.(obj);
   const m2 = meta(obj);
@@ -165,11 +199,13 @@ export async function updateObject(
   for (let attempt = 0; attempt < 20; attempt++) {
     const stored = await api.store.get(key);
     if (!stored) throw notFound(resourceName(k), name);
-    const cur = toExternal(stored, k, o.version);
+    const cur = fromStorage(stored, k, o.version);
     const curRv = String(getPath(cur, 'metadata.resourceVersion'));
     const { obj: requested, expectedResourceVersion: want } = await mutate(clone(cur));
     if (want && want !== curRv) throw conflict(resourceName(k), name);
     let next = toExternal(requested, k, o.version);
+    const patching = o.fieldValidation !== undefined && o.fieldValidation.source !== 'body';
+    checkFields(k, next, o, namespace, patching ? dropUnknownFields(schemaOf(k, o.version), clone(cur), OBJECT_META) : []);
     dropNullMetadata(next);
     const nm = meta(next);
     const om = meta(cur);
@@ -196,6 +232,7 @@ export async function updateObject(
       await k.strategy.admit?.(next, ctx, 'UPDATE');
     }
     next = toExternal(await mutatingAdmission(api, k, next, cur, 'UPDATE', subresource, namespace, o), k, o.version);
+    dropUnknownFields(schemaOf(k, o.version), next, OBJECT_META); // what a webhook added, silently
     if (subresource === '') k.strategy.defaults?.(next);
     k.strategy.prepareForUpdate?.(next, cur, ctx);
     const gen = typeof om.generation === 'number' ? om.generation : 1;
@@ -277,7 +314,7 @@ async function deleteAttempt(api: ApiContext, k: KindInfo, key: string, namespac
   {
     const stored = await api.store.get(key);
     if (!stored) throw notFound(resourceName(k), name);
-    const cur = toExternal(stored, k, o.version);
+    const cur = fromStorage(stored, k, o.version);
     const curRv = String(getPath(cur, 'metadata.resourceVersion'));
     const pre = opts.preconditions ?? {};
     if (pre.uid && pre.uid !== getPath(cur, 'metadata.uid')) {

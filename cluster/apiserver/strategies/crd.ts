@@ -60,6 +60,8 @@ export function kindFromCrd(crd: Json): KindInfo {
     const s = getPath(v, 'schema.openAPIV3Schema');
     schemas[String(v.name)] = isObj(s) ? s : undefined;
   }
+  const storageVersion = String(storage?.name ?? versions[0]);
+  const defaulting = Object.values(schemas).some((sc) => JSON.stringify(sc ?? {}).includes('"default":'));
   const schemaFor = (obj: Json): Json | undefined => schemas[String(obj.apiVersion ?? '').split('/').pop() ?? ''] ?? schemas[versions[0]];
   const sub = isObj(pref.subresources) ? pref.subresources : {};
   const sc = isObj(sub.scale) ? sub.scale : undefined;
@@ -97,6 +99,14 @@ export function kindFromCrd(crd: Json): KindInfo {
         applyDefaults(schema, obj);
       },
       validate: (obj) => validateSchema(schemaFor(obj), obj, ''),
+      // On read: the storage version's defaults, then the requested version's (apiextensions' order).
+      onRead(obj) {
+        if (!defaulting) return obj;
+        const out = structuredClone(obj);
+        applyDefaults(schemas[storageVersion], out);
+        applyDefaults(schemaFor(out), out);
+        return out;
+      },
     },
     table: {
       columns,
@@ -107,7 +117,7 @@ export function kindFromCrd(crd: Json): KindInfo {
     },
   });
   k.versions = versions;
-  k.storageVersion = String(storage?.name ?? versions[0]);
+  k.storageVersion = storageVersion;
   k.crd = { name: String(getPath(crd, 'metadata.name')), schemas };
   return k;
 }

@@ -1,9 +1,13 @@
 // Discovery documents (legacy form: /api, /api/v1, /apis, /apis/<g>, /apis/<g>/<v>),
-// /version, and a minimal OpenAPI v3 that tells kubectl every kind takes fieldValidation.
+// /version, and OpenAPI v3: per group-version, one PATCH path per kind announcing the
+// fieldValidation parameter (kubectl's --validate=strict looks for it) and the kinds' schemas
+// in components.schemas (for `kubectl explain`). PATCH operations carry no requestBody, so
+// kubectl computes strategic merge patches from its compiled-in types, not from these schemas.
 import { createHash } from 'node:crypto';
 import type { Registry } from './registry/registry.js';
 import type { KindInfo } from './registry/types.js';
 import type { Json } from './util.js';
+import { BUILTIN_SCHEMAS, OBJECT_META } from './schemas/builtin.js';
 
 export const VERSION_INFO = {
   major: '1', minor: '32', gitVersion: 'v1.32.0', gitCommit: 'trellis', gitTreeState: 'clean',
@@ -70,7 +74,26 @@ export function openApiV3GroupDoc(reg: Registry, group: string, version: string)
       },
     };
   }
-  return { openapi: '3.0.0', info: { title: 'Kubernetes', version: VERSION_INFO.gitVersion }, paths };
+  const schemas: Json = {};
+  for (const k of kinds) {
+    const schema = k.crd ? k.crd.schemas[version] : BUILTIN_SCHEMAS[`${group}/${k.kind}`];
+    if (!schema) continue;
+    const props = (schema.properties ?? {}) as Json;
+    schemas[schemaName(group, version, k.kind)] = {
+      ...schema,
+      // A CRD's schema leaves metadata implicit; the published document spells it out.
+      properties: { apiVersion: { type: 'string' }, kind: { type: 'string' }, ...props, metadata: OBJECT_META },
+      'x-kubernetes-group-version-kind': [{ group, version, kind: k.kind }],
+    };
+  }
+  return { openapi: '3.0.0', info: { title: 'Kubernetes', version: VERSION_INFO.gitVersion }, paths, components: { schemas } };
+}
+
+/** Kubernetes' definition names: io.k8s.api.apps.v1.Deployment; CRDs by reversed group. */
+function schemaName(group: string, version: string, kind: string): string {
+  if (group === '' || !group.includes('.')) return `io.k8s.api.${group || 'core'}.${version}.${kind}`;
+  if (group.endsWith('.k8s.io')) return `io.k8s.api.${group.slice(0, -'.k8s.io'.length).split('.')[0]}.${version}.${kind}`;
+  return `${group.split('.').reverse().join('.')}.${version}.${kind}`;
 }
 
 export function openApiV3Root(reg: Registry): Json {

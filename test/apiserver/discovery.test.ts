@@ -157,3 +157,28 @@ test('kubectl discovers everything from /api and /apis alone (aggregated), with 
     await call(t.server, 'DELETE', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com');
   }
 });
+
+test('kubectl explain reads field types from the OpenAPI v3 schemas of built-in kinds and CRDs', { skip: kubectl ? false : 'kubectl is not on PATH' }, async () => {
+  const thing = {
+    apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'things.example.com' },
+    spec: {
+      group: 'example.com', scope: 'Namespaced', names: { plural: 'things', kind: 'Thing' },
+      versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { size: { type: 'integer', description: 'How big the thing is.' } } } } } } }],
+    },
+  };
+  assert.equal((await call(t.server, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', thing)).status, 201);
+  const explain = async (what: string) => (await promisify(execFile)(kubectl!, ['--kubeconfig', t.server.kubeconfigPath, '--cache-dir', path.join(t.dir, 'kube-cache'), 'explain', what], { timeout: 30_000 })).stdout;
+  try {
+    const replicas = await explain('deployment.spec.replicas');
+    assert.match(replicas, /^KIND:\s+Deployment$/m);
+    assert.match(replicas, /^FIELD: replicas <integer>$/m);
+    const ports = await explain('pods.spec.containers.ports');
+    assert.match(ports, /^FIELD: ports <\[\]Object>$/m);
+    assert.match(ports, /^\s+containerPort\s+<integer>$/m);
+    const size = await explain('things.spec.size');
+    assert.match(size, /^FIELD: size <integer>$/m);
+    assert.match(size, /How big the thing is\./);
+  } finally {
+    await call(t.server, 'DELETE', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/things.example.com');
+  }
+});

@@ -224,7 +224,7 @@ export class HttpConnectionManager {
     const headers = levels.length > 0 ? applyToRequest(baseHeaders, levels) : baseHeaders;
     const mutate = (h: Record<string, string | string[]>): Record<string, string | string[]> => (levels.length > 0 ? applyToResponse(h, levels) : h);
     await routeToCluster({
-      req, res, info, ctx, snapshot, action, virtualHost, clusterName, headers,
+      req, res, info, ctx, snapshot, action, route, virtualHost, clusterName, headers, bufferLimitBytes: this.hcm.bufferLimitBytes,
       path: upstreamPath,
       responseHeaders: corsHeaders ? (h) => Object.assign(mutate(h), corsHeaders) : mutate,
       hash: requestHash(action.hashPolicies, req, ctx),

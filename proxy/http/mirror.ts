@@ -8,6 +8,7 @@ import type { MirrorPolicy } from '../xds/resources/mirror.js';
 import { resolveCluster } from '../upstream/cluster-manager.js';
 import { attempt, type RequestBody } from './upstream-request.js';
 import { Cancel } from './cancel.js';
+import type { Readable } from 'node:stream';
 
 /** Envoy's shadow host: "-shadow" appended to the host, before any port. */
 export function shadowHost(host: string): string {
@@ -28,15 +29,25 @@ export interface MirrorRequest {
 }
 
 export function mirror(rt: ProxyRuntime, snapshot: ConfigSnapshot, policies: readonly MirrorPolicy[], r: MirrorRequest, random = Math.random): void {
-  // A streamed body (past the retry buffer) is consumed by the main request: no copy.
-  if (r.body.kind === 'stream') return;
   for (const p of policies) {
     if (p.fraction < 1 && random() >= p.fraction) continue;
-    void shadow(rt, snapshot, p.cluster, r).catch((e: Error) => rt.log(`mirror to ${p.cluster}: ${e.message}`));
+    // A streaming body is copied as it arrives; if it outgrows the buffer limit the shadow is
+    // cancelled (Envoy drops its shadows then), and a body already past it is not mirrored.
+    let body: Buffer | Readable | undefined;
+    if (r.body.kind === 'buffer') {
+      if (!r.body.replayable) continue;
+      body = r.body.data;
+    } else if (r.body.kind === 'stream') {
+      body = r.body.tee.mirrorBody();
+      if (!body) continue;
+    }
+    const copy = body;
+    void shadow(rt, snapshot, p.cluster, r, copy).catch((e: Error) => rt.log(`mirror to ${p.cluster}: ${e.message}`))
+      .finally(() => { if (copy && !Buffer.isBuffer(copy)) copy.destroy(); });
   }
 }
 
-async function shadow(rt: ProxyRuntime, snapshot: ConfigSnapshot, name: string, r: MirrorRequest): Promise<void> {
+async function shadow(rt: ProxyRuntime, snapshot: ConfigSnapshot, name: string, r: MirrorRequest, body: Buffer | Readable | undefined): Promise<void> {
   const stat = (s: string): void => rt.stats.inc(`cluster.${name}.${s}`);
   const lookup = resolveCluster(snapshot, name);
   if (!('cluster' in lookup)) { stat('upstream_rq_no_healthy_upstream'); return; }
@@ -52,7 +63,7 @@ async function shadow(rt: ProxyRuntime, snapshot: ConfigSnapshot, name: string, 
   try {
     const result = await attempt({
       pool: rt.clusters.pool(e.address, e.port, cluster.config.connectTimeoutMs, protocol, cluster.config.connection),
-      method: r.method, path: r.path, headers, body: r.body, signal,
+      method: r.method, path: r.path, headers, body, signal,
     });
     stat('upstream_rq_total');
     if (result.kind === 'response') {

@@ -3,22 +3,21 @@
 // back-off, the route timeout, outlier detection feedback, then streaming the response.
 import { transportFor } from '../xds/resources/upstream-transport.js';
 import type http from 'node:http';
-import type { Readable } from 'node:stream';
 import type { ConnectionContext, ProxyRuntime } from '../runtime.js';
 import type { ConfigSnapshot } from '../xds/snapshot.js';
-import type { ForwardAction, VirtualHost } from '../xds/resources/route.js';
+import type { ForwardAction, Route, VirtualHost } from '../xds/resources/route.js';
 import type { RetryPolicy } from '../xds/resources/retry-policy.js';
 import { resolveCluster } from '../upstream/cluster-manager.js';
 import { originalDstTarget } from '../runtime.js';
 import type { SocketAddress } from '../interception/original-dst.js';
 import { downstreamResponseHeaders, hasBody } from './headers.js';
 import { sendLocalReply } from './local-reply.js';
-import { attempt, readBody, type AttemptResult, type RequestBody } from './upstream-request.js';
+import { attempt, takeBody, type AttemptResult, type RequestBody } from './upstream-request.js';
+import type { Readable } from 'node:stream';
 import type { StreamInfo } from './stream-info.js';
 import { Cancel } from './cancel.js';
 
 const GRPC_STATUS_HEADERS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'];
-const RETRY_BUFFER_LIMIT = 1024 * 1024;
 const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const GRPC_RETRY: Record<string, string> = { '1': 'cancelled', '4': 'deadline-exceeded', '8': 'resource-exhausted', '13': 'internal', '14': 'unavailable' };
 
@@ -29,7 +28,10 @@ export interface RouterRequest {
   ctx: ConnectionContext;
   snapshot: ConfigSnapshot;
   action: ForwardAction;
+  route: Route;
   virtualHost: VirtualHost;
+  /** The listener's per_connection_buffer_limit_bytes (the route's and virtual host's own limits win). */
+  bufferLimitBytes: number;
   clusterName: string;
   path: string;
   /** Upstream request headers after the route's mutations (flat name, value list). */
@@ -37,7 +39,7 @@ export interface RouterRequest {
   /** Applies the route's response header mutations. */
   responseHeaders: (h: Record<string, string | string[]>) => Record<string, string | string[]>;
   hash?: number;
-  /** Called once the request body is known (buffered or streamed), e.g. to mirror the request. */
+  /** Called once before the first attempt with the request body (buffered or a tee), e.g. to mirror the request. */
   onBody?: (body: RequestBody) => void;
 }
 
@@ -118,13 +120,28 @@ export async function routeToCluster(r: RouterRequest, rt: ProxyRuntime): Promis
   res.on('close', onClose);
   // The route timeout starts once the downstream request is complete (Envoy); we start it at
   // routing, which only differs for slow uploads.
-  const timer = action.timeoutMs > 0 ? setTimeout(() => { timedOut = true; done.abort(); }, action.timeoutMs) : undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let finished = false;
+  // The route timeout starts once the downstream request is complete (Envoy's onRequestComplete).
+  const startTimer = (): void => {
+    if (action.timeoutMs > 0 && !timer && !done.aborted && !finished) timer = setTimeout(() => { timedOut = true; done.abort(); }, action.timeoutMs);
+  };
   const tried = new Set<string>();
   let retriesHeld = 0;
+  let attemptBody: Readable | undefined;
   try {
-    if (hasBody(req)) body = await readBody(req, RETRY_BUFFER_LIMIT, (n) => { info.bytesReceived += n; });
+    const limit = r.route.bufferLimitBytes ?? r.virtualHost.bufferLimitBytes ?? r.bufferLimitBytes;
+    if (hasBody(req)) body = takeBody(req, limit, (n) => { info.bytesReceived += n; });
+    const tee = body.kind === 'stream' ? body.tee : undefined;
+    if (tee) {
+      // Envoy's retry_or_shadow_abandoned: the body outgrew the copy kept for retries and mirrors.
+      tee.onOverflow = () => stat('retry_or_shadow_abandoned');
+      tee.whenComplete(startTimer);
+    } else startTimer();
     r.onBody?.(body);
-    const maxRetries = body.kind === 'stream' ? 0 : policy ? policy.numRetries : 1;
+    const maxRetries = policy ? policy.numRetries : 1;
+    // Whether the body can still be sent again from its first byte.
+    const replayable = (): boolean => body.kind === 'none' || (body.kind === 'buffer' ? body.replayable : !body.tee.overflowed);
     let attemptNo = 0;
     let last: AttemptResult | undefined;
     let lastHost = '';
@@ -161,6 +178,16 @@ export async function routeToCluster(r: RouterRequest, rt: ProxyRuntime): Promis
       if (willQueue) stat('upstream_cx_overflow');
       const got = await slot;
       if (got === 'aborted') { last = { kind: 'error', failure: 'aborted', code: 'aborted' }; break; }
+      let payload: Buffer | Readable | undefined = body.kind === 'buffer' ? body.data : undefined;
+      if (tee) {
+        attemptBody = tee.attemptBody();
+        // The body grew past the limit while waiting to retry: the part already sent is gone.
+        if (!attemptBody) {
+          rm.releaseConnection();
+          return local(507, [], 'exceeded request buffer limit while retrying upstream');
+        }
+        payload = attemptBody;
+      }
 
       const counters = rt.clusters.counters(name, hostKey);
       counters.rqTotal++;
@@ -170,12 +197,15 @@ export async function routeToCluster(r: RouterRequest, rt: ProxyRuntime): Promis
       try {
         result = await attempt({
           pool: rt.clusters.pool(host.address, host.port, cluster.config.connectTimeoutMs, upstreamProtocol(cluster.config.upstreamProtocol, req), cluster.config.connection, transportFor(cluster.config.transport, transportMatch)),
-          method, path: r.path, headers, body, signal: done, perTryTimeoutMs: policy?.perTryTimeoutMs,
+          method, path: r.path, headers, body: payload, signal: done, perTryTimeoutMs: policy?.perTryTimeoutMs,
+          whenBodyComplete: tee ? (cb) => tee.whenComplete(cb) : undefined,
         });
       } finally {
         counters.rqActive--;
       }
       last = result;
+      // A failed attempt's body stream goes (it would otherwise hold the client's back-pressure).
+      if (result.kind === 'error') attemptBody?.destroy();
       if (result.kind === 'error' && result.failure === 'aborted') { rm.releaseConnection(); break; }
       if (result.kind === 'error' && result.failure === 'connect-failure') {
         counters.cxConnectFail++;
@@ -187,7 +217,7 @@ export async function routeToCluster(r: RouterRequest, rt: ProxyRuntime): Promis
       chargeUpstream(rt, name, result.kind === 'response' ? result.status : result.failure === 'per-try-timeout' ? 504 : 503);
 
       const wantRetry = policy ? retriable(result, policy) : safeRetry(result, method);
-      if (wantRetry && attemptNo <= maxRetries) {
+      if (wantRetry && attemptNo <= maxRetries && replayable()) {
         // max_retries and the retry budget count parallel retries: this request's previous retry attempt is over.
         if (retriesHeld > 0) { rm.releaseRetry(); retriesHeld--; }
         if (!rm.tryRetry()) {
@@ -202,12 +232,15 @@ export async function routeToCluster(r: RouterRequest, rt: ProxyRuntime): Promis
           if (done.aborted) { last = { kind: 'error', failure: 'aborted', code: 'aborted' }; break; }
           continue;
         }
-      } else if (wantRetry && policy) {
-        // Retriable, but the policy's retries are used up.
+      } else if (wantRetry && policy && replayable()) {
+        // Retriable, but the policy's retries are used up. (A body too large to keep a copy
+        // of is no retry at all for Envoy: no URX then.)
         stat('upstream_rq_retry_limit_exceeded');
         info.responseFlags.push('URX');
       }
       if (result.kind === 'response') {
+        // This response is the answer: no retry will need the body again.
+        tee?.stopRetaining();
         if (attemptNo > 1 && result.status < 500) stat('upstream_rq_retry_success');
         try {
           await respond(r, result, attemptNo, done, () => timedOut);
@@ -237,11 +270,12 @@ export async function routeToCluster(r: RouterRequest, rt: ProxyRuntime): Promis
       return local(503, ['UC', ...flags], `upstream connect error or disconnect/reset before headers. reset reason: connection termination (${last.code})`);
     }
   } finally {
+    finished = true;
     if (timer) clearTimeout(timer);
     res.off('close', onClose);
     for (; retriesHeld > 0; retriesHeld--) rm.releaseRetry();
     rm.releaseRequest();
-    if (body.kind === 'stream') body.stream.destroy();
+    if (body.kind === 'stream') body.tee.destroy();
   }
 }
 

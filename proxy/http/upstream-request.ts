@@ -1,10 +1,11 @@
 // One attempt of a request to one host: send the headers and body over the host's pool and
 // come back with the response head (body not yet read) or why there is none. The router
 // decides what to do with either; nothing here writes to the downstream.
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type http from 'node:http';
 import type { UpstreamPool, UpstreamResponse } from '../upstream/upstream-pool.js';
 import { Cancel } from './cancel.js';
+import { RequestBodyTee } from './request-body.js';
 
 const CONNECT_FAILURES: ReadonlySet<string> = new Set([
   'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'REFUSED_STREAM',
@@ -21,46 +22,27 @@ function errorCode(err: unknown): string {
   return String(e?.code ?? e?.cause?.code ?? e?.message ?? '');
 }
 
-/** The request body as the router holds it: a buffer can be replayed for a retry, a stream cannot. */
-export type RequestBody = { kind: 'none' } | { kind: 'buffer'; data: Buffer } | { kind: 'stream'; stream: Readable };
-
 /**
- * Reads the body into memory up to `limit` bytes (Envoy buffers for retries up to the
- * connection buffer limit, 1 MiB); past that it hands back a stream and retries are off.
+ * The request body as the router holds it: a body that had fully arrived by routing time is a
+ * buffer (replayable if within the limit); any other body streams through a tee that keeps a
+ * copy up to the limit.
  */
-export function readBody(req: http.IncomingMessage, limit: number, onBytes: (n: number) => void): Promise<RequestBody> {
-  return new Promise((resolve, reject) => {
+export type RequestBody =
+  | { kind: 'none' }
+  | { kind: 'buffer'; data: Buffer; replayable: boolean }
+  | { kind: 'stream'; tee: RequestBodyTee };
+
+/** Takes over the downstream body: Envoy streams it to the upstream and keeps a copy up to `limit` bytes. */
+export function takeBody(req: http.IncomingMessage, limit: number, onBytes: (n: number) => void): RequestBody {
+  // HTTP/1.1 bodies that came with the headers (most small ones) are already parsed: no tee needed.
+  if (req.httpVersionMajor === 1 && req.complete) {
     const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (c: Buffer): void => {
-      onBytes(c.length);
-      chunks.push(c);
-      size += c.length;
-      if (size > limit) {
-        req.pause();
-        cleanup();
-        const rest = req;
-        async function* replay(): AsyncGenerator<Buffer> {
-          yield* chunks;
-          for await (const c of rest) {
-            onBytes((c as Buffer).length);
-            yield c as Buffer;
-          }
-        }
-        resolve({ kind: 'stream', stream: Readable.from(replay()) });
-      }
-    };
-    const onEnd = (): void => { cleanup(); resolve({ kind: 'buffer', data: Buffer.concat(chunks) }); };
-    const onError = (err: Error): void => { cleanup(); reject(err); };
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
+    for (let c: Buffer | null = req.read() as Buffer | null; c !== null; c = req.read() as Buffer | null) chunks.push(c);
+    const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    onBytes(data.length);
+    return { kind: 'buffer', data, replayable: data.length <= limit };
+  }
+  return { kind: 'stream', tee: new RequestBodyTee(req, limit, onBytes) };
 }
 
 export interface AttemptOptions {
@@ -68,10 +50,12 @@ export interface AttemptOptions {
   method: string;
   path: string;
   headers: string[];
-  body: RequestBody;
+  body?: Buffer | Readable;
   /** Aborts the attempt from outside (global timeout, downstream gone). */
   signal: Cancel;
   perTryTimeoutMs?: number;
+  /** Envoy starts the per-try timer once the downstream request is complete; this calls back then. */
+  whenBodyComplete?: (cb: () => void) => void;
 }
 
 export async function attempt(o: AttemptOptions): Promise<AttemptResult> {
@@ -80,18 +64,22 @@ export async function attempt(o: AttemptOptions): Promise<AttemptResult> {
   let signal = o.signal;
   let perTryFired = false;
   let timer: NodeJS.Timeout | undefined;
+  let settled = false;
   const onOuter = (): void => signal.abort();
   if (o.perTryTimeoutMs) {
     signal = new Cancel();
     o.signal.once('abort', onOuter);
-    timer = setTimeout(() => { perTryFired = true; signal.abort(); }, o.perTryTimeoutMs);
+    const ms = o.perTryTimeoutMs;
+    const arm = (): void => { if (!settled) timer = setTimeout(() => { perTryFired = true; signal.abort(); }, ms); };
+    if (o.whenBodyComplete) o.whenBodyComplete(arm);
+    else arm();
   }
   try {
     const up = await o.pool.send({
       path: o.path,
       method: o.method,
       headers: o.headers,
-      body: o.body.kind === 'buffer' ? o.body.data : o.body.kind === 'stream' ? o.body.stream : undefined,
+      body: o.body,
       signal,
     });
     return { kind: 'response', status: up.statusCode, headers: up.headers, body: up.body, trailers: up.trailers, discard: up.discard, peerPrincipal: up.peerPrincipal };
@@ -102,8 +90,9 @@ export async function attempt(o: AttemptOptions): Promise<AttemptResult> {
     return { kind: 'error', failure: CONNECT_FAILURES.has(code) || code.startsWith('upstream_tls_error') ? 'connect-failure' : 'reset', code };
   } finally {
     // The per-try timer covers the wait for the response head; the route timeout covers the rest.
-    if (timer) {
-      clearTimeout(timer);
+    settled = true;
+    if (o.perTryTimeoutMs) {
+      if (timer) clearTimeout(timer);
       o.signal.off('abort', onOuter);
     }
   }

@@ -26,6 +26,8 @@ export interface HttpConnectionManagerConfig {
   xfcc: XfccConfig;
   /** envoy.filters.http.rbac filters, in filter order (all run before the router). */
   rbac: RbacConfig[];
+  /** The listener's per_connection_buffer_limit_bytes (Envoy's default 1 MiB): the retry/mirror copy of a body. */
+  bufferLimitBytes: number;
 }
 
 export interface TcpProxyConfig {
@@ -75,6 +77,8 @@ export interface ListenerConfig {
 const HCM_NAME = 'envoy.filters.network.http_connection_manager';
 const TCP_PROXY_NAME = 'envoy.filters.network.tcp_proxy';
 const ROUTER_NAME = 'envoy.filters.http.router';
+/** Envoy's per_connection_buffer_limit_bytes default. */
+const DEFAULT_BUFFER_LIMIT_BYTES = 1024 * 1024;
 const LISTENER_FILTERS: ReadonlySet<string> = new Set([
   'envoy.filters.listener.original_dst', 'envoy.filters.listener.tls_inspector', 'envoy.filters.listener.http_inspector',
 ]);
@@ -131,7 +135,7 @@ function decodeHcm(tc: Obj, field: string, errors: FieldErrors): HttpConnectionM
   if (codecRaw === 'AUTO' || codecRaw === 'HTTP1' || codecRaw === 'HTTP2') codecType = codecRaw;
   else errors.add(`${field}.codecType`, `"${codecRaw}" is not supported (AUTO, HTTP1, HTTP2)`);
   const xfcc = decodeXfcc(tc, field, errors);
-  return errors.list.length === before ? { kind: 'http', statPrefix, rds, routeConfig, fault, codecType, xfcc, rbac } : undefined;
+  return errors.list.length === before ? { kind: 'http', statPrefix, rds, routeConfig, fault, codecType, xfcc, rbac, bufferLimitBytes: DEFAULT_BUFFER_LIMIT_BYTES } : undefined;
 }
 
 function decodeTcpProxy(tc: Obj, field: string, errors: FieldErrors): TcpProxyConfig | undefined {
@@ -229,6 +233,11 @@ export function decodeListener(raw: Obj): { name: string; value?: ListenerConfig
   let defaultFilterChain: FilterChain | undefined;
   if (obj(raw.defaultFilterChain)) defaultFilterChain = decodeFilterChain(obj(raw.defaultFilterChain) ?? {}, 'defaultFilterChain', errors);
   if (arr(raw.filterChains).length === 0 && !obj(raw.defaultFilterChain)) errors.add('filterChains', 'must not be empty');
+  if (raw.perConnectionBufferLimitBytes !== undefined) {
+    const limit = num(wrapped(raw.perConnectionBufferLimitBytes));
+    if (limit === undefined || !Number.isInteger(limit) || limit < 0 || limit > 0xffffffff) errors.add('perConnectionBufferLimitBytes', 'must be an unsigned 32-bit integer');
+    else for (const c of [...filterChains, ...(defaultFilterChain ? [defaultFilterChain] : [])]) if (c.filter.kind === 'http') c.filter.bufferLimitBytes = limit;
+  }
 
   if (!errors.ok || !address) return { name, errors: errors.list };
   return {

@@ -71,6 +71,8 @@ export interface Route {
   fault?: FaultConfig;
   /** typed_per_filter_config["envoy.filters.http.cors"]: overrides the virtual host's. */
   cors?: CorsPolicy;
+  /** per_request_buffer_limit_bytes: how much of a request body is kept for retries and mirrors. */
+  bufferLimitBytes?: number;
 }
 
 export interface VirtualHost {
@@ -83,6 +85,8 @@ export interface VirtualHost {
   cors?: CorsPolicy;
   includeRequestAttemptCount: boolean;
   includeAttemptCountInResponse: boolean;
+  /** per_request_buffer_limit_bytes (a route's own setting wins). */
+  bufferLimitBytes?: number;
 }
 
 export interface RouteMatch {
@@ -348,6 +352,17 @@ function perFilterFault(level: Obj, field: string, errors: FieldErrors): FaultCo
   return cfg ? decodeHttpFault(cfg, `${field}typedPerFilterConfig["${FAULT_FILTER}"]`, errors) : undefined;
 }
 
+/** per_request_buffer_limit_bytes (UInt32Value) of a route or virtual host. */
+function bufferLimit(level: Obj, field: string, errors: FieldErrors): number | undefined {
+  if (level.perRequestBufferLimitBytes === undefined) return undefined;
+  const n = num(wrapped(level.perRequestBufferLimitBytes));
+  if (n === undefined || !Number.isInteger(n) || n < 0 || n > 0xffffffff) {
+    errors.add(`${field}.perRequestBufferLimitBytes`, 'must be an unsigned 32-bit integer');
+    return undefined;
+  }
+  return n;
+}
+
 /** Validates and compiles a RouteConfiguration (also used for an HCM's inline routeConfig). */
 export function compileRouteConfiguration(rc: Obj, errors: FieldErrors, prefix = ''): RouteTable | undefined {
   const name = str(rc.name) ?? '';
@@ -371,7 +386,8 @@ export function compileRouteConfiguration(rc: Obj, errors: FieldErrors, prefix =
       const headers = decodeHeaderMutations(r, rf, errors);
       const fault = perFilterFault(r, `${rf}.`, errors);
       const cors = perFilterCors(r, `${rf}.`, errors);
-      if (matches && action) routes.push({ name: str(r.name) ?? '', matches, prefix, action, headers, fault, cors });
+      const bufferLimitBytes = bufferLimit(r, rf, errors);
+      if (matches && action) routes.push({ name: str(r.name) ?? '', matches, prefix, action, headers, fault, cors, bufferLimitBytes });
     });
     const rp = obj(vh.retryPolicy);
     virtualHosts.push({
@@ -384,6 +400,7 @@ export function compileRouteConfiguration(rc: Obj, errors: FieldErrors, prefix =
       cors: perFilterCors(vh, `${vf}.`, errors),
       includeRequestAttemptCount: vh.includeRequestAttemptCount === true,
       includeAttemptCountInResponse: vh.includeAttemptCountInResponse === true,
+      bufferLimitBytes: bufferLimit(vh, vf, errors),
     });
   });
   const headers = decodeHeaderMutations(rc, prefix.replace(/\.$/, ''), errors);

@@ -1,7 +1,9 @@
-// STRICT_DNS (and LOGICAL_DNS, treated the same here): resolve every hostname of the
-// cluster's load assignment, through the system resolver (getaddrinfo, so /etc/hosts too)
-// or the cluster's own DNS servers, re-resolve every dns_refresh_rate and replace the
-// cluster's hosts when the answer changes. A failed resolution keeps the last hosts (Envoy).
+// STRICT_DNS and LOGICAL_DNS: resolve the hostnames of the cluster's load assignment, through
+// the system resolver (getaddrinfo, so /etc/hosts too) or the cluster's own DNS servers,
+// re-resolve every dns_refresh_rate and replace the cluster's hosts when the answer changes.
+// STRICT_DNS makes a host of every address; LOGICAL_DNS has one logical host at the first
+// address of the latest answer, so new connections follow DNS while open ones stay where
+// they are (their pools are closed only once idle). A failed resolution keeps the last hosts (Envoy).
 import dns from 'node:dns';
 import net from 'node:net';
 import type { ClusterConfig } from '../xds/resources/cluster.js';
@@ -41,7 +43,13 @@ export class DnsClusterResolver {
     try {
       const next: Endpoint[] = [];
       for (const e of this.config.staticEndpoints) {
-        for (const address of await this.resolve(e.address)) next.push({ ...e, address });
+        const addresses = await this.resolve(e.address);
+        if (this.config.type === 'LOGICAL_DNS') {
+          if (addresses.length === 0) throw new Error(`no address for ${e.address}`);
+          next.push({ ...e, address: addresses[0] });
+          continue;
+        }
+        for (const address of addresses) next.push({ ...e, address });
       }
       this.resolutions++;
       if (this.stopped) return;

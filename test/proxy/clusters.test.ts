@@ -1,6 +1,6 @@
 // Cluster features through real HTTP and a real xDS stream: STRICT_DNS resolved through a
 // real DNS server (and the system resolver for localhost) and re-resolved when the answer
-// changes, priority failover with Envoy's overprovisioning factor, locality weights, the
+// changes, LOGICAL_DNS (first address only, new connections follow it, open ones stay), priority failover with Envoy's overprovisioning factor, locality weights, the
 // upstream idle timeout, max requests per connection, a server's Keep-Alive: timeout
 // honoured, and the retry budget bounding retries.
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +12,7 @@ import { Sidecar } from '../../proxy/sidecar.js';
 import { priorityLoads } from '../../proxy/upstream/priority-load.js';
 import { TestAdsServer } from './ads-server.js';
 import { TestDnsServer } from './dns-server.js';
+import { decodeCluster } from '../../proxy/xds/resources/cluster.js';
 import { closeServer, edsCluster, freePort, startApp, virtualOutbound, waitFor } from './fixtures.js';
 
 const ADS = { ads: {}, resourceApiVersion: 'V3' };
@@ -71,6 +72,11 @@ describe('clusters: STRICT_DNS, priorities, localities, connection lifetime, ret
   let keepAlive: Awaited<ReturnType<typeof countingServer>>;
   let flaky: Awaited<ReturnType<typeof startApp>>;
   let flakyHits = 0;
+  /** LOGICAL_DNS upstreams: one port on 127.0.0.1 ("la") and 127.0.0.2 ("lb"); /hold waits for `releaseHeld`. */
+  const logical: http.Server[] = [];
+  const held: string[] = [];
+  let releaseHeld: () => void = () => undefined;
+  const heldGate = new Promise<void>((r) => { releaseHeld = r; });
   const routes: object[] = [];
   const clusters: object[] = [];
   const assignments: object[] = [];
@@ -111,6 +117,15 @@ describe('clusters: STRICT_DNS, priorities, localities, connection lifetime, ret
     idle = await countingServer('idle');
     maxReq = await countingServer('maxreq');
     keepAlive = await countingServer('keepalive', 'timeout=2', 1500);
+    const logicalApp = (name: string) => http.createServer((req, res) => {
+      const answer = (): void => { res.writeHead(200, { 'x-app': name }); res.end(name); };
+      if (req.url === '/hold') { held.push(name); void heldGate.then(answer); } else answer();
+    });
+    logical.push(logicalApp('la'), logicalApp('lb'));
+    await new Promise<void>((r) => logical[0].listen(0, '127.0.0.1', () => r()));
+    const logicalPort = (logical[0].address() as net.AddressInfo).port;
+    await new Promise<void>((r) => logical[1].listen(logicalPort, '127.0.0.2', () => r()));
+    dns.records.set('logical.dns.test', ['127.0.0.1', '127.0.0.2']);
     flaky = await startApp('flaky', '127.0.0.1', (_req, res) => { flakyHits++; res.writeHead(503, { 'x-app': 'flaky' }); res.end(); return true; });
     outPort = await freePort();
 
@@ -119,6 +134,11 @@ describe('clusters: STRICT_DNS, priorities, localities, connection lifetime, ret
         name: 'dns', type: 'STRICT_DNS', connectTimeout: { seconds: 1 }, dnsRefreshRate: { nanos: 200_000_000 }, dnsLookupFamily: 'V4_ONLY',
         dnsResolvers: [{ socketAddress: { address: '127.0.0.1', portValue: dns.port } }],
         loadAssignment: { clusterName: 'dns', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: 'web.dns.test', portValue: a.port } } } }] }] },
+      },
+      {
+        name: 'logical', type: 'LOGICAL_DNS', connectTimeout: { seconds: 1 }, dnsRefreshRate: { nanos: 200_000_000 }, dnsLookupFamily: 'V4_ONLY',
+        dnsResolvers: [{ socketAddress: { address: '127.0.0.1', portValue: dns.port } }],
+        loadAssignment: { clusterName: 'logical', endpoints: [{ lbEndpoints: [{ endpoint: { address: { socketAddress: { address: 'logical.dns.test', portValue: logicalPort } } } }] }] },
       },
       {
         name: 'localhost', type: 'STRICT_DNS', connectTimeout: { seconds: 1 }, dnsLookupFamily: 'V4_ONLY',
@@ -142,7 +162,7 @@ describe('clusters: STRICT_DNS, priorities, localities, connection lifetime, ret
       { clusterName: 'flaky', endpoints: [{ lbEndpoints: [lbe(flaky.port)] }] },
     );
     routes.push(
-      vh('dns', 'dns'), vh('localhost', 'localhost'), vh('pri', 'pri'), vh('loc', 'loc'), vh('idle', 'idle'), vh('maxreq', 'maxreq'), vh('keepalive', 'keepalive'),
+      vh('dns', 'dns'), vh('logical', 'logical'), vh('localhost', 'localhost'), vh('pri', 'pri'), vh('loc', 'loc'), vh('idle', 'idle'), vh('maxreq', 'maxreq'), vh('keepalive', 'keepalive'),
       vh('flaky', 'flaky', { retryPolicy: { retryOn: '5xx', numRetries: { value: 5 } } }),
     );
     await ads.listen();
@@ -166,7 +186,8 @@ describe('clusters: STRICT_DNS, priorities, localities, connection lifetime, ret
     await ads.close();
     await dns.close();
     for (const a of apps) await closeServer(a.server);
-    for (const s of [dnsA, dnsB, idle.server, maxReq.server, keepAlive.server, flaky.server]) if (s) await closeServer(s);
+    releaseHeld();
+    for (const s of [...logical, dnsA, dnsB, idle.server, maxReq.server, keepAlive.server, flaky.server]) if (s) await closeServer(s);
   });
 
   it('resolves a STRICT_DNS cluster through DNS and follows a changed answer', async () => {
@@ -181,6 +202,24 @@ describe('clusters: STRICT_DNS, priorities, localities, connection lifetime, ret
     assert.equal((await get(outPort, 'dns')).status, 200);
     const stats = await (await fetch(`http://127.0.0.1:${sidecar.ports!.admin}/stats`)).text();
     assert.match(stats, /cluster\.dns\.membership_change: [3-9]/);
+  });
+
+  it('LOGICAL_DNS: uses only the first address, follows a changed answer for new connections, leaves an open one alone', async () => {
+    await waitFor('logical resolved', async () => (await get(outPort, 'logical')).status === 200);
+    // Two addresses in the answer: STRICT_DNS would balance over both, LOGICAL_DNS takes the first.
+    assert.deepEqual([...(await tally(20, () => get(outPort, 'logical')))], [['la', 20]]);
+    const open = get(outPort, 'logical', '/hold');
+    await waitFor('a request held open at the first address', () => held.includes('la'));
+    dns.records.set('logical.dns.test', ['127.0.0.2', '127.0.0.1']);
+    await waitFor('new requests at the new first address', async () => (await get(outPort, 'logical')).app === 'lb', 5000);
+    assert.deepEqual([...(await tally(10, () => get(outPort, 'logical')))], [['lb', 10]]);
+    // The request opened before the change was not cut: it completes from the old address.
+    releaseHeld();
+    assert.deepEqual(await open, { status: 200, app: 'la' });
+    // One logical host: a load assignment with two endpoints is rejected, naming the field.
+    const lbe = (address: string) => ({ endpoint: { address: { socketAddress: { address, portValue: 80 } } } });
+    const bad = decodeCluster({ name: 'two', type: 'LOGICAL_DNS', connectTimeout: { seconds: 1 }, loadAssignment: { clusterName: 'two', endpoints: [{ lbEndpoints: [lbe('a.test'), lbe('b.test')] }] } });
+    assert.match(bad.errors.join('\n'), /loadAssignment\.endpoints: LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint/);
   });
 
   it('resolves through the system resolver when the cluster names no DNS server', async () => {

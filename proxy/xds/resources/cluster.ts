@@ -1,6 +1,6 @@
 // Cluster: decode and validate. Only what the skeleton routes with is interpreted;
 // unsupported discovery types are rejected so the control plane hears about it.
-import { FieldErrors, durationMs, obj, str, type Obj } from './fields.js';
+import { FieldErrors, arr, durationMs, obj, str, type Obj } from './fields.js';
 import { compileLoadAssignment, type Endpoint } from './endpoint.js';
 import {
   decodeCircuitBreakers, decodeLbSettings, decodeOutlierDetection, type CircuitBreakerLimits, type LbSettings, type OutlierDetectionConfig,
@@ -109,6 +109,13 @@ export function decodeCluster(raw: Obj): { name: string; value?: ClusterConfig; 
   if (la && type !== 'EDS' && type !== 'ORIGINAL_DST') staticEndpoints = compileLoadAssignment(la, errors, 'loadAssignment.');
   if ((type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') && !la) {
     errors.add('loadAssignment', `required for type ${type}`);
+  }
+  // Envoy: one logical host, so exactly one locality with exactly one endpoint.
+  if (type === 'LOGICAL_DNS' && la) {
+    const localities = arr(la.endpoints);
+    if (localities.length !== 1 || arr(obj(localities[0])?.lbEndpoints).length !== 1) {
+      errors.add('loadAssignment.endpoints', 'LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint');
+    }
   }
 
   const circuitBreakers = decodeCircuitBreakers(raw, errors);

@@ -34,13 +34,13 @@ export function jumpsIntoPrefix(saved: string, chainPrefix: string): string[] {
  * Applies a restore file without flushing other chains. nf_tables may report a transient
  * conflict when another process commits at the same moment, so retry a few times.
  */
-export async function restoreNoFlush(input: string): Promise<void> {
+export async function restoreNoFlush(input: string, attempts = 5): Promise<void> {
   let last = '';
-  for (let attempt = 0; attempt < 5; attempt++) {
+  for (let attempt = 0; attempt < attempts; attempt++) {
     const r = await runCommand('iptables-restore', ['-w', '5', '--noflush'], input);
     if (r.code === 0) return;
     last = r.stderr.trim() || r.stdout.trim();
-    await new Promise((res) => setTimeout(res, 50 * (attempt + 1)));
+    if (attempt + 1 < attempts) await new Promise((res) => setTimeout(res, 50 * (attempt + 1)));
   }
   throw new Error(`iptables-restore --noflush failed: ${last}\n--- input ---\n${input}`);
 }

@@ -1,7 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { bridgeName, chainName, chainPrefix, validatePrefix } from './names.js';
 import { chainsWithPrefix, ensureRule, restoreNoFlush, saveTable, type IptablesTable } from './iptables.js';
-import { buildServiceRules, type DnsRedirect } from './service-rules.js';
+import { buildServiceRules, type DnsRedirect, type Ruleset } from './service-rules.js';
+import { ruleDelta } from './service-delta.js';
 import type { Collection, Endpoints, Service } from './kube-types.js';
 import { runCommand } from './exec.js';
 
@@ -19,6 +20,18 @@ export interface ServiceProxyOptions {
   onError?: (err: Error) => void;
   /** Service ports that could not be programmed, with the reason. */
   onSkipped?: (reasons: string[]) => void;
+  /**
+   * A sync after this long since the last full one re-reads the tables and re-ensures the
+   * hooks (kube-proxy's periodic full sync), repairing changes made by others. Default 1 h.
+   */
+  fullSyncPeriodMs?: number;
+}
+
+/** What one sync did, for tests and measurements. */
+export interface SyncStats {
+  kind: 'full' | 'delta' | 'none';
+  rewritten: string[];
+  deleted: string[];
 }
 
 interface Hook {
@@ -29,9 +42,12 @@ interface Hook {
 }
 
 /**
- * kube-proxy in iptables mode for one prefix. Level-triggered: every sync regenerates the
- * whole ruleset of the prefix's service chains from the given state and applies it in one
- * atomic `iptables-restore --noflush`, so a missed or repeated update is harmless.
+ * kube-proxy in iptables mode for one prefix. Level-triggered: every sync computes the
+ * prefix's whole service ruleset from the given state, so a missed or repeated update is
+ * harmless. Like kube-proxy, it remembers the chains it wrote and sends the kernel only the
+ * chains that changed, in one atomic `iptables-restore --noflush` per sync; it reads the
+ * tables back (iptables-save, costly on a big nat table) only for a full sync: at start-up,
+ * after a failed restore and once per fullSyncPeriodMs.
  */
 export class ServiceProxy {
   private readonly prefix: string;
@@ -41,7 +57,12 @@ export class ServiceProxy {
   private endpoints: Collection<Endpoints> = [];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
-  private lastFingerprint = '';
+  /** The chains in the kernel as this proxy last wrote them; undefined forces a full sync. */
+  private written: Ruleset | undefined;
+  private lastFullSync = 0;
+  private readonly fullSyncPeriodMs: number;
+  /** The last sync's work (kind 'none' when nothing had changed). */
+  lastSync: SyncStats = { kind: 'none', rewritten: [], deleted: [] };
   private stopped = false;
   private retryMs = 0;
 
@@ -49,6 +70,7 @@ export class ServiceProxy {
     validatePrefix(opts.prefix);
     this.prefix = opts.prefix;
     this.debounceMs = opts.debounceMs ?? 100;
+    this.fullSyncPeriodMs = opts.fullSyncPeriodMs ?? 3_600_000;
     this.bridges = opts.bridges?.length ? [...opts.bridges] : [opts.bridge ?? bridgeName(opts.prefix)];
   }
 
@@ -120,13 +142,13 @@ export class ServiceProxy {
     for (const h of this.hooks) {
       await runCommand('iptables', ['-w', '5', '-t', h.table, '-D', h.chain, ...this.hookRule(h)]);
     }
-    const owned = new RegExp(`^${chainPrefix(this.prefix)}(SERVICES|POSTROUTING|MARK-MASQ|NODEPORTS|LOCALNET|SVC-.*|SEP-.*)$`);
+    const owned = this.ownedChainPattern();
     for (const table of ['nat', 'filter'] as const) {
       const chains = chainsWithPrefix(await saveTable(table), chainPrefix(this.prefix)).filter((c) => owned.test(c));
       if (chains.length === 0) continue;
       await restoreNoFlush([`*${table}`, ...chains.map((c) => `:${c} - [0:0]`), ...chains.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n'));
     }
-    this.lastFingerprint = '';
+    this.written = undefined;
   }
 
   private schedule(delayMs: number): void {
@@ -151,24 +173,58 @@ export class ServiceProxy {
   }
 
   private async apply(): Promise<void> {
-    const existing = chainsWithPrefix(await saveTable('nat'), chainPrefix(this.prefix));
     const rules = buildServiceRules({
       prefix: this.prefix,
       services: this.services,
       endpoints: this.endpoints,
       dns: this.opts.dns,
       bridges: this.bridges,
-      existingNatChains: existing,
     });
     await this.enableRouteLocalnet();
     if (rules.skipped.length > 0) this.opts.onSkipped?.(rules.skipped);
-    const hasStale = /^-X /m.test(rules.restore);
-    if (rules.fingerprint !== this.lastFingerprint || hasStale || !existing.includes(chainName(this.prefix, 'SERVICES'))) {
-      await restoreNoFlush(rules.restore);
-      this.lastFingerprint = rules.fingerprint;
+    if (this.written && Date.now() - this.lastFullSync < this.fullSyncPeriodMs) {
+      const delta = ruleDelta({ written: this.written, desired: rules.tables });
+      if (delta.restore === '') {
+        this.lastSync = { kind: 'none', rewritten: [], deleted: [] };
+        return;
+      }
+      try {
+        // Two attempts ride out an nf_tables commit conflict; any other failure means the
+        // kernel is not what we think (someone changed our chains): re-read it below.
+        await restoreNoFlush(delta.restore, 2);
+        this.written = rules.tables;
+        this.lastSync = { kind: 'delta', rewritten: delta.rewritten, deleted: delta.deleted };
+        return;
+      } catch (e) {
+        this.written = undefined;
+        (this.opts.onError ?? ((err: Error) => console.error(`service proxy ${this.prefix}: ${err.message}`)))(
+          new Error(`incremental sync failed, re-reading the tables: ${(e as Error).message.split('\n')[0]}`),
+        );
+      }
     }
-    // Re-ensured on every apply: cheap, and repairs a hook someone else removed.
+    await this.fullSync(rules.tables);
+  }
+
+  /** Rewrites every chain, deletes our chains no longer wanted (found in the kernel) and ensures the hooks. */
+  private async fullSync(desired: Ruleset): Promise<void> {
+    this.written = undefined;
+    const owned = this.ownedChainPattern();
+    const [nat, filter] = await Promise.all([saveTable('nat'), saveTable('filter')]);
+    const existing = {
+      nat: chainsWithPrefix(nat, chainPrefix(this.prefix)).filter((c) => owned.test(c)),
+      filter: chainsWithPrefix(filter, chainPrefix(this.prefix)).filter((c) => owned.test(c)),
+    };
+    const delta = ruleDelta({ desired, existing });
+    await restoreNoFlush(delta.restore);
+    // The hooks live in built-in chains shared with others: ensured (and repaired) here only.
     for (const h of this.hooks) await ensureRule(h.table, h.chain, this.hookRule(h));
+    this.written = desired;
+    this.lastFullSync = Date.now();
+    this.lastSync = { kind: 'full', rewritten: delta.rewritten, deleted: delta.deleted };
+  }
+
+  private ownedChainPattern(): RegExp {
+    return new RegExp(`^${chainPrefix(this.prefix)}(SERVICES|POSTROUTING|MARK-MASQ|NODEPORTS|LOCALNET|SVC-.*|SEP-.*)$`);
   }
 }
 

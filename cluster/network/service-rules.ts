@@ -28,9 +28,20 @@ export interface ServiceRulesInput {
   existingNatChains?: readonly string[];
 }
 
+/** Chain name -> its rules (`-A <chain> ...` lines, in order), in the order chains are declared. */
+export type ChainRules = ReadonlyMap<string, readonly string[]>;
+
+/** The proxy's chains per table: what it wants in the kernel, or what it last wrote there. */
+export interface Ruleset {
+  nat: ChainRules;
+  filter: ChainRules;
+}
+
 export interface ServiceRules {
-  /** Input for `iptables-restore --noflush`, covering nat and filter. */
+  /** Input for `iptables-restore --noflush`, covering nat and filter (every chain written in full). */
   restore: string;
+  /** The same rules per table and chain, for incremental syncs (see service-delta.ts). */
+  tables: Ruleset;
   /** The same rules without stale-chain deletion, to detect "nothing changed". */
   fingerprint: string;
   /** Service ports skipped, with the reason (invalid address, unsupported protocol...). */
@@ -219,5 +230,21 @@ export function buildServiceRules(input: ServiceRulesInput): ServiceRules {
     ...filter,
     '',
   ].join('\n');
-  return { restore, fingerprint, skipped };
+  const tables: Ruleset = {
+    nat: groupByChain(natChains, [...svcRules, ...natRules]),
+    filter: groupByChain(filterChains, filterRules),
+  };
+  return { restore, fingerprint, skipped, tables };
+}
+
+/** Groups `-A <chain> ...` lines by chain, keeping the order of chains and of rules in each. */
+function groupByChain(chains: readonly string[], lines: readonly string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>(chains.map((c) => [c, []]));
+  for (const line of lines) {
+    const chain = line.split(' ', 2)[1];
+    const rules = out.get(chain);
+    if (!rules) throw new Error(`service rules: rule for undeclared chain ${chain}`);
+    rules.push(line);
+  }
+  return out;
 }

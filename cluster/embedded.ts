@@ -21,7 +21,7 @@ import { runNetworkControllers, type NetworkControllers } from './network/inform
 import { ensureNodeNetwork, teardownNodeNetwork } from './network/node-network.js';
 import { startServiceProxy, type ServiceProxy } from './network/service-proxy.js';
 import { parseCidr, formatIpv4 } from './network/cidr.js';
-import { MAX_NODES, isPrefixNetns, nodeBridgeName, validatePrefix } from './network/names.js';
+import { MAX_NODES, isPrefixNetns, nodeBridgeName, nodePrefix, validatePrefix } from './network/names.js';
 import { startScheduler } from './scheduler/index.js';
 import { FileStore } from './store/index.js';
 
@@ -82,7 +82,7 @@ export function planNodes(prefix: string, podCIDR: string, count: number, dataDi
       bridge: nodeBridgeName(prefix, i),
       podCIDR: `${formatIpv4(net)}/24`,
       gatewayIP: formatIpv4(net + 1),
-      kubeletPrefix: single ? prefix : `${prefix}${i}`,
+      kubeletPrefix: single ? prefix : nodePrefix(prefix, i),
       dataDir: single ? path.join(dataDir, 'kubelet') : path.join(dataDir, 'kubelet', `node-${i}`),
     });
   }
@@ -180,5 +180,5 @@ export async function purgeCluster(prefix: string): Promise<void> {
   }
   await teardownNodeNetwork(prefix);
   await removePodCgroups(prefix);
-  for (let i = 0; i < MAX_NODES; i++) await removePodCgroups(`${prefix}${i}`);
+  for (let i = 0; i < MAX_NODES; i++) await removePodCgroups(nodePrefix(prefix, i));
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { KubeClient, Pod } from '../../api/kube/index.js';
 import { Informer, R, WorkQueue, isConflict, isNotFound, keyOf } from '../../api/kube/index.js';
 import { parseCidr } from '../network/cidr.js';
-import { validatePrefix } from '../network/names.js';
+import { validateKubeletPrefix } from '../network/names.js';
 import { cgroupSupport, removeSlice, type MemoryCgroupBackend } from './cgroups.js';
 import { EventRecorder } from './events.js';
 import { Ipam } from './ipam.js';
@@ -60,7 +60,7 @@ export class Kubelet {
   cgroups: { backend?: MemoryCgroupBackend; reason?: string } = { reason: 'not started' };
 
   constructor(private readonly o: KubeletOptions) {
-    validatePrefix(o.prefix);
+    validateKubeletPrefix(o.prefix);
     this.prefixLength = parseCidr(o.nodePodCIDR, 'nodePodCIDR').prefixLength;
     this.ipam = new Ipam(path.join(o.dataDir, 'ipam.json'), o.nodePodCIDR, o.gatewayIP);
     this.informer = new Informer<Pod>(o.client, R.pods, { fieldSelector: `spec.nodeName=${o.nodeName}` });

@@ -2,7 +2,7 @@ import { writeFile, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { mustRun, runCommand } from './exec.js';
 import { parseCidr, formatCidr, formatIpv4, cidrContains } from './cidr.js';
-import { bridgeName, bridgeWildcard, chainName, chainPrefix, isPrefixNetns, validatePrefix } from './names.js';
+import { bridgeName, bridgeWildcard, chainName, chainPrefix, isPrefixLink, isPrefixNetns, validatePrefix } from './names.js';
 import { ensureRule, purgeTablePrefix, restoreNoFlush } from './iptables.js';
 
 export interface NodeNetworkOptions {
@@ -123,7 +123,8 @@ function linkNames(output: string): string[] {
 
 /**
  * Removes everything carrying the prefix: iptables chains and the jumps into them (filter
- * and nat), network namespaces `<prefix>-*`, links `<prefix>*` (bridge and leftover veths)
+ * and nat), network namespaces and links `<prefix>-*` (bridges, leftover veths; never another
+ * prefix's, such as `<prefix>1-*`)
  * and the unreachable routes. Needs only the prefix, so it cleans up a crashed run.
  * ip_forward is left on: other software on the host may rely on it.
  */
@@ -148,7 +149,7 @@ export async function teardownNodeNetwork(prefix: string): Promise<void> {
     if (isPrefixNetns(prefix, name)) await attempt(`netns ${name}`, () => mustRun('ip', ['netns', 'delete', name]));
   }
 
-  const links = linkNames((await runCommand('ip', ['-o', 'link', 'show'])).stdout).filter((n) => n.startsWith(prefix));
+  const links = linkNames((await runCommand('ip', ['-o', 'link', 'show'])).stdout).filter((n) => isPrefixLink(prefix, n));
   for (const name of links) {
     // Deleting one end of a veth removes its peer too, so a later "cannot find" is fine.
     const r = await runCommand('ip', ['link', 'delete', 'dev', name]);

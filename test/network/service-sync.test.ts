@@ -77,13 +77,13 @@ describe('service proxy: incremental syncs in the kernel', { timeout: 120_000 },
     for (const [i, ip] of PODS.entries()) {
       const ns = `${PREFIX}-p${i}`;
       await mustRun('ip', ['netns', 'add', ns]);
-      await mustRun('ip', ['link', 'add', `${PREFIX}p${i}h`, 'type', 'veth', 'peer', 'name', `${PREFIX}p${i}c`]);
-      await mustRun('ip', ['link', 'set', `${PREFIX}p${i}c`, 'netns', ns]);
-      await mustRun('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', `${PREFIX}p${i}c`]);
-      await mustRun('ip', ['-n', ns, 'link', 'set', `${PREFIX}p${i}c`, 'up']);
+      await mustRun('ip', ['link', 'add', `${PREFIX}-p${i}h`, 'type', 'veth', 'peer', 'name', `${PREFIX}-p${i}c`]);
+      await mustRun('ip', ['link', 'set', `${PREFIX}-p${i}c`, 'netns', ns]);
+      await mustRun('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', `${PREFIX}-p${i}c`]);
+      await mustRun('ip', ['-n', ns, 'link', 'set', `${PREFIX}-p${i}c`, 'up']);
       await mustRun('ip', ['-n', ns, 'route', 'add', '10.105.0.0/16', 'via', GATEWAY]);
-      await mustRun('ip', ['link', 'set', `${PREFIX}p${i}h`, 'master', net.bridge]);
-      await mustRun('ip', ['link', 'set', `${PREFIX}p${i}h`, 'up']);
+      await mustRun('ip', ['link', 'set', `${PREFIX}-p${i}h`, 'master', net.bridge]);
+      await mustRun('ip', ['link', 'set', `${PREFIX}-p${i}h`, 'up']);
       const script = `require('http').createServer((q,s)=>s.end('${ip}')).listen(8080,'${ip}',()=>console.log('ready'))`;
       const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
       children.push(child);
@@ -149,5 +149,26 @@ describe('service proxy: incremental syncs in the kernel', { timeout: 120_000 },
     await proxy.sync([service], [endpointsOf([PODS[2]])]);
     assert.equal(proxy.lastSync.kind, 'delta');
     assert.deepEqual((await kernelTargets()).targets, [`${PODS[2]}:8080`]);
+  });
+});
+
+describe('cluster prefixes X and X1 in the kernel', { timeout: 60_000 }, async () => {
+  const skip = await networkSkipReason();
+  it('tearing down cluster tcg leaves the bridge and netns of cluster tcg1 alone', { skip }, async () => {
+    const other = { link: 'tcg1-br0', netns: 'tcg1-abcdefghij', nodeNetns: 'tcg-1-abcdefghi' };
+    try {
+      await mustRun('ip', ['link', 'add', 'name', other.link, 'type', 'bridge']);
+      await mustRun('ip', ['netns', 'add', other.netns]);
+      await mustRun('ip', ['netns', 'add', other.nodeNetns]); // node 1 of cluster tcg
+      await teardownNodeNetwork(PREFIX);
+      assert.equal((await runCommand('ip', ['link', 'show', 'dev', other.link])).code, 0, 'tcg1-br0 survives');
+      const netns = (await mustRun('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0]);
+      assert.ok(netns.includes(other.netns), 'tcg1 netns survives');
+      assert.ok(!netns.includes(other.nodeNetns), "node 1 of tcg's netns is tcg's");
+    } finally {
+      await runCommand('ip', ['link', 'delete', 'dev', other.link]);
+      await runCommand('ip', ['netns', 'delete', other.netns]);
+      await runCommand('ip', ['netns', 'delete', other.nodeNetns]);
+    }
   });
 });

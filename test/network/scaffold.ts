@@ -25,8 +25,8 @@ export async function networkSkipReason(): Promise<string | undefined> {
  */
 export async function addPodNamespace(name: string, ip: string, bridge: string): Promise<string> {
   const ns = `${PREFIX}-${name}`;
-  const hostEnd = `${PREFIX}${name}h`;
-  const podEnd = `${PREFIX}${name}p`;
+  const hostEnd = `${PREFIX}-${name}h`; // carries "<prefix>-", so teardown finds it
+  const podEnd = `${PREFIX}-${name}p`;
   await mustRun('ip', ['netns', 'add', ns]);
   await mustRun('ip', ['link', 'add', hostEnd, 'type', 'veth', 'peer', 'name', podEnd]);
   await mustRun('ip', ['link', 'set', podEnd, 'netns', ns]);

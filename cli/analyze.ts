@@ -2,7 +2,8 @@
 // VirtualService status (a route to a missing host or subset, weight on a subset without
 // ready endpoints), read live from the cluster and printed in istioctl's format. Exits 79
 // (istioctl's code) when an Error is found, 0 otherwise.
-import { KubeClient, R, type KubeObject, type ResourceRef } from '../api/kube/index.js';
+import { KubeClient, R, type KubeObject, type ResourceRef, type Secret } from '../api/kube/index.js';
+import { isCredentialSecret } from '../pilot/model/gateway-tls.js';
 import type { ConfigInputs } from '../pilot/model/inputs.js';
 import { analyze, formatMessage } from '../pilot/analysis/analyze.js';
 import { endpointsFromSlices, type EndpointSlice } from '../pilot/model/endpoint-slices.js';
@@ -38,7 +39,10 @@ export async function loadInputs(client: KubeClient): Promise<ConfigInputs> {
     listKind(client, R.namespaces), listKind(client, R.services), loadEndpoints(client), listKind(client, R.pods),
     listKind(client, R.virtualServices, 'v1beta1'), listKind(client, R.destinationRules, 'v1beta1'), listKind(client, serviceEntries, 'v1beta1'),
   ]);
-  return { namespaces, services, endpoints, pods, virtualServices, destinationRules, serviceEntries: entries } as unknown as ConfigInputs;
+  const gateways = await listKind(client, R.gateways, 'v1beta1');
+  // Secrets decide whether a Gateway's credentialName exists; without the right to read them it is not checked.
+  const secrets = await listKind<Secret>(client, R.secrets).then((l) => l.filter(isCredentialSecret), () => undefined);
+  return { namespaces, services, endpoints, pods, virtualServices, destinationRules, serviceEntries: entries, gateways, secrets } as unknown as ConfigInputs;
 }
 
 /** Runs the analysis; returns the exit code. */

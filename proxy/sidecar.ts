@@ -79,7 +79,7 @@ export class Sidecar {
       accessLog: opts.accessLog ?? stdoutAccessLog,
       identity: opts.identity,
       log,
-      secrets: new SecretResolver(opts.certificates ?? opts.tlsSecrets),
+      secrets: new SecretResolver(opts.certificates ?? opts.tlsSecrets, () => this.config.current.secrets),
       isOwnListener: (a) => this.isOwnListener(a),
       draining: new Set(),
       logLevels,
@@ -107,7 +107,11 @@ export class Sidecar {
       if (error) return error;
       // Follow-up subscriptions go out before this response's ACK, as Envoy does.
       if (typeUrl === TYPE_URL.cluster) ads.subscribe(TYPE_URL.clusterLoadAssignment, this.config.edsNames());
-      if (typeUrl === TYPE_URL.listener) ads.subscribe(TYPE_URL.routeConfiguration, this.config.rdsNames());
+      if (typeUrl === TYPE_URL.listener) {
+        ads.subscribe(TYPE_URL.routeConfiguration, this.config.rdsNames());
+        // Secrets the listeners name (a gateway's credentialName) come over the same stream.
+        ads.subscribe(TYPE_URL.secret, this.config.sdsNames());
+      }
       return undefined;
     };
     const transport = { address: this.opts.pilotAddress, node: this.node(), log: this.runtime.log, onResponse };

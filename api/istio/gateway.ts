@@ -9,6 +9,14 @@ export interface ServerTLSSettings {
   httpsRedirect?: boolean;
   mode?: 'PASSTHROUGH' | 'SIMPLE' | 'MUTUAL' | 'AUTO_PASSTHROUGH' | 'ISTIO_MUTUAL' | 'OPTIONAL_MUTUAL';
   credentialName?: string;
+  /** Files on the gateway's disk (instead of credentialName). */
+  serverCertificate?: string;
+  privateKey?: string;
+  caCertificates?: string;
+  subjectAltNames?: string[];
+  minProtocolVersion?: 'TLS_AUTO' | 'TLSV1_0' | 'TLSV1_1' | 'TLSV1_2' | 'TLSV1_3';
+  maxProtocolVersion?: 'TLS_AUTO' | 'TLSV1_0' | 'TLSV1_1' | 'TLSV1_2' | 'TLSV1_3';
+  cipherSuites?: string[];
 }
 
 export interface GatewayServer {

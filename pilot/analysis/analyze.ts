@@ -5,6 +5,7 @@
 // people and tools that know `istioctl analyze` read them the same way.
 import type { ConfigInputs } from '../model/inputs.js';
 import { PushContext } from '../model/push-context.js';
+import { gatewayServerProblems } from '../model/gateway-tls.js';
 
 export type AnalysisLevel = 'Error' | 'Warning' | 'Info';
 
@@ -69,6 +70,15 @@ export function analyze(inputs: ConfigInputs, domain?: string): AnalysisMessage[
         });
       });
     }
+  }
+  // Gateway servers that are not served: Istio reports a missing credential as IST0101.
+  for (const p of gatewayServerProblems(push)) {
+    const missing = /^Secret "([^"]+)" not found/.exec(p.message);
+    out.push({
+      code: missing ? 'IST0101' : 'IST0106', name: missing ? 'ReferencedResourceNotFound' : 'SchemaValidationError', level: 'Error',
+      resource: { kind: 'Gateway', namespace: p.gateway.namespace, name: p.gateway.name }, field: p.field,
+      message: missing ? `Referenced credentialName not found: "${missing[1]}" (in namespace ${p.workloadNamespace}, where the gateway workload runs)` : p.message,
+    });
   }
   return out;
 }

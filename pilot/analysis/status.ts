@@ -44,6 +44,7 @@ export class VirtualServiceStatusWriter {
     }
     const byVs = new Map<string, ReturnType<typeof validationMessage>[]>();
     for (const m of messages) {
+      if (m.resource.kind !== 'VirtualService') continue;
       const key = `${m.resource.namespace}/${m.resource.name}`;
       byVs.set(key, [...(byVs.get(key) ?? []), validationMessage(m)]);
     }

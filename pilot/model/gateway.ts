@@ -69,6 +69,15 @@ function splitHost(h: string, gatewayNamespace: string): { namespace: string; ho
   return { namespace: ns === '.' ? gatewayNamespace : ns, host: h.slice(i + 1) };
 }
 
+export type ProtocolFamily = 'http' | 'tls' | 'tcp';
+
+/** How a gateway port is served: an HTTP connection manager, SNI-selected TLS chains, or TCP. */
+export function protocolFamily(protocol: string): ProtocolFamily {
+  if (protocol === 'HTTPS' || protocol === 'TLS') return 'tls';
+  if (protocol === 'HTTP' || protocol === 'HTTP2' || protocol === 'GRPC' || protocol === 'GRPC-WEB') return 'http';
+  return 'tcp';
+}
+
 /** The port the proxy listens on for a server port: a gateway Service port's target, as Istio maps it. */
 function listenPort(proxy: Pick<Proxy, 'inbound'>, serverPort: number): number {
   for (const ib of proxy.inbound) if (ib.services.some((s) => s.servicePort === serverPort)) return ib.port;
@@ -85,8 +94,9 @@ export function gatewayPorts(push: PushContext, proxy: Pick<Proxy, 'workload' | 
       const port = listenPort(proxy, server.port.number);
       const protocol = (server.port.protocol ?? 'HTTP').toUpperCase();
       const entry = byPort.get(port) ?? { serverPort: server.port.number, protocol, servers: [] };
-      // Istio keeps the first protocol seen on a port; a conflicting server is dropped.
-      if (entry.protocol !== protocol) continue;
+      // Istio keeps the first protocol seen on a port; a server of another family is dropped
+      // (HTTPS and TLS servers share a port: the SNI picks the server).
+      if (protocolFamily(entry.protocol) !== protocolFamily(protocol)) continue;
       entry.servers.push({ gateway: `${namespace}/${gw.metadata.name}`, server, hosts: (server.hosts ?? []).map((h) => splitHost(h, namespace)) });
       byPort.set(port, entry);
     }

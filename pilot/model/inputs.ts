@@ -1,6 +1,6 @@
 // The raw inputs a snapshot is folded from: plain lists of Kubernetes and Istio objects.
 // The informer layer fills this; tests build it by hand.
-import type { Endpoints, Namespace, Pod, Service } from '../../api/kube/index.js';
+import type { Endpoints, Namespace, Pod, Secret, Service } from '../../api/kube/index.js';
 import type { AuthorizationPolicy, DestinationRule, Gateway, PeerAuthentication, ServiceEntry, Sidecar, VirtualService } from '../../api/istio/index.js';
 
 export interface ConfigInputs {
@@ -17,6 +17,8 @@ export interface ConfigInputs {
   authorizationPolicies?: AuthorizationPolicy[];
   serviceEntries?: ServiceEntry[];
   sidecars?: Sidecar[];
+  /** Secrets that may hold gateway credentials (credentialName); optional like the kinds above. */
+  secrets?: Secret[];
 }
 
 export function emptyInputs(): ConfigInputs {

@@ -16,6 +16,7 @@ import {
 } from './istio-config.js';
 import { securityOptions, type SecurityOptions } from '../security/options.js';
 import { securityWarnings } from '../security/index.js';
+import { gatewayServerProblems } from './gateway-tls.js';
 
 /** A workload as the proxy describes it: its namespace, labels and (when known) its pod. */
 export interface Workload { namespace: string; labels: Readonly<Record<string, string>>; pod?: Pod }
@@ -112,6 +113,7 @@ export class PushContext {
     const push = new PushContext({ version: opts.version, domain, createdAt: opts.createdAt ?? new Date(), security: securityOptions(opts.security) }, inputs, services, vsByHost, drByHost, pods, warnings);
     push.validateDestinations(vsRules.map((r) => r.model), warn);
     for (const w of securityWarnings(push)) warn(w);
+    for (const p of gatewayServerProblems(push)) warn(`Gateway ${p.gateway.namespace}/${p.gateway.name}: ${p.field}: ${p.message}; the server is not served to gateway workloads in ${p.workloadNamespace}`);
     Object.freeze(warnings);
     return push;
   }

@@ -1,7 +1,8 @@
 // The informer layer: Namespaces, Services, Endpoints, Pods and the Istio networking and
 // security CRDs, read only through the Kubernetes API. It is a thin adapter: it reports that something
 // changed and hands out the cached objects as plain lists for the next snapshot.
-import { Informer, KubeClient, R, isNotFound, type KubeObject, type Pod, type ResourceRef } from '../../api/kube/index.js';
+import { Informer, KubeClient, R, isNotFound, type KubeObject, type Pod, type ResourceRef, type Secret } from '../../api/kube/index.js';
+import { isCredentialSecret } from './gateway-tls.js';
 import { NETWORKING_VERSIONS, type AuthorizationPolicy, type DestinationRule, type Gateway, type PeerAuthentication, type ServiceEntry, type Sidecar, type VirtualService } from '../../api/istio/index.js';
 import type { ConfigInputs } from './inputs.js';
 import { EndpointSource } from './endpoint-slices.js';
@@ -84,6 +85,8 @@ export class KubeSources {
   private readonly se: CrdSource<ServiceEntry>;
   private readonly eps: EndpointSource;
   private readonly sc: CrdSource<Sidecar>;
+  /** Secrets, for gateway credentials; only ones that can hold TLS material trigger a push. */
+  private readonly secrets: Informer<Secret>;
 
   constructor(private readonly client: KubeClient, onChange: (kind: Kind) => void) {
     const handlers = (kind: Kind) => ({ add: () => onChange(kind), update: () => onChange(kind), delete: () => onChange(kind) });
@@ -105,6 +108,8 @@ export class KubeSources {
     this.eps = new EndpointSource(client, () => onChange('endpoints'));
     this.se = new CrdSource<ServiceEntry>(client, R.serviceEntries, () => onChange('serviceEntries'));
     this.sc = new CrdSource<Sidecar>(client, R.sidecars, () => onChange('sidecars'));
+    const secretChanged = (...ss: Secret[]): void => { if (ss.some(isCredentialSecret)) onChange('secrets'); };
+    this.secrets = new Informer<Secret>(client, R.secrets).on({ add: (s) => secretChanged(s), delete: (s) => secretChanged(s), update: (a, b) => secretChanged(a, b) });
   }
 
   start(): this {
@@ -117,12 +122,13 @@ export class KubeSources {
     this.eps.start().catch((e: Error) => console.error(`pilot: endpoints: ${e.message}`));
     void this.se.start();
     void this.sc.start();
+    this.secrets.start();
     return this;
   }
 
   get hasSynced(): boolean {
     return this.core.every((c) => c.informer.hasSynced) && this.vs.synced && this.dr.synced && this.gw.synced && this.pa.synced && this.ap.synced
-      && this.eps.hasSynced && this.se.synced && this.sc.synced;
+      && this.eps.hasSynced && this.se.synced && this.sc.synced && this.secrets.hasSynced;
   }
 
   async waitForSync(timeoutMs = 60_000): Promise<void> {
@@ -157,6 +163,7 @@ export class KubeSources {
       authorizationPolicies: this.ap.list(),
       serviceEntries: this.se.list(),
       sidecars: this.sc.list(),
+      secrets: this.secrets.list().filter(isCredentialSecret),
     };
   }
 
@@ -169,6 +176,7 @@ export class KubeSources {
     this.ap.stop();
     this.se.stop();
     this.sc.stop();
+    this.secrets.stop();
     this.eps.stop();
   }
 }

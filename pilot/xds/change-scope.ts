@@ -25,8 +25,10 @@ export const FULL_SCOPE: ChangeScope = { full: true, kinds: new Set() };
 const DEPENDS: Record<XdsTypeName, readonly string[]> = {
   cds: ['namespaces', 'services', 'endpoints', 'pods', 'virtualServices', 'destinationRules', 'peerAuthentications'],
   eds: ['namespaces', 'services', 'endpoints', 'pods', 'virtualServices', 'destinationRules'],
-  lds: ['namespaces', 'services', 'pods', 'virtualServices', 'destinationRules', 'peerAuthentications', 'authorizationPolicies'],
+  lds: ['namespaces', 'services', 'pods', 'virtualServices', 'destinationRules', 'peerAuthentications', 'authorizationPolicies', 'secrets'],
   rds: ['namespaces', 'services', 'virtualServices', 'destinationRules'],
+  // Gateway listeners leave out servers whose Secret is missing (LDS reads secrets too).
+  sds: ['secrets'],
 };
 const KNOWN = new Set(Object.values(DEPENDS).flat());
 const ENDPOINT_KINDS = new Set(['endpoints', 'pods']);

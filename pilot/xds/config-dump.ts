@@ -9,7 +9,7 @@ export type HeldResources = (typeUrl: string) => { version: string; at: number; 
 
 export function configDump(held: HeldResources): { configs: object[] } {
   const get = (t: string) => held(t) ?? { version: '', at: 0, resources: [] };
-  const lds = get(TYPE_URL.listener), cds = get(TYPE_URL.cluster), rds = get(TYPE_URL.routeConfiguration), eds = get(TYPE_URL.clusterLoadAssignment);
+  const lds = get(TYPE_URL.listener), cds = get(TYPE_URL.cluster), rds = get(TYPE_URL.routeConfiguration), eds = get(TYPE_URL.clusterLoadAssignment), sds = get(TYPE_URL.secret);
   const when = (at: number): string | undefined => (at ? new Date(at).toISOString() : undefined);
   return {
     configs: [
@@ -28,6 +28,11 @@ export function configDump(held: HeldResources): { configs: object[] } {
       {
         '@type': `${ADMIN}EndpointsConfigDump`,
         dynamicEndpointConfigs: eds.resources.map((e) => ({ versionInfo: eds.version, endpointConfig: e, lastUpdated: when(eds.at) })),
+      },
+      {
+        // Names only: a debug endpoint never shows key material.
+        '@type': `${ADMIN}SecretsConfigDump`,
+        dynamicActiveSecrets: sds.resources.map((s) => ({ name: (s as { name?: string }).name, versionInfo: sds.version, lastUpdated: when(sds.at), secret: '[redacted]' })),
       },
     ],
   };

@@ -24,12 +24,23 @@ export function configDump(s: ConfigSnapshot): unknown {
     endpointConfig: { '@type': TYPE_URL.clusterLoadAssignment, ...e.raw },
     lastUpdated: e.lastUpdated.toISOString(),
   }));
+  // Envoy's SecretsConfigDump: the private key is never shown.
+  const secrets = [...s.secrets.entries()].map(([name, v]) => ({
+    name, versionInfo: v.version, lastUpdated: v.lastUpdated.toISOString(),
+    secret: { '@type': TYPE_URL.secret, ...redactKey(v.raw) },
+  }));
   return {
     configs: [
       { '@type': `${ADMIN}ListenersConfigDump`, versionInfo: s.versions.lds, dynamicListeners: listeners },
       { '@type': `${ADMIN}ClustersConfigDump`, versionInfo: s.versions.cds, dynamicActiveClusters: clusters },
       { '@type': `${ADMIN}RoutesConfigDump`, dynamicRouteConfigs: routes },
       { '@type': `${ADMIN}EndpointsConfigDump`, dynamicEndpointConfigs: endpoints },
+      { '@type': `${ADMIN}SecretsConfigDump`, dynamicActiveSecrets: secrets },
     ],
   };
+}
+
+function redactKey(raw: Record<string, unknown>): Record<string, unknown> {
+  const cert = raw.tlsCertificate as Record<string, unknown> | undefined;
+  return cert ? { ...raw, tlsCertificate: { ...cert, privateKey: { inlineString: '[redacted]' } } } : raw;
 }

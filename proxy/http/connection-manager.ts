@@ -10,7 +10,7 @@ import { requestLabels, type LabelInput } from '../stats/labels.js';
 import type { RequestLabels } from '../stats/istio-metrics.js';
 import { firstValue, requestIdOf, upstreamRequestHeaders } from './headers.js';
 import { REASON_HEADER, sendLocalReply } from './local-reply.js';
-import { chooseCluster, matchRequest, redirectLocation, requestHash, routeTableFor } from './route-stage.js';
+import { chooseCluster, httpsRedirectLocation, matchRequest, redirectLocation, requestHash, routeTableFor } from './route-stage.js';
 import { routeToCluster } from './router.js';
 import { effectiveFault, runFault } from './fault-stage.js';
 import { applyToRequest, applyToResponse, mutationsFor } from './header-mutation.js';
@@ -162,8 +162,15 @@ export class HttpConnectionManager {
       info.bytesSent += sendLocalReply(res, 404, 'NR', `no route for host "${req.headers.host ?? ''}" path "${req.url ?? ''}"`);
       return;
     }
-    info.routeName = match.route.name || match.virtualHost.name;
     const { route, virtualHost } = match;
+    // require_tls: a plaintext request is redirected to https, the host without its port.
+    if (virtualHost.requireTls !== 'NONE' && !ctx.downstreamTls) {
+      info.responseCode = 301;
+      res.writeHead(301, { location: httpsRedirectLocation(req), 'content-length': 0 });
+      res.end();
+      return;
+    }
+    info.routeName = match.route.name || match.virtualHost.name;
     const action = route.action;
     // The CORS filter runs before the router: preflights from allowed origins end here.
     const corsPolicy = corsPolicyFor(route, virtualHost);

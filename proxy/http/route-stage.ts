@@ -19,6 +19,12 @@ export function matchRequest(table: RouteTable | undefined, req: http.IncomingMe
   return table.match(req.headers.host ?? '', req.url ?? '/', req.headers);
 }
 
+/** Envoy's require_tls redirect: the same host (default port dropped) and path over https. */
+export function httpsRedirectLocation(req: http.IncomingMessage): string {
+  const host = (req.headers.host ?? (req.headers[':authority'] as string | undefined) ?? '').replace(/:80$/, '');
+  return `https://${host}${req.url ?? '/'}`;
+}
+
 export function chooseCluster(target: ClusterSpecifier, random = Math.random): string | undefined {
   if (target.kind === 'cluster') return target.name;
   return pickWeighted(target.clusters, target.totalWeight, random)?.name;

@@ -8,6 +8,7 @@ import { connectionAttributes, runRbac } from '../http/rbac-stage.js';
 import { stripV4Mapped, type SocketAddress } from '../interception/original-dst.js';
 import type { ConnectionContext, ProxyRuntime } from '../runtime.js';
 import { addressKey, type ConfigSnapshot } from '../xds/snapshot.js';
+import { listenerSdsNames } from '../xds/xds-config.js';
 import type { FilterChain, ListenerConfig } from '../xds/resources/listener.js';
 import type { Direction } from '../stats/labels.js';
 import { inspectionNeeds, selectFilterChain, type ConnectionMatchInfo } from './filter-chain-match.js';
@@ -35,6 +36,8 @@ export class ListenerManager {
   private readonly sockets = new Set<net.Socket>();
   /** Listeners drained by stopAccepting: a later config push must not bind them again. */
   private readonly stopped = new Set<string>();
+  /** Warming messages already logged (listener and missing secrets), so each is logged once. */
+  private readonly warningLogged = new Set<string>();
 
   constructor(private readonly rt: ProxyRuntime, private readonly resolveOriginalDst: OriginalDstResolver) {}
 
@@ -52,9 +55,25 @@ export class ListenerManager {
   /** Brings bound sockets in line with the snapshot's listeners. */
   async reconcile(snapshot: ConfigSnapshot): Promise<void> {
     const wanted = new Map<string, ListenerConfig>();
-    for (const { value } of snapshot.listeners.values()) if (value.bindToPort && !this.stopped.has(value.name)) wanted.set(value.name, value);
+    const warming = new Set<string>();
+    for (const { value } of snapshot.listeners.values()) {
+      if (!value.bindToPort || this.stopped.has(value.name)) continue;
+      // Envoy's listener warming: a listener whose SDS secrets have not arrived is not
+      // served yet; the version it replaces (if any) keeps serving until they do.
+      const missing = listenerSdsNames(value).filter((n) => !snapshot.secrets.has(n));
+      if (missing.length) {
+        warming.add(value.name);
+        if (!this.warningLogged.has(`${value.name}|${missing.join(',')}`)) {
+          this.warningLogged.add(`${value.name}|${missing.join(',')}`);
+          this.rt.log(`listener ${value.name}: warming, waiting for SDS secret(s) ${missing.join(', ')}`);
+        }
+        continue;
+      }
+      wanted.set(value.name, value);
+    }
     const work: Promise<void>[] = [];
     for (const [name, b] of this.bound) {
+      if (warming.has(name)) continue;
       const next = wanted.get(name);
       if (next && addressKey(next.address.address, next.address.port) === b.key) {
         b.config = next;

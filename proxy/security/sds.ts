@@ -6,7 +6,12 @@
 import tls from 'node:tls';
 import { createHash, X509Certificate } from 'node:crypto';
 import type { WorkloadCert } from './cert-manager.js';
-import type { CommonTlsConfig } from '../xds/resources/tls-context.js';
+import { isLocalSdsName, type CommonTlsConfig } from '../xds/resources/tls-context.js';
+import type { TlsSecret } from '../xds/resources/secret.js';
+import type { Versioned } from '../xds/snapshot.js';
+
+/** Secrets received over ADS (SDS), by name. */
+export type RemoteSecrets = () => ReadonlyMap<string, Versioned<TlsSecret>>;
 
 /** What SDS `default` / `ROOTCA` come from: the WorkloadCertManager, or a fixed certificate. */
 export interface CertificateSource {
@@ -21,7 +26,15 @@ export class SecretUnavailableError extends Error {
 export class SecretResolver {
   private readonly contexts = new Map<string, { version: string; ctx: tls.SecureContext }>();
 
-  constructor(private readonly source?: CertificateSource) {}
+  constructor(private readonly source?: CertificateSource, private readonly remote?: RemoteSecrets) {}
+
+  /** A secret fetched over ADS; the version changes whenever its content does. */
+  private remoteSecret(name: string, want: TlsSecret['kind']): { secret: TlsSecret; version: string } {
+    const v = this.remote?.().get(name);
+    if (!v) throw new SecretUnavailableError(`SDS secret "${name}" has not been received yet`);
+    if (v.value.kind !== want) throw new SecretUnavailableError(`SDS secret "${name}" holds ${v.value.kind === 'roots' ? 'trusted roots' : 'a certificate'}, not ${want === 'roots' ? 'trusted roots' : 'a certificate'}`);
+    return { secret: v.value, version: `${name}@${v.version}@${v.lastUpdated.getTime()}` };
+  }
 
   /** The workload certificate, when the proxy has one yet. */
   workloadCert(): WorkloadCert | undefined {
@@ -41,16 +54,26 @@ export class SecretResolver {
     let key: string | undefined;
     let cert: string | undefined;
     let ca: string[] | undefined;
-    let version = '';
-    const needsSds = cfg.certificate?.kind === 'sds' || cfg.roots?.kind === 'sds';
-    const w = needsSds ? this.workloadCert() : undefined;
-    if (needsSds && !w) throw new SecretUnavailableError('SDS secret "default"/"ROOTCA": no workload certificate yet');
-    if (cfg.certificate?.kind === 'sds' && w) { key = w.keyPem; cert = w.certChainPem; }
-    else if (cfg.certificate?.kind === 'static') { key = cfg.certificate.keyPem; cert = cfg.certificate.certChainPem; }
-    if (cfg.roots?.kind === 'sds' && w) ca = w.rootsPem;
-    else if (cfg.roots?.kind === 'static') ca = [cfg.roots.caPem];
-    if (w) version = w.serialNumber;
-    return { key, cert, ca, version };
+    const versions: string[] = [];
+    const local = (cfg.certificate?.kind === 'sds' && isLocalSdsName(cfg.certificate.name)) || (cfg.roots?.kind === 'sds' && isLocalSdsName(cfg.roots.name));
+    const w = local ? this.workloadCert() : undefined;
+    if (local && !w) throw new SecretUnavailableError('SDS secret "default"/"ROOTCA": no workload certificate yet');
+    if (w) versions.push(w.serialNumber);
+    const c = cfg.certificate;
+    if (c?.kind === 'sds' && isLocalSdsName(c.name) && w) { key = w.keyPem; cert = w.certChainPem; }
+    else if (c?.kind === 'sds') {
+      const r = this.remoteSecret(c.name, 'certificate');
+      if (r.secret.kind === 'certificate') { key = r.secret.keyPem; cert = r.secret.certChainPem; }
+      versions.push(r.version);
+    } else if (c?.kind === 'static') { key = c.keyPem; cert = c.certChainPem; }
+    const roots = cfg.roots;
+    if (roots?.kind === 'sds' && isLocalSdsName(roots.name) && w) ca = w.rootsPem;
+    else if (roots?.kind === 'sds') {
+      const r = this.remoteSecret(roots.name, 'roots');
+      if (r.secret.kind === 'roots') ca = [r.secret.caPem];
+      versions.push(r.version);
+    } else if (roots?.kind === 'static') ca = [roots.caPem];
+    return { key, cert, ca, version: versions.join('|') };
   }
 
   /** The SecureContext for these TLS settings with the current secrets. */
@@ -60,7 +83,8 @@ export class SecretResolver {
     if (cached && cached.version === m.version) return cached.ctx;
     // A session id context lets a client resume a TLS session when client certificates are
     // requested; without one OpenSSL aborts the resumed handshake with an internal_error alert.
-    const ctx = tls.createSecureContext({ key: m.key, cert: m.cert, ca: m.ca, sessionIdContext: 'trellis-proxy' });
+    const { minVersion, maxVersion, ciphers } = cfg.params ?? {};
+    const ctx = tls.createSecureContext({ key: m.key, cert: m.cert, ca: m.ca, sessionIdContext: 'trellis-proxy', minVersion, maxVersion, ciphers });
     if (this.contexts.size > 256) this.contexts.clear();
     this.contexts.set(cfg.key, { version: m.version, ctx });
     return ctx;

@@ -6,6 +6,7 @@ import type { LoadAssignment } from './resources/endpoint.js';
 import type { Obj } from './resources/fields.js';
 import type { ListenerConfig } from './resources/listener.js';
 import type { RouteTable } from './resources/route.js';
+import type { TlsSecret } from './resources/secret.js';
 
 export interface Versioned<T> {
   value: T;
@@ -14,7 +15,7 @@ export interface Versioned<T> {
   raw: Obj;
 }
 
-export type XdsKind = 'lds' | 'rds' | 'cds' | 'eds';
+export type XdsKind = 'lds' | 'rds' | 'cds' | 'eds' | 'sds';
 
 export interface ConfigSnapshot {
   readonly listeners: ReadonlyMap<string, Versioned<ListenerConfig>>;
@@ -24,6 +25,8 @@ export interface ConfigSnapshot {
   readonly clusters: ReadonlyMap<string, Versioned<ClusterConfig>>;
   /** ClusterLoadAssignments by their cluster (service) name. */
   readonly assignments: ReadonlyMap<string, Versioned<LoadAssignment>>;
+  /** SDS secrets fetched over ADS by name (the proxy's own `default`/`ROOTCA` are not here). */
+  readonly secrets: ReadonlyMap<string, Versioned<TlsSecret>>;
   readonly versions: Readonly<Record<XdsKind, string>>;
 }
 
@@ -33,7 +36,8 @@ export const EMPTY_SNAPSHOT: ConfigSnapshot = {
   routes: new Map(),
   clusters: new Map(),
   assignments: new Map(),
-  versions: { lds: '', rds: '', cds: '', eds: '' },
+  secrets: new Map(),
+  versions: { lds: '', rds: '', cds: '', eds: '', sds: '' },
 };
 
 export function addressKey(address: string, port: number): string {

@@ -8,6 +8,8 @@ import type { Obj } from './resources/fields.js';
 import type { DeltaDetail } from './xds-transport.js';
 import { decodeListener, rdsNames, type ListenerConfig } from './resources/listener.js';
 import { decodeRouteConfiguration, type RouteTable } from './resources/route.js';
+import { decodeSecret, type TlsSecret } from './resources/secret.js';
+import { remoteSdsNames } from './resources/tls-context.js';
 import { EMPTY_SNAPSHOT, indexListeners, type ConfigSnapshot, type Versioned, type XdsKind } from './snapshot.js';
 
 /** Envoy's default initial_fetch_timeout: how long a missing resource may hold up readiness. */
@@ -24,6 +26,7 @@ const KIND_OF: Record<string, XdsKind> = {
   [TYPE_URL.routeConfiguration]: 'rds',
   [TYPE_URL.cluster]: 'cds',
   [TYPE_URL.clusterLoadAssignment]: 'eds',
+  [TYPE_URL.secret]: 'sds',
 };
 
 export interface XdsConfigEvents {
@@ -40,6 +43,7 @@ export class XdsConfig extends EventEmitter<XdsConfigEvents> {
     rds: { updateSuccess: 0, updateRejected: 0 },
     cds: { updateSuccess: 0, updateRejected: 0 },
     eds: { updateSuccess: 0, updateRejected: 0 },
+    sds: { updateSuccess: 0, updateRejected: 0 },
   };
 
   get current(): ConfigSnapshot {
@@ -58,7 +62,7 @@ export class XdsConfig extends EventEmitter<XdsConfigEvents> {
     if (this.initialized) return true;
     if (!this.applied.has('cds') || !this.applied.has('lds')) return false;
     this.firstConfigAt ??= Date.now();
-    const warmed = this.rdsNames().every((n) => this.snapshot.routes.has(n));
+    const warmed = this.rdsNames().every((n) => this.snapshot.routes.has(n)) && this.sdsNames().every((n) => this.snapshot.secrets.has(n));
     this.initialized = warmed || Date.now() - this.firstConfigAt >= INITIAL_FETCH_TIMEOUT_MS;
     return this.initialized;
   }
@@ -73,6 +77,13 @@ export class XdsConfig extends EventEmitter<XdsConfigEvents> {
   /** RouteConfiguration names to subscribe to over RDS. */
   rdsNames(): string[] {
     return [...this.snapshot.listeners.values()].flatMap((l) => rdsNames(l.value));
+  }
+
+  /** SDS secret names the listeners' TLS contexts need from the control plane (not `default`/`ROOTCA`). */
+  sdsNames(): string[] {
+    const names = new Set<string>();
+    for (const { value } of this.snapshot.listeners.values()) for (const n of listenerSdsNames(value)) names.add(n);
+    return [...names];
   }
 
   /** Applies one response; returns the NACK message or undefined on success. */
@@ -105,7 +116,9 @@ export class XdsConfig extends EventEmitter<XdsConfigEvents> {
         const listeners = versioned<ListenerConfig>(r, version, now, s.listeners, delta);
         const wanted = new Set([...listeners.values()].flatMap((l) => rdsNames(l.value)));
         const routes = new Map([...s.routes].filter(([name]) => wanted.has(name)));
-        this.snapshot = { ...s, listeners, listenersByAddress: indexListeners(listeners), routes, versions: { ...s.versions, lds: version } };
+        const wantedSecrets = new Set([...listeners.values()].flatMap((l) => listenerSdsNames(l.value)));
+        const secrets = new Map([...s.secrets].filter(([name]) => wantedSecrets.has(name)));
+        this.snapshot = { ...s, listeners, listenersByAddress: indexListeners(listeners), routes, secrets, versions: { ...s.versions, lds: version } };
         return undefined;
       }
       case 'cds': {
@@ -135,8 +148,23 @@ export class XdsConfig extends EventEmitter<XdsConfigEvents> {
         this.snapshot = { ...s, assignments, versions: { ...s.versions, eds: version } };
         return undefined;
       }
+      case 'sds': {
+        const r = decodeAll(resources, decodeSecret, 'Secret');
+        if (typeof r === 'string') return r;
+        // Named like RDS: a response updates the secrets it carries.
+        const secrets = delta ? new Map<string, Versioned<TlsSecret>>() : new Map(s.secrets);
+        for (const [name, v] of versioned<TlsSecret>(r, version, now, s.secrets, delta)) secrets.set(name, v);
+        this.snapshot = { ...s, secrets, versions: { ...s.versions, sds: version } };
+        return undefined;
+      }
     }
   }
+}
+
+/** The SDS names a listener's TLS filter chains fetch over ADS. */
+export function listenerSdsNames(l: ListenerConfig): string[] {
+  const chains = l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
+  return chains.flatMap((c) => (c.tls ? remoteSdsNames(c.tls) : []));
 }
 
 interface DecodedResource<T> {

@@ -91,7 +91,7 @@ test('push: an endpoint change sends EDS of that cluster only; a VirtualService 
   await getJson(debugPort, '/debug/config_dump', 400);
   assert.match(String(await getJson(debugPort, '/debug/config_dump?proxyID=nobody.default', 404)), /no connected proxy 'nobody.default'/);
   const dump = await getJson(debugPort, '/debug/config_dump?proxyID=reviews-v1-abc.default') as { configs: Record<string, unknown>[] };
-  assert.deepEqual(dump.configs.map((x) => String(x['@type']).split('.').pop()), ['ListenersConfigDump', 'ClustersConfigDump', 'RoutesConfigDump', 'EndpointsConfigDump']);
+  assert.deepEqual(dump.configs.map((x) => String(x['@type']).split('.').pop()), ['ListenersConfigDump', 'ClustersConfigDump', 'RoutesConfigDump', 'EndpointsConfigDump', 'SecretsConfigDump']);
   const dumped = (dump.configs[1].dynamicActiveClusters as { cluster: { name: string; '@type': string } }[]);
   assert.ok(dumped.some((x) => x.cluster.name === `outbound|9080|v1|${REVIEWS}` && x.cluster['@type'] === TYPE_URL.cluster));
   assert.deepEqual((dump.configs[3].dynamicEndpointConfigs as { endpointConfig: { clusterName: string } }[]).map((e) => e.endpointConfig.clusterName).sort(), edsNames.slice().sort());

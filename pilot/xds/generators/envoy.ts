@@ -80,7 +80,13 @@ export interface Route {
   typedPerFilterConfig?: Record<string, Json>;
 }
 
-export interface VirtualHost { name: string; domains: string[]; routes: Route[] }
+export interface VirtualHost {
+  name: string;
+  domains: string[];
+  routes: Route[];
+  /** A gateway server's httpsRedirect: plaintext requests get a 301 to https. */
+  requireTls?: 'ALL';
+}
 
 export interface RouteConfiguration { name: string; virtualHosts: VirtualHost[] }
 

@@ -9,12 +9,12 @@ import { generateEndpoints } from './eds.js';
 import { generateListeners } from './lds.js';
 import { generateRoutes } from './rds.js';
 import { sidecarScope } from '../../model/sidecar-scope.js';
-import { gatewayClusters, gatewayListeners, gatewayRoutes } from './gateway.js';
+import { gatewayClusters, gatewayListeners, gatewayRoutes, gatewaySecrets } from './gateway.js';
 import { inboundSecurityClass } from '../../security/inbound.js';
 
 export interface NamedResource { name: string; resource: object }
 
-export type XdsTypeName = 'cds' | 'eds' | 'lds' | 'rds';
+export type XdsTypeName = 'cds' | 'eds' | 'lds' | 'rds' | 'sds';
 
 export interface XdsGenerator {
   type: XdsTypeName;
@@ -59,9 +59,16 @@ export const GENERATORS: readonly XdsGenerator[] = [
     type: 'rds', typeUrl: TYPE_URL.routeConfiguration, wildcard: false, proxyClass: routerAware((p, push) => `${scopeKey(p, push)}|${labelsKey(p, push)}`),
     generate: (push, proxy) => (proxy.type === 'router' ? gatewayRoutes(push, proxy) : generateRoutes(push, proxy)).map((r) => ({ name: r.name, resource: r })),
   },
+  {
+    // Gateway credentials (credentialName) by name, from the proxy's own namespace only.
+    // Sidecars resolve their SDS names (`default`, `ROOTCA`) themselves and get none.
+    type: 'sds', typeUrl: TYPE_URL.secret, wildcard: false,
+    proxyClass: (p) => (p.type === 'router' ? `router|${p.namespace}` : 'none'),
+    generate: (push, proxy) => (proxy.type === 'router' ? gatewaySecrets(push, proxy) : []),
+  },
 ];
 
-/** Push order: clusters before endpoints before listeners before routes. */
+/** Push order: clusters before endpoints before listeners before routes (then secrets, asked for by listeners). */
 export const PUSH_ORDER: readonly string[] = GENERATORS.map((g) => g.typeUrl);
 
 export function generatorFor(typeUrl: string): XdsGenerator | undefined {

@@ -87,6 +87,8 @@ export interface VirtualHost {
   includeAttemptCountInResponse: boolean;
   /** per_request_buffer_limit_bytes (a route's own setting wins). */
   bufferLimitBytes?: number;
+  /** Envoy's require_tls: plaintext requests get a 301 to https (a gateway's httpsRedirect). */
+  requireTls: 'NONE' | 'EXTERNAL_ONLY' | 'ALL';
 }
 
 export interface RouteMatch {
@@ -363,6 +365,14 @@ function bufferLimit(level: Obj, field: string, errors: FieldErrors): number | u
   return n;
 }
 
+function requireTls(v: unknown, field: string, errors: FieldErrors): VirtualHost['requireTls'] {
+  if (v === undefined || v === null || v === 'NONE' || v === 0) return 'NONE';
+  if (v === 'EXTERNAL_ONLY' || v === 1) return 'EXTERNAL_ONLY';
+  if (v === 'ALL' || v === 2) return 'ALL';
+  errors.add(field, `"${String(v)}" is not NONE, EXTERNAL_ONLY or ALL`);
+  return 'NONE';
+}
+
 /** Validates and compiles a RouteConfiguration (also used for an HCM's inline routeConfig). */
 export function compileRouteConfiguration(rc: Obj, errors: FieldErrors, prefix = ''): RouteTable | undefined {
   const name = str(rc.name) ?? '';
@@ -401,6 +411,7 @@ export function compileRouteConfiguration(rc: Obj, errors: FieldErrors, prefix =
       includeRequestAttemptCount: vh.includeRequestAttemptCount === true,
       includeAttemptCountInResponse: vh.includeAttemptCountInResponse === true,
       bufferLimitBytes: bufferLimit(vh, vf, errors),
+      requireTls: requireTls(vh.requireTls, `${vf}.requireTls`, errors),
     });
   });
   const headers = decodeHeaderMutations(rc, prefix.replace(/\.$/, ''), errors);

@@ -2,6 +2,7 @@
 // certificate and the trust roots come from (SDS `default` / `ROOTCA` served by the
 // proxy's own cert manager, inline PEM or files), which SANs a peer must carry, ALPN.
 import fs from 'node:fs';
+import type tls from 'node:tls';
 import { TYPE_URL } from '../../../api/xds/protos.js';
 import { arr, FieldErrors, obj, str, wrapped, type Obj } from './fields.js';
 import { stringMatcher, type StringTest } from './route.js';
@@ -21,11 +22,15 @@ export interface SanMatcher {
   text: string;
 }
 
+/** TlsParameters: protocol versions (Node names) and cipher suites (OpenSSL names). */
+export interface TlsParams { minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion; ciphers?: string }
+
 export interface CommonTlsConfig {
   certificate?: CertificateSource;
   roots?: RootsSource;
   sanMatchers: SanMatcher[];
   alpn: string[];
+  params: TlsParams;
   /** Identifies the settings (pool keys, context caches); secrets are resolved per handshake. */
   key: string;
 }
@@ -61,14 +66,58 @@ function dataSource(v: unknown, field: string, errors: FieldErrors): string | un
   return undefined;
 }
 
-function sdsName(v: unknown, field: string, errors: FieldErrors, allowed: string): string | undefined {
+/**
+ * An SDS secret name. `default` (certificate) and `ROOTCA` (roots) are the proxy's own, as
+ * Istio's agent serves them; any other name is fetched from the control plane over ADS
+ * (a gateway's `kubernetes://<credentialName>`). The workload key is never a trust bundle
+ * and the trust bundle never a certificate.
+ */
+function sdsName(v: unknown, field: string, errors: FieldErrors, slot: 'certificate' | 'roots'): string | undefined {
   const s = obj(v) ?? {};
   const name = str(s.name) ?? '';
-  if (name !== allowed) {
-    errors.add(`${field}.name`, `SDS secret "${name}" is not served by this proxy (expected "${allowed}")`);
+  const wrong = slot === 'certificate' ? SDS_ROOTCA : SDS_DEFAULT;
+  if (!name || name === wrong) {
+    errors.add(`${field}.name`, `SDS secret "${name}" cannot provide the ${slot === 'certificate' ? 'certificate' : 'trusted roots'}`);
+    return undefined;
+  }
+  // Other names are fetched over the ADS stream only: there is no local SDS agent (sds-grpc) to ask.
+  if (!isLocalSdsName(name) && obj(obj(s.sdsConfig)?.ads) === undefined) {
+    errors.add(`${field}.name`, `SDS secret "${name}" is not served by this proxy (only "${SDS_DEFAULT}"/"${SDS_ROOTCA}" locally; other names need sdsConfig.ads)`);
     return undefined;
   }
   return name;
+}
+
+/** Whether an SDS name is resolved by the proxy itself rather than fetched over ADS. */
+export function isLocalSdsName(name: string): boolean {
+  return name === SDS_DEFAULT || name === SDS_ROOTCA;
+}
+
+/** The SDS names a TLS context needs from the control plane. */
+export function remoteSdsNames(c: Pick<CommonTlsConfig, 'certificate' | 'roots'>): string[] {
+  const out: string[] = [];
+  if (c.certificate?.kind === 'sds' && !isLocalSdsName(c.certificate.name)) out.push(c.certificate.name);
+  if (c.roots?.kind === 'sds' && !isLocalSdsName(c.roots.name)) out.push(c.roots.name);
+  return out;
+}
+
+const TLS_VERSIONS: Record<string, tls.SecureVersion | undefined> = { TLS_AUTO: undefined, TLSv1_0: 'TLSv1', TLSv1_1: 'TLSv1.1', TLSv1_2: 'TLSv1.2', TLSv1_3: 'TLSv1.3' };
+
+function tlsParams(raw: Obj | undefined, field: string, errors: FieldErrors): TlsParams {
+  if (!raw) return {};
+  const version = (k: string): tls.SecureVersion | undefined => {
+    const v = raw[k];
+    if (v === undefined || v === null || v === 0) return undefined;
+    const name = typeof v === 'number' ? Object.keys(TLS_VERSIONS)[v] : String(v);
+    if (name === undefined || !(name in TLS_VERSIONS)) { errors.add(`${field}.${k}`, `"${String(v)}" is not a TLS version (${Object.keys(TLS_VERSIONS).join(', ')})`); return undefined; }
+    return TLS_VERSIONS[name];
+  };
+  const minVersion = version('tlsMinimumProtocolVersion');
+  const maxVersion = version('tlsMaximumProtocolVersion');
+  if (minVersion && maxVersion && minVersion > maxVersion) errors.add(`${field}.tlsMaximumProtocolVersion`, 'lower than tlsMinimumProtocolVersion');
+  // Envoy's `[A|B]` equal-preference groups become a plain OpenSSL list.
+  const suites = arr(raw.cipherSuites).flatMap((c) => (typeof c === 'string' ? c.replace(/[[\]]/g, '').split('|') : [])).filter(Boolean);
+  return { minVersion, maxVersion, ciphers: suites.length ? suites.join(':') : undefined };
 }
 
 function sanMatchers(ctx: Obj, field: string, errors: FieldErrors): SanMatcher[] {
@@ -102,7 +151,7 @@ function decodeCommon(raw: Obj | undefined, field: string, errors: FieldErrors):
   const inlineCerts = arr(c.tlsCertificates);
   if (sdsCerts.length > 1 || inlineCerts.length > 1) errors.add(`${field}.tlsCertificates`, 'only one certificate is supported');
   if (sdsCerts.length > 0) {
-    const name = sdsName(sdsCerts[0], `${field}.tlsCertificateSdsSecretConfigs[0]`, errors, SDS_DEFAULT);
+    const name = sdsName(sdsCerts[0], `${field}.tlsCertificateSdsSecretConfigs[0]`, errors, 'certificate');
     if (name) certificate = { kind: 'sds', name };
   } else if (inlineCerts.length > 0) {
     const t = obj(inlineCerts[0]) ?? {};
@@ -116,10 +165,10 @@ function decodeCommon(raw: Obj | undefined, field: string, errors: FieldErrors):
   if (combined) {
     const def = validationContext(obj(combined.defaultValidationContext) ?? {}, `${field}.combinedValidationContext.defaultValidationContext`, errors);
     sans = def.sans;
-    const name = sdsName(combined.validationContextSdsSecretConfig, `${field}.combinedValidationContext.validationContextSdsSecretConfig`, errors, SDS_ROOTCA);
+    const name = sdsName(combined.validationContextSdsSecretConfig, `${field}.combinedValidationContext.validationContextSdsSecretConfig`, errors, 'roots');
     roots = name ? { kind: 'sds', name } : def.roots;
   } else if (obj(c.validationContextSdsSecretConfig)) {
-    const name = sdsName(c.validationContextSdsSecretConfig, `${field}.validationContextSdsSecretConfig`, errors, SDS_ROOTCA);
+    const name = sdsName(c.validationContextSdsSecretConfig, `${field}.validationContextSdsSecretConfig`, errors, 'roots');
     if (name) roots = { kind: 'sds', name };
   } else if (obj(c.validationContext)) {
     const v = validationContext(obj(c.validationContext) ?? {}, `${field}.validationContext`, errors);
@@ -131,13 +180,13 @@ function decodeCommon(raw: Obj | undefined, field: string, errors: FieldErrors):
     if (typeof p !== 'string' || p === '' || p.length > 255) errors.add(`${field}.alpnProtocols[${i}]`, 'must be a non-empty string of at most 255 bytes');
     else alpn.push(p);
   });
-  return { certificate, roots, sanMatchers: sans, alpn };
+  return { certificate, roots, sanMatchers: sans, alpn, params: tlsParams(obj(c.tlsParams), `${field}.tlsParams`, errors) };
 }
 
 function keyOf(common: Omit<CommonTlsConfig, 'key'>, extra: object): string {
   const cert = common.certificate?.kind === 'sds' ? `sds:${common.certificate.name}` : common.certificate ? `pem:${common.certificate.certChainPem.length}:${common.certificate.certChainPem.slice(-64)}` : '';
   const roots = common.roots?.kind === 'sds' ? `sds:${common.roots.name}` : common.roots ? `pem:${common.roots.caPem.slice(-64)}` : '';
-  return JSON.stringify([cert, roots, common.sanMatchers.map((m) => m.text), common.alpn, extra]);
+  return JSON.stringify([cert, roots, common.sanMatchers.map((m) => m.text), common.alpn, common.params, extra]);
 }
 
 export function decodeDownstreamTls(tc: Obj, field: string, errors: FieldErrors): DownstreamTlsConfig | undefined {

@@ -26,6 +26,28 @@ describeStores('API paging and deletion', (kind) => {
   const cm = (name: string, extra: Record<string, unknown> = {}, labels?: Record<string, string>) =>
     ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels, ...extra }, data: { k: name } });
 
+  test('deletecollection deletes what the label selector selects in one namespace, and only that', async () => {
+    const s = t.server;
+    assert.equal((await call(s, 'POST', '/api/v1/namespaces', ns('dc-a'))).status, 201);
+    assert.equal((await call(s, 'POST', '/api/v1/namespaces', ns('dc-b'))).status, 201);
+    for (const [namespace, name, tier] of [['dc-a', 'x1', 'x'], ['dc-a', 'x2', 'x'], ['dc-a', 'y1', 'y'], ['dc-b', 'x3', 'x']]) {
+      assert.equal((await call(s, 'POST', `/api/v1/namespaces/${namespace}/configmaps`, cm(name, {}, { tier }))).status, 201);
+    }
+    const listed = await call(s, 'GET', '/api/v1/namespaces/dc-a/configmaps');
+    const w = watch(s, `/api/v1/namespaces/dc-a/configmaps?watch=1&labelSelector=tier%3Dx&resourceVersion=${listed.body.metadata.resourceVersion}`);
+    assert.equal(await w.status, 200);
+    const r = await call(s, 'DELETE', '/api/v1/namespaces/dc-a/configmaps?labelSelector=tier%3Dx');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.kind, 'ConfigMapList');
+    assert.deepEqual(r.body.items.map((i: any) => i.metadata.name).sort(), ['x1', 'x2']);
+    const left = (ns2: string) => call(s, 'GET', `/api/v1/namespaces/${ns2}/configmaps`).then((x) => x.body.items.map((i: any) => i.metadata.name).filter((n: string) => n !== 'kube-root-ca.crt').sort());
+    assert.deepEqual(await left('dc-a'), ['y1']);
+    assert.deepEqual(await left('dc-b'), ['x3'], 'another namespace is untouched');
+    const deleted = [await w.next(), await w.next()];
+    w.close();
+    assert.deepEqual(deleted.map((e) => [e.type, e.object.metadata.name]).sort(), [['DELETED', 'x1'], ['DELETED', 'x2']]);
+  });
+
   test('list with limit and continue pages through in key order; selectors apply before the limit', async () => {
     const s = t.server;
     await call(s, 'POST', '/api/v1/namespaces', ns('pages'));

@@ -78,6 +78,50 @@ describeStores('API watch', (kind) => {
     assert.ok(Date.now() - started < 3000);
   });
 
+  test('watch headers arrive at once, before any event', async () => {
+    const s = t.server;
+    const w = watch(s, '/api/v1/namespaces/kube-public/secrets?watch=1&resourceVersion=0&timeoutSeconds=20');
+    try {
+      const status = await Promise.race([w.status, new Promise<string>((r) => setTimeout(() => r('no headers within 5 s'), 5000))]);
+      assert.equal(status, 200);
+      assert.deepEqual(w.events, []);
+    } finally {
+      w.close();
+    }
+  });
+
+  test('sendInitialEvents: current state, a BOOKMARK marking the end of it, then changes; validated like Kubernetes', async () => {
+    const s = t.server;
+    for (const n of ['init-a', 'init-b']) assert.equal((await call(s, 'POST', '/api/v1/namespaces/default/configmaps', cm(n, { init: 'yes' }))).status, 201);
+    const base = '/api/v1/namespaces/default/configmaps?watch=1&labelSelector=init%3Dyes';
+    const w = watch(s, `${base}&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan`);
+    try {
+      const first = [await w.next(), await w.next()];
+      assert.deepEqual(first.map((e) => [e.type, e.object.metadata.name]).sort(), [['ADDED', 'init-a'], ['ADDED', 'init-b']]);
+      const end = await w.next();
+      assert.equal(end.type, 'BOOKMARK');
+      assert.equal(end.object.kind, 'ConfigMap');
+      assert.deepEqual(end.object.metadata.annotations, { 'k8s.io/initial-events-end': 'true' });
+      assert.ok(Number(end.object.metadata.resourceVersion) >= Number(first[1].object.metadata.resourceVersion));
+      await call(s, 'PATCH', '/api/v1/namespaces/default/configmaps/init-a', { data: { v: '2' } }, { contentType: 'application/merge-patch+json' });
+      const change = await w.next();
+      assert.equal(change.type, 'MODIFIED');
+      assert.equal(change.object.data.v, '2');
+    } finally {
+      w.close();
+    }
+    // Without allowWatchBookmarks there is no bookmark in a plain watch from 0 either.
+    const plain = watch(s, `${base}&resourceVersion=0&timeoutSeconds=1`);
+    await plain.ended;
+    assert.deepEqual(plain.events.map((e) => e.type), ['ADDED', 'ADDED']);
+    const noBookmarks = await call(s, 'GET', `${base}&sendInitialEvents=true&resourceVersionMatch=NotOlderThan`);
+    assert.equal(noBookmarks.status, 400);
+    assert.match(noBookmarks.body.message, /sendInitialEvents requires allowWatchBookmarks=true/);
+    const noMatch = await call(s, 'GET', `${base}&sendInitialEvents=true&allowWatchBookmarks=true`);
+    assert.equal(noMatch.status, 400);
+    assert.match(noMatch.body.message, /sendInitialEvents requires setting resourceVersionMatch to NotOlderThan/);
+  });
+
   test('graceful pod deletion: binding, deletionTimestamp, then removal with grace 0', async () => {
     const s = t.server;
     await call(s, 'POST', '/api/v1/namespaces/default/pods', pod('graceful'));

@@ -26,6 +26,15 @@ export async function serveWatch(api: ApiContext, r: Request, k: KindInfo): Prom
   if (rvParam !== '' && !/^\d+$/.test(rvParam)) throw badRequest(`invalid resource version "${rvParam}"`);
   const timeoutS = Number(q.get('timeoutSeconds') ?? DEFAULT_TIMEOUT_S);
   const bookmarks = q.get('allowWatchBookmarks') === 'true';
+  // Streaming lists (KEP-3157, the WatchList feature): the current state as ADDED events, then a
+  // BOOKMARK annotated k8s.io/initial-events-end, then changes. Kubernetes' validation rules apply.
+  const initialEvents = q.get('sendInitialEvents') === 'true';
+  if (initialEvents) {
+    if (!bookmarks) throw badRequest('allowWatchBookmarks: Forbidden: sendInitialEvents requires allowWatchBookmarks=true');
+    if (q.get('resourceVersionMatch') !== 'NotOlderThan') throw badRequest('resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan');
+  } else if (q.get('resourceVersionMatch')) {
+    throw badRequest('resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided');
+  }
   const table = wantsTable(r.req.headers.accept);
   const includeObject = q.get('includeObject');
   const prefix = listPrefix(k, r.info.namespace);
@@ -70,12 +79,15 @@ export async function serveWatch(api: ApiContext, r: Request, k: KindInfo): Prom
   };
 
   let from: number;
-  if (rvParam === '' || rvParam === '0') {
+  if (rvParam === '' || rvParam === '0' || initialEvents) {
     const { items, revision } = await api.store.list(prefix);
     lastRevision = revision;
     for (const it of items) {
       const obj = fromStorage(it, k, version);
       if (match(obj)) send('ADDED', obj);
+    }
+    if (initialEvents) {
+      send('BOOKMARK', { kind: k.kind, apiVersion: k.group ? `${k.group}/${version}` : version, metadata: { resourceVersion: String(revision), annotations: { 'k8s.io/initial-events-end': 'true' } } });
     }
     from = revision;
   } else {

@@ -7,6 +7,7 @@ import { iptablesArgs } from './traffic-annotations.js';
 import { workloadName } from './workload.js';
 import { rewriteEnabled, rewriteProbes, type ProbeRewrite } from './probes.js';
 import { APP_PROBERS_ENV } from '../api/security/app-probers.js';
+import { proxyMetadata } from './proxy-config.js';
 
 export const INJECT_ANNOTATION = 'sidecar.istio.io/inject';
 export const STATUS_ANNOTATION = 'sidecar.istio.io/status';
@@ -96,6 +97,8 @@ function proxyContainer(pod: Pod, finalLabels: Record<string, string>, values: T
       { name: 'ISTIO_META_ISTIO_VERSION', value: values.proxyVersion },
       { name: 'TRELLIS_POD_LABELS', value: JSON.stringify(finalLabels) },
       ...(probes ? [{ name: APP_PROBERS_ENV, value: JSON.stringify(probes.probers) }] : []),
+      // proxy.istio.io/config proxyMetadata: the pod's own agent settings (e.g. SECRET_TTL).
+      ...Object.entries(proxyMetadata(pod)).map(([name, value]) => ({ name, value })),
     ],
     // The app starts only once this passes (native sidecar): probe often, as Istio does,
     // so a ready proxy is noticed within a second.

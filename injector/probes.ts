@@ -1,7 +1,7 @@
 // Probe rewriting (Istio's rewriteAppHTTPProbe): under STRICT mTLS the kubelet's plaintext
 // probes would be refused by the sidecar, so httpGet and tcpSocket probes of app containers
 // are pointed at the sidecar's status port, /app-health/<container>/<kind>, and the originals
-// travel to the proxy in ISTIO_KUBE_APP_PROBERS; the proxy probes the app on localhost.
+// travel to the proxy in ISTIO_KUBE_APP_PROBERS; the proxy probes the app on its pod IP.
 import type { Container, Pod, Probe } from '../api/kube/index.js';
 import { appProbePath, type AppProber } from '../api/security/app-probers.js';
 

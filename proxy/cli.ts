@@ -10,7 +10,7 @@ import { certManagerFromEnv } from './security/from-env.js';
 import { parseInterceptionFlags } from './interception/iptables-rules.js';
 import { applyInterception, removeInterception } from './interception/iptables.js';
 import { validateRedirection } from './interception/validate.js';
-import { parseAppProbers } from './health/app-probes.js';
+import { legacyLocalhostFromEnv, parseAppProbers } from './health/app-probes.js';
 
 const USAGE = `usage:
   cli.js proxy sidecar|router
@@ -35,6 +35,7 @@ async function runSidecar(nodeType: 'sidecar' | 'router'): Promise<void> {
     certificates: certManagerFromEnv(),
     nodeType,
     appProbes: parseAppProbers(process.env.ISTIO_KUBE_APP_PROBERS),
+    legacyLocalhostProbes: legacyLocalhostFromEnv(),
   });
   await sidecar.start();
   process.stderr.write(`trellis-proxy: ${nodeType} for ${boot.identity.podName}.${boot.identity.namespace} started, xDS at ${boot.pilotAddress}\n`);

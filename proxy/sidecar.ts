@@ -48,6 +48,8 @@ export interface SidecarOptions {
   tlsSecrets?: CertificateSource;
   /** The app's probes the injector moved to the status port (ISTIO_KUBE_APP_PROBERS). */
   appProbes?: AppProbers;
+  /** Forward app probes to 127.0.0.1 instead of the pod IP (REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION). */
+  legacyLocalhostProbes?: boolean;
 }
 
 const DEFAULT_METRIC_EXPIRY_MS = 10 * 60_000;
@@ -92,7 +94,7 @@ export class Sidecar {
       drainListeners: (inboundOnly) => this.drain(inboundOnly ? ['inbound'] : ['inbound', 'outbound']),
       listeners: () => this.listeners.describe(),
       quit: () => (opts.onQuit ?? (() => { void this.stop().finally(() => process.exit(0)); }))(),
-    }, opts.appProbes);
+    }, opts.appProbes, opts.legacyLocalhostProbes);
     this.config.on('change', (snapshot) => {
       this.clusters.reconcile(snapshot);
       // Binds are serialized so two quick pushes cannot bind the same listener twice.

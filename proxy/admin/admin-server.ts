@@ -6,7 +6,7 @@ import type { XdsTransport } from '../xds/xds-transport.js';
 import { resolveCluster } from '../upstream/cluster-manager.js';
 import { PROXY_VERSION, nodeId } from '../xds/node.js';
 import { configDump } from './config-dump.js';
-import { appProbeHandler, type AppProbers } from '../health/app-probes.js';
+import { appProbeHandler, probeTarget, type AppProbers } from '../health/app-probes.js';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
 
@@ -57,7 +57,9 @@ export class AdminServers {
 
   constructor(private readonly rt: ProxyRuntime, private readonly ads: () => XdsTransport | undefined, private readonly lifecycle?: AdminLifecycle,
     /** The app's rewritten probes, answered on the readiness port under /app-health/. */
-    private readonly appProbes?: AppProbers) {}
+    private readonly appProbes?: AppProbers,
+    /** REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION: probe the app on 127.0.0.1, not the pod IP. */
+    private readonly legacyLocalhostProbes = false) {}
 
   async start(ports: AdminPorts, adminHost = '127.0.0.1', publicHost = '0.0.0.0'): Promise<AdminPorts> {
     const ready: Handler = (_req, res) => (this.rt.ready() ? send(res, 200, 'LIVE\n') : send(res, 503, 'PRE_INITIALIZING\n'));
@@ -90,7 +92,7 @@ export class AdminServers {
     this.servers.push(admin);
     const prom = await serve(publicHost, ports.prometheus, { '/stats/prometheus': prometheus });
     this.servers.push(prom);
-    const readiness = await serve(publicHost, ports.readiness, { '/healthz/ready': ready }, this.appProbes && appProbeHandler(this.appProbes));
+    const readiness = await serve(publicHost, ports.readiness, { '/healthz/ready': ready }, this.appProbes && appProbeHandler(this.appProbes, probeTarget(this.rt.identity.instanceIp, this.legacyLocalhostProbes)));
     this.servers.push(readiness);
     const port = (s: http.Server): number => (s.address() as AddressInfo).port;
     return { admin: port(admin), prometheus: port(prom), readiness: port(readiness) };

@@ -1,7 +1,12 @@
 // App probe forwarding on the status port (Istio's pilot-agent /app-health/): the kubelet's
 // probes were rewritten by the injector to /app-health/<container>/<kind>; this probes the app
-// on localhost the way the original probe asked (port, path, headers, scheme; or a TCP
-// connect) and answers with the app's status, so probes keep working under STRICT mTLS.
+// the way the original probe asked (port, path, headers, scheme; or a TCP connect) and
+// answers with the app's status, so probes keep working under STRICT mTLS.
+// Like Istio's agent since 1.10 (and like the kubelet itself), the probe goes to the pod IP,
+// so an app listening only on its pod IP passes; it leaves from 127.0.0.6, the source the
+// interception rules never capture, so it reaches the app directly rather than looping
+// through the inbound listener. REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION=true restores
+// probing 127.0.0.1.
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -41,14 +46,45 @@ export function parseAppProbers(text: string | undefined): AppProbers {
 
 interface ProbeResult { status: number; body: string }
 
-function probeHttp(p: AppProber, host: string, timeoutMs: number): Promise<ProbeResult> {
+/** Where forwarded probes go, and the local address they leave from. */
+export interface ProbeTarget {
+  host: string;
+  localAddress?: string;
+}
+
+/** Istio's inbound passthrough source: ISTIO_OUTPUT returns it on lo before any redirect. */
+export const PROBE_SOURCE_ADDRESS = '127.0.0.6';
+export const LEGACY_LOCALHOST_ENV = 'REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION';
+
+/** The pod IP (from 127.0.0.6), or 127.0.0.1 with the legacy switch or without a pod IP. */
+export function probeTarget(instanceIp: string | undefined, legacyLocalhost: boolean): ProbeTarget {
+  if (legacyLocalhost || !instanceIp) return { host: '127.0.0.1' };
+  return { host: instanceIp, localAddress: PROBE_SOURCE_ADDRESS };
+}
+
+/** Parses REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION (Istio: a bool, default false). */
+export function legacyLocalhostFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env[LEGACY_LOCALHOST_ENV];
+  if (v === undefined || v === '') return false;
+  if (/^(true|1)$/i.test(v)) return true;
+  if (/^(false|0)$/i.test(v)) return false;
+  throw new Error(`${LEGACY_LOCALHOST_ENV}: "${v}" is not a boolean (true or false)`);
+}
+
+/** A probe naming its own host goes there as it is (no source binding: it may not be local). */
+function destination(target: ProbeTarget, host: string | undefined): ProbeTarget {
+  return host ? { host } : target;
+}
+
+function probeHttp(p: AppProber, target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
   const get = p.httpGet!;
   const headers: Record<string, string> = { 'user-agent': 'kube-probe/1.32' };
   for (const h of get.httpHeaders ?? []) headers[h.name.toLowerCase()] = h.value;
   const lib = get.scheme === 'HTTPS' ? https : http;
   return new Promise((resolve) => {
     // The kubelet does not verify an HTTPS probe's certificate; neither does this.
-    const req = lib.request({ host: get.host ?? host, port: get.port, path: get.path ?? '/', method: 'GET', headers, rejectUnauthorized: false, timeout: timeoutMs, agent: false }, (res) => {
+    const to = destination(target, get.host);
+    const req = lib.request({ host: to.host, ...(to.localAddress ? { localAddress: to.localAddress } : {}), port: get.port, path: get.path ?? '/', method: 'GET', headers, rejectUnauthorized: false, timeout: timeoutMs, agent: false }, (res) => {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode ?? 500, body: '' }));
       res.on('error', () => resolve({ status: 500, body: 'app probe: response error\n' }));
@@ -59,10 +95,11 @@ function probeHttp(p: AppProber, host: string, timeoutMs: number): Promise<Probe
   });
 }
 
-function probeTcp(p: AppProber, host: string, timeoutMs: number): Promise<ProbeResult> {
+function probeTcp(p: AppProber, target: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
   const t = p.tcpSocket!;
+  const to = destination(target, t.host);
   return new Promise((resolve) => {
-    const s = net.connect({ host: t.host ?? host, port: t.port });
+    const s = net.connect({ host: to.host, port: t.port, ...(to.localAddress ? { localAddress: to.localAddress } : {}) });
     const done = (r: ProbeResult): void => { s.destroy(); resolve(r); };
     s.setTimeout(timeoutMs, () => done({ status: 500, body: `app probe: connect to port ${t.port} timed out\n` }));
     s.once('connect', () => done({ status: 200, body: 'OK\n' }));
@@ -71,10 +108,10 @@ function probeTcp(p: AppProber, host: string, timeoutMs: number): Promise<ProbeR
 }
 
 /**
- * Handles /app-health/... on the status port, or returns false for other paths. `appHost` is
- * where the app listens (localhost in the pod's network namespace).
+ * Handles /app-health/... on the status port, or returns false for other paths. `target` is
+ * where the app is probed (see probeTarget).
  */
-export function appProbeHandler(probers: AppProbers, appHost = '127.0.0.1'): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
+export function appProbeHandler(probers: AppProbers, target: ProbeTarget = { host: '127.0.0.1' }): (req: http.IncomingMessage, res: http.ServerResponse) => boolean {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (!path.startsWith(APP_HEALTH_PREFIX)) return false;
@@ -84,7 +121,7 @@ export function appProbeHandler(probers: AppProbers, appHost = '127.0.0.1'): (re
       return true;
     }
     const timeoutMs = Math.max(1, p.timeoutSeconds ?? 1) * 1000;
-    void (p.httpGet ? probeHttp(p, appHost, timeoutMs) : probeTcp(p, appHost, timeoutMs)).then((r) => {
+    void (p.httpGet ? probeHttp(p, target, timeoutMs) : probeTcp(p, target, timeoutMs)).then((r) => {
       res.writeHead(r.status, { 'content-type': 'text/plain' }).end(r.body);
     });
     return true;

@@ -6,6 +6,38 @@ import { WorkloadCertManager, type CertManagerOptions } from './cert-manager.js'
 export const ISTIO_TOKEN_FILE = '/var/run/secrets/tokens/istio-token';
 export const ISTIO_ROOT_CERT_FILE = '/var/run/secrets/istio/root-cert.pem';
 
+const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
+/** A Go duration as Istio's agent takes it ("24h", "90m", "1h30m", "20s") in seconds. */
+export function parseGoDuration(name: string, text: string): number {
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let total = 0;
+  let end = 0;
+  let m: RegExpExecArray | null;
+  // A failed sticky exec resets lastIndex, so the matched length is tracked apart.
+  while ((m = re.exec(text)) !== null) {
+    total += Number(m[1]) * UNIT_SECONDS[m[2]];
+    end = re.lastIndex;
+  }
+  if (end !== text.length || text === '' || total <= 0) throw new Error(`sidecar certificates: env ${name}: "${text}" is not a positive duration like 24h, 90m or 30s`);
+  return total;
+}
+
+/**
+ * The certificate lifetime asked of the CA: SECRET_TTL (Istio's agent, a duration, default
+ * 24h there and here) or SECRET_TTL_SECONDS; undefined = the CA's default. The CA caps it at
+ * its maximum workload TTL.
+ */
+export function secretTtlSeconds(env: NodeJS.ProcessEnv): number | undefined {
+  if (env.SECRET_TTL) return Math.max(1, Math.round(parseGoDuration('SECRET_TTL', env.SECRET_TTL)));
+  if (env.SECRET_TTL_SECONDS) {
+    const n = Number(env.SECRET_TTL_SECONDS);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`sidecar certificates: env SECRET_TTL_SECONDS: "${env.SECRET_TTL_SECONDS}" is not a positive whole number of seconds`);
+    return n;
+  }
+  return undefined;
+}
+
 /** undefined when CA_ADDR is unset (mTLS off: the proxy runs without a certificate). */
 export function certManagerFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<CertManagerOptions> = {}): WorkloadCertManager | undefined {
   const caAddress = env.CA_ADDR;
@@ -23,7 +55,7 @@ export function certManagerFromEnv(env: NodeJS.ProcessEnv = process.env, overrid
     trustDomain: env.TRUST_DOMAIN || 'cluster.local',
     namespace: need('POD_NAMESPACE'),
     serviceAccount: need('SERVICE_ACCOUNT'),
-    ttlSeconds: env.SECRET_TTL_SECONDS ? Number(env.SECRET_TTL_SECONDS) : undefined,
+    ttlSeconds: secretTtlSeconds(env),
     ...overrides,
   });
 }

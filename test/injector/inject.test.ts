@@ -172,6 +172,17 @@ describe('inject', () => {
     assert.throws(() => inject(badCidr, ns, values), /excludeOutboundIPRanges/);
   });
 
+  it('passes proxy.istio.io/config proxyMetadata to the proxy as environment variables, as Istio does', () => {
+    const pod = deploymentPod({ annotations: { 'proxy.istio.io/config': 'proxyMetadata:\n  SECRET_TTL: 1h\n  ISTIO_META_DNS_CAPTURE: true\n' } });
+    const env = envOf((injected(pod).spec.initContainers ?? [])[1]);
+    assert.equal(env.SECRET_TTL, '1h');
+    assert.equal(env.ISTIO_META_DNS_CAPTURE, 'true');
+    assert.equal(envOf((injected(deploymentPod()).spec.initContainers ?? [])[1]).SECRET_TTL, undefined);
+    const bad = deploymentPod({ annotations: { 'proxy.istio.io/config': '{"proxyMetadata": {"SECRET TTL": "1h"}}' } });
+    assert.throws(() => inject(bad, ns, values), (e: unknown) => e instanceof InjectionError && /proxy\.istio\.io\/config\]\.proxyMetadata\.SECRET TTL: not a valid environment variable name/.test(e.message));
+    assert.throws(() => inject(deploymentPod({ annotations: { 'proxy.istio.io/config': 'proxyMetadata: [1' } }), ns, values), /proxy\.istio\.io\/config\]: not valid YAML/);
+  });
+
   it('takes the proxy image and version from the environment', () => {
     const v = templateValuesFromEnv({ HUB: 'registry.example/mesh', PROXY_VERSION: '0.2.0', PILOT_ADDRESS: 'istiod.other.svc:15010' });
     const out = applyPatch(deploymentPod(), inject(deploymentPod(), ns, v));

@@ -12,6 +12,7 @@ import { R, type ConfigMap, type Secret } from '../../api/kube/index.js';
 import { spiffeId, spiffeIdOf, uriSans } from '../../api/security/index.js';
 import { CertificateAuthority, MemorySecretStore, RootCertPublisher, ROOT_CERT_CONFIGMAP, SELF_SIGNED_SECRET, startMeshCA } from '../../pilot/ca/index.js';
 import { CAClient, WorkloadCertManager, certManagerFromEnv, createCsr, generateWorkloadKey } from '../../proxy/security/index.js';
+import { secretTtlSeconds } from '../../proxy/security/from-env.js';
 import { CA_NAMESPACE, makeCACert, startCA, startCluster, type RunningCA, type TestCluster } from './helpers.js';
 
 let cluster: TestCluster;
@@ -184,11 +185,26 @@ test('startMeshCA + certManagerFromEnv: a sidecar set up as the injector would s
   const mgr = certManagerFromEnv({
     CA_ADDR: `127.0.0.1:${mesh.port}`, CA_SERVER_NAME: 'istiod.trellis-system.svc', POD_NAMESPACE: 'shop', SERVICE_ACCOUNT: 'web',
     ISTIO_TOKEN_FILE: path.join(dir, 'istio-token'), CA_ROOT_CERT_FILE: path.join(dir, 'root-cert.pem'),
+    // Istio's agent setting (a pod sets it through proxy.istio.io/config proxyMetadata).
+    SECRET_TTL: '2m',
   });
   assert.ok(mgr);
   cleanups.push(() => mgr.stop());
   const cert = await mgr.start();
   assert.equal(spiffeIdOf(cert.certChainPem), 'spiffe://cluster.local/ns/shop/sa/web');
+  const left = cert.notAfter.getTime() - Date.now();
+  assert.ok(left > 90_000 && left <= 120_000, `SECRET_TTL=2m gives a certificate ending in 2 minutes (${left} ms left)`);
   assert.ok(verifiesTo([cert.certChainPem, mesh.ca.rootPem], mesh.ca.rootPem));
   assert.equal(certManagerFromEnv({}), undefined);
+});
+
+test('SECRET_TTL takes Go durations; a bad value is refused naming the variable', () => {
+  assert.equal(secretTtlSeconds({ SECRET_TTL: '24h' }), 86_400);
+  assert.equal(secretTtlSeconds({ SECRET_TTL: '1h30m' }), 5_400);
+  assert.equal(secretTtlSeconds({ SECRET_TTL: '12s' }), 12);
+  assert.equal(secretTtlSeconds({ SECRET_TTL_SECONDS: '30' }), 30);
+  assert.equal(secretTtlSeconds({}), undefined);
+  assert.throws(() => secretTtlSeconds({ SECRET_TTL: '10' }), /env SECRET_TTL: "10" is not a positive duration/);
+  assert.throws(() => secretTtlSeconds({ SECRET_TTL: '5x' }), /SECRET_TTL/);
+  assert.throws(() => secretTtlSeconds({ SECRET_TTL_SECONDS: 'soon' }), /SECRET_TTL_SECONDS: "soon"/);
 });

@@ -4,6 +4,7 @@ import type { Pod } from '../api/kube/index.js';
 import { inject, injectionDecision, type NamespaceInfo } from './inject.js';
 import type { TemplateValues } from './template.js';
 import { InjectionError } from './traffic-annotations.js';
+import { TemplateError, type ParsedTemplate } from './templater.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
@@ -70,7 +71,7 @@ function respond(response: AdmissionResponse): AdmissionReview {
 }
 
 /** Answers one admission request for pod injection. */
-export function reviewPod(req: AdmissionRequest, values: TemplateValues): ReviewOutcome {
+export function reviewPod(req: AdmissionRequest, values: TemplateValues, template?: ParsedTemplate): ReviewOutcome {
   const allow = (summary: string): ReviewOutcome => ({ review: respond({ uid: req.uid, allowed: true }), summary });
   const isPod = (req.kind?.kind ?? 'Pod') === 'Pod' && (req.resource?.resource ?? 'pods') === 'pods' && !req.subResource;
   if (!isPod) return allow(`not a pod (${req.resource?.resource ?? req.kind?.kind}), allowed unchanged`);
@@ -87,12 +88,13 @@ export function reviewPod(req: AdmissionRequest, values: TemplateValues): Review
   const ns: NamespaceInfo = { name: namespace };
   const who = `${namespace}/${pod.metadata.name || req.name || `${pod.metadata.generateName ?? ''}*`}`;
   try {
-    const ops = inject(pod, ns, values);
+    const ops = inject(pod, ns, values, template);
     if (ops.length === 0) return allow(`${who}: skipped: ${injectionDecision(pod, ns, values).reason}`);
     const patch = Buffer.from(JSON.stringify(ops)).toString('base64');
     return { review: respond({ uid: req.uid, allowed: true, patchType: 'JSONPatch', patch }), summary: `${who}: injected (${ops.length} patch ops)` };
   } catch (e) {
-    if (!(e instanceof InjectionError)) throw e;
+    // Only pods being injected get here: a template that cannot render refuses them alone.
+    if (!(e instanceof InjectionError || e instanceof TemplateError)) throw e;
     return {
       review: respond({ uid: req.uid, allowed: false, status: { code: 400, reason: 'BadRequest', message: `injection of pod ${who} failed: ${e.message}` } }),
       summary: `${who}: rejected: ${e.message}`,

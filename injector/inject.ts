@@ -1,13 +1,12 @@
-// The injection itself: a pure function from (pod, namespace, template values) to the
-// JSONPatch that adds the interception init container and the proxy as a native sidecar.
-import type { Container, Pod, Volume } from '../api/kube/index.js';
+// The injection itself: a pure function from (pod, namespace, template values, template) to
+// the JSONPatch that adds what the template renders (by default the interception init
+// container and the proxy as a native sidecar; see sidecar-template.ts).
+import type { Pod } from '../api/kube/index.js';
 import { escapePointerToken, type JsonPatchOp } from './jsonpatch.js';
 import type { TemplateValues } from './template.js';
-import { iptablesArgs } from './traffic-annotations.js';
-import { workloadName } from './workload.js';
-import { rewriteEnabled, rewriteProbes, type ProbeRewrite } from './probes.js';
-import { APP_PROBERS_ENV } from '../api/security/app-probers.js';
-import { proxyMetadata } from './proxy-config.js';
+import { rewriteEnabled, rewriteProbes } from './probes.js';
+import { defaultSidecarTemplate, renderSidecar, type RenderedSidecar } from './sidecar-template.js';
+import type { ParsedTemplate } from './templater.js';
 
 export const INJECT_ANNOTATION = 'sidecar.istio.io/inject';
 export const STATUS_ANNOTATION = 'sidecar.istio.io/status';
@@ -18,17 +17,6 @@ export const INIT_CONTAINER_NAME = 'istio-init';
 export const PROXY_CONTAINER_NAME = 'istio-proxy';
 export const TOKEN_VOLUME = 'istio-token';
 export const ROOT_CERT_VOLUME = 'istiod-ca-cert';
-
-/**
- * The sidecar's identity inputs, at Istio's paths: a token only the mesh CA accepts
- * (audience istio-ca, so it cannot be replayed against the API server) and the CA's root.
- */
-function identityVolumes(): Volume[] {
-  return [
-    { name: TOKEN_VOLUME, projected: { sources: [{ serviceAccountToken: { path: 'istio-token', audience: 'istio-ca', expirationSeconds: 43200 } }] } },
-    { name: ROOT_CERT_VOLUME, configMap: { name: 'istio-ca-root-cert' } },
-  ];
-}
 
 export interface NamespaceInfo {
   name: string;
@@ -60,86 +48,12 @@ export function injectionDecision(pod: Pod, ns: NamespaceInfo, values: TemplateV
   return { inject: true, reason: 'injected' };
 }
 
-function fieldRefEnv(name: string, fieldPath: string): NonNullable<Container['env']>[number] {
-  return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
-}
-
-function initContainer(pod: Pod, values: TemplateValues): Container {
-  return {
-    name: INIT_CONTAINER_NAME,
-    image: values.proxyImage,
-    args: iptablesArgs(pod.metadata.annotations ?? {}, values),
-    // Writing iptables rules needs root with NET_ADMIN/NET_RAW and nothing more (Istio's
-    // istio-init): every other capability dropped, never privileged.
-    securityContext: { runAsUser: 0, runAsNonRoot: false, privileged: false, capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] } },
-  };
-}
-
-function proxyContainer(pod: Pod, finalLabels: Record<string, string>, values: TemplateValues, probes: ProbeRewrite | undefined): Container {
-  return {
-    name: PROXY_CONTAINER_NAME,
-    image: values.proxyImage,
-    args: ['proxy', 'sidecar'],
-    // A native sidecar: started before, and stopped after, the app containers.
-    restartPolicy: 'Always',
-    ports: [{ name: 'http-envoy-prom', containerPort: values.prometheusPort, protocol: 'TCP' }],
-    env: [
-      fieldRefEnv('POD_NAME', 'metadata.name'),
-      fieldRefEnv('POD_NAMESPACE', 'metadata.namespace'),
-      fieldRefEnv('INSTANCE_IP', 'status.podIP'),
-      fieldRefEnv('SERVICE_ACCOUNT', 'spec.serviceAccountName'),
-      { name: 'PILOT_ADDRESS', value: values.pilotAddress },
-      { name: 'CA_ADDR', value: values.caAddress },
-      { name: 'TRUST_DOMAIN', value: values.trustDomain },
-      { name: 'CLUSTER_ID', value: values.clusterId },
-      { name: 'ISTIO_META_WORKLOAD_NAME', value: workloadName(pod) },
-      { name: 'ISTIO_META_CLUSTER_ID', value: values.clusterId },
-      { name: 'ISTIO_META_ISTIO_VERSION', value: values.proxyVersion },
-      { name: 'TRELLIS_POD_LABELS', value: JSON.stringify(finalLabels) },
-      ...(probes ? [{ name: APP_PROBERS_ENV, value: JSON.stringify(probes.probers) }] : []),
-      // proxy.istio.io/config proxyMetadata: the pod's own agent settings (e.g. SECRET_TTL).
-      ...Object.entries(proxyMetadata(pod)).map(([name, value]) => ({ name, value })),
-    ],
-    // The app starts only once this passes (native sidecar): probe often, as Istio does,
-    // so a ready proxy is noticed within a second.
-    startupProbe: {
-      httpGet: { path: '/healthz/ready', port: values.statusPort },
-      periodSeconds: 1,
-      timeoutSeconds: 3,
-      failureThreshold: 600,
-    },
-    readinessProbe: {
-      httpGet: { path: '/healthz/ready', port: values.statusPort },
-      initialDelaySeconds: 0,
-      periodSeconds: 2,
-      timeoutSeconds: 3,
-      failureThreshold: 4,
-    },
-    volumeMounts: [
-      { name: TOKEN_VOLUME, mountPath: '/var/run/secrets/tokens', readOnly: true },
-      { name: ROOT_CERT_VOLUME, mountPath: '/var/run/secrets/istio', readOnly: true },
-    ],
-    // UID 1337 is what the interception rules exempt, so the proxy's own traffic is not captured.
-    securityContext: { runAsUser: values.proxyUid, runAsGroup: values.proxyGid },
-  };
-}
-
-/** Labels the injector adds; existing canonical labels are kept, as in Istio's template. */
-function injectedLabels(pod: Pod): Record<string, string> {
-  const labels = pod.metadata.labels ?? {};
-  return {
-    [TLS_MODE_LABEL]: 'istio',
-    [CANONICAL_NAME_LABEL]: labels[CANONICAL_NAME_LABEL] ?? labels['app.kubernetes.io/name'] ?? labels.app ?? workloadName(pod),
-    [CANONICAL_REVISION_LABEL]: labels[CANONICAL_REVISION_LABEL] ?? labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest',
-  };
-}
-
-/** The value of sidecar.istio.io/status, shaped like Istio's. */
-export function statusAnnotation(values: TemplateValues): string {
+/** The value of sidecar.istio.io/status, shaped like Istio's: what the template added. */
+export function statusAnnotation(values: TemplateValues, added: Pick<RenderedSidecar, 'initContainers' | 'containers' | 'volumes'>): string {
   return JSON.stringify({
-    initContainers: [INIT_CONTAINER_NAME, PROXY_CONTAINER_NAME],
-    containers: [],
-    volumes: [TOKEN_VOLUME, ROOT_CERT_VOLUME],
+    initContainers: added.initContainers.map((c) => c.name),
+    containers: added.containers.map((c) => c.name),
+    volumes: added.volumes.map((v) => v.name),
     imagePullSecrets: [],
     revision: values.revision,
   });
@@ -158,23 +72,19 @@ function addToMap(ops: JsonPatchOp[], path: string, existing: Record<string, str
 /**
  * The JSONPatch that injects the sidecar, or [] when the pod is not to be injected.
  * Idempotent: an injected pod carries the status annotation, so a second call yields [].
- * Throws InjectionError when a traffic annotation is invalid.
+ * Throws InjectionError when a pod annotation is invalid, TemplateError when the template
+ * cannot render for this pod (both refuse only this pod).
  */
-export function inject(pod: Pod, ns: NamespaceInfo, values: TemplateValues): JsonPatchOp[] {
+export function inject(pod: Pod, ns: NamespaceInfo, values: TemplateValues, template: ParsedTemplate = defaultSidecarTemplate()): JsonPatchOp[] {
   if (!injectionDecision(pod, ns, values).inject) return [];
   const ops: JsonPatchOp[] = [];
-  const newLabels = injectedLabels(pod);
-  const finalLabels = { ...(pod.metadata.labels ?? {}), ...newLabels };
-
-  // istio-init goes after the pod's own init containers (so they run before traffic is
-  // captured), and the native sidecar last, as Istio orders them.
   const probes = rewriteEnabled(pod, values.rewriteAppProbes) ? rewriteProbes(pod, values.statusPort) : undefined;
-  const added = [initContainer(pod, values), proxyContainer(pod, finalLabels, values, probes)];
-  if (pod.spec.initContainers === undefined) {
-    ops.push({ op: 'add', path: '/spec/initContainers', value: added });
-  } else {
-    for (const c of added) ops.push({ op: 'add', path: '/spec/initContainers/-', value: c });
-  }
+  const added = renderSidecar(template, pod, values, probes, ns.name);
+
+  // The template's init containers go after the pod's own (so they run before traffic is
+  // captured), the native sidecar last, as Istio orders them; its containers after the app's.
+  appendAll(ops, '/spec/initContainers', pod.spec.initContainers, added.initContainers);
+  appendAll(ops, '/spec/containers', pod.spec.containers, added.containers);
 
   pod.spec.containers.forEach((c, i) => {
     const rewritten = probes?.containers[i];
@@ -183,10 +93,15 @@ export function inject(pod: Pod, ns: NamespaceInfo, values: TemplateValues): Jso
     }
   });
 
-  if (pod.spec.volumes === undefined) ops.push({ op: 'add', path: '/spec/volumes', value: identityVolumes() });
-  else for (const v of identityVolumes()) ops.push({ op: 'add', path: '/spec/volumes/-', value: v });
-
-  addToMap(ops, '/metadata/annotations', pod.metadata.annotations, { [STATUS_ANNOTATION]: statusAnnotation(values) });
-  addToMap(ops, '/metadata/labels', pod.metadata.labels, newLabels);
+  appendAll(ops, '/spec/volumes', pod.spec.volumes, added.volumes);
+  addToMap(ops, '/metadata/annotations', pod.metadata.annotations, { ...added.annotations, [STATUS_ANNOTATION]: statusAnnotation(values, added) });
+  if (Object.keys(added.labels).length) addToMap(ops, '/metadata/labels', pod.metadata.labels, added.labels);
   return ops;
+}
+
+/** Appends items to the list at `path` (created whole when the list is absent). */
+function appendAll(ops: JsonPatchOp[], path: string, existing: unknown[] | undefined, items: unknown[]): void {
+  if (!items.length) return;
+  if (existing === undefined) ops.push({ op: 'add', path, value: items });
+  else for (const v of items) ops.push({ op: 'add', path: `${path}/-`, value: v });
 }

@@ -11,6 +11,8 @@ import { generateServingCertificate, serviceDnsNames } from '../api/tls/serving-
 import { templateValuesFromEnv, type TemplateValues } from './template.js';
 import { Registry } from 'prom-client';
 import { TemplateSource } from './template-source.js';
+import { defaultSidecarTemplate } from './sidecar-template.js';
+import type { ParsedTemplate } from './templater.js';
 import { MissingSidecarReporter } from './missing-sidecar.js';
 import { createReadyServer, createWebhookServer, listen } from './webhook-server.js';
 
@@ -43,8 +45,8 @@ export interface RunningInjector {
   readyPort: number | undefined;
   /** The CA that signed the serving certificate (what goes into caBundle). */
   caCertPem: string;
-  /** The injection template in use (follows the ConfigMap). */
-  template: { current: TemplateValues; lastError: string | undefined };
+  /** The injection template and values in use (follow the ConfigMap). */
+  template: { current: TemplateValues; template: ParsedTemplate; lastError: string | undefined };
   /** The missing-sidecar reporter, when running. */
   missingSidecars: MissingSidecarReporter | undefined;
   /** Prometheus registry served at /metrics on the ready port. */
@@ -78,7 +80,7 @@ export async function startInjector(opts: InjectorOptions = {}): Promise<Running
     ? new CaBundleReconciler({ client, configName, caCertPem: serving.caCertPem, log, resyncMs: opts.resyncMs })
     : undefined;
   const isReady = (): boolean => reconciler?.ready ?? true;
-  const template = client && opts.watchTemplate !== false ? new TemplateSource({ client, namespace, base, log }) : { current: base, lastError: undefined, start: async () => undefined, stop: () => undefined };
+  const template = client && opts.watchTemplate !== false ? new TemplateSource({ client, namespace, base, log }) : { current: base, template: defaultSidecarTemplate(), lastError: undefined, start: async () => undefined, stop: () => undefined };
   // Read the template before answering any review; an unreadable one leaves the defaults in use.
   await template.start().catch((e: Error) => log(`injection template: ${e.message}; using the built-in values until it can be read`));
   const values = (): TemplateValues => template.current;
@@ -92,7 +94,7 @@ export async function startInjector(opts: InjectorOptions = {}): Promise<Running
     },
   };
 
-  const webhook = createWebhookServer({ host: opts.host ?? '0.0.0.0', port: opts.port ?? 15017, certPem: serving.certPem, keyPem: serving.keyPem, values, isReady, log });
+  const webhook = createWebhookServer({ host: opts.host ?? '0.0.0.0', port: opts.port ?? 15017, certPem: serving.certPem, keyPem: serving.keyPem, values, template: () => template.template, isReady, log });
   const port = await listen(webhook, opts.host ?? '0.0.0.0', opts.port ?? 15017);
   let readyServer: http.Server | undefined;
   let readyPort: number | undefined;

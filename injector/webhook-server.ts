@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { BadReviewError, parseReview, reviewPod } from './admission.js';
 import type { TemplateValues } from './template.js';
+import type { ParsedTemplate } from './templater.js';
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
@@ -14,6 +15,8 @@ export interface WebhookServerOptions {
   keyPem: string;
   /** The current template values (they change when the ConfigMap is edited). */
   values: () => TemplateValues;
+  /** The current injection template (default: the built-in one). */
+  template?: () => ParsedTemplate;
   /** Extra plain-HTTP routes on the ready server (e.g. /metrics). */
   extraRoutes?: Record<string, http.RequestListener>;
   isReady: () => boolean;
@@ -41,7 +44,7 @@ function send(res: http.ServerResponse, code: number, body: unknown): void {
 }
 
 /** Handles /ready (both servers) and /inject (the TLS one only). */
-export function requestHandler(opts: Pick<WebhookServerOptions, 'values' | 'isReady' | 'log' | 'extraRoutes'>, serveInject: boolean): http.RequestListener {
+export function requestHandler(opts: Pick<WebhookServerOptions, 'values' | 'template' | 'isReady' | 'log' | 'extraRoutes'>, serveInject: boolean): http.RequestListener {
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://injector');
     const extra = serveInject ? undefined : opts.extraRoutes?.[url.pathname];
@@ -58,7 +61,7 @@ export function requestHandler(opts: Pick<WebhookServerOptions, 'values' | 'isRe
     readBody(req).then((text) => {
       let body: unknown;
       try { body = JSON.parse(text); } catch { throw new BadReviewError('request body is not JSON'); }
-      const outcome = reviewPod(parseReview(body), opts.values());
+      const outcome = reviewPod(parseReview(body), opts.values(), opts.template?.());
       opts.log(outcome.summary);
       send(res, 200, outcome.review);
     }).catch((e: unknown) => {

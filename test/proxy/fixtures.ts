@@ -38,21 +38,31 @@ export function serviceListener(port: number): object {
   };
 }
 
-export function virtualInbound(address: string, port: number, appPorts: number[]): object {
+/**
+ * The inbound listener for `appPorts`. With `downstreamTls` (pilot's DOWNSTREAM_MTLS) each port
+ * is STRICT as pilot writes it: tls_inspector, a `transportProtocol: tls` chain carrying the
+ * transport socket, and XFCC APPEND_FORWARD on its HCM.
+ */
+export function virtualInbound(address: string, port: number, appPorts: number[], downstreamTls?: object): object {
+  const originalDst = { name: 'envoy.filters.listener.original_dst', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst' } };
+  const tlsInspector = { name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': TYPE_URL.tlsInspector } };
+  const xfcc = downstreamTls ? { forwardClientCertDetails: 'APPEND_FORWARD', setCurrentClientCertDetails: { subject: { value: true }, dns: true, uri: true } } : {};
   return {
     name: 'virtualInbound',
     address: { socketAddress: { address, portValue: port } },
     trafficDirection: 'INBOUND',
-    listenerFilters: [{ name: 'envoy.filters.listener.original_dst', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst' } }],
+    listenerFilters: downstreamTls ? [originalDst, tlsInspector] : [originalDst],
     filterChains: [
       ...appPorts.map((p) => ({
         name: `inbound|${p}||`,
-        filterChainMatch: { destinationPort: { value: p } },
+        filterChainMatch: downstreamTls ? { destinationPort: { value: p }, transportProtocol: 'tls' } : { destinationPort: { value: p } },
+        ...(downstreamTls ? { transportSocket: downstreamTls } : {}),
         filters: [{
           name: 'envoy.filters.network.http_connection_manager',
           typedConfig: {
             '@type': TYPE_URL.httpConnectionManager,
             statPrefix: `inbound_0.0.0.0_${p}`,
+            ...xfcc,
             routeConfig: {
               name: `inbound|${p}||`,
               virtualHosts: [{ name: `inbound|http|${p}`, domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: `inbound|${p}||` } }] }],

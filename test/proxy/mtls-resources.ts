@@ -44,11 +44,11 @@ export function upstreamMtls(sni: string, sans: string[]): object {
 }
 
 /** An EDS cluster with automatic mTLS: TLS to endpoints labelled tlsMode=istio, plaintext to the rest. */
-export function autoMtlsCluster(name: string, sans: string[], extra: object = {}): object {
+export function autoMtlsCluster(name: string, sans: string[], extra: object = {}, sni = `outbound_.80_._.${name}`): object {
   return {
     name, type: 'EDS', edsClusterConfig: { edsConfig: ADS }, connectTimeout: { seconds: 2 }, ...extra,
     transportSocketMatches: [
-      { name: 'tlsMode-istio', match: ISTIO_TLS_MODE, transportSocket: upstreamMtls(`outbound_.80_._.${name}`, sans) },
+      { name: 'tlsMode-istio', match: ISTIO_TLS_MODE, transportSocket: upstreamMtls(sni, sans) },
       { name: 'tlsMode-disabled', match: {}, transportSocket: { name: 'envoy.transport_sockets.raw_buffer', typedConfig: { '@type': TYPE_URL.rawBuffer } } },
     ],
   };

@@ -67,7 +67,7 @@ function httpGet(port: number, host: string): Promise<Reply> {
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
 
-test('HTTPS gateway: SNI to the backend with the Secret\'s certificate, MUTUAL client certificates, rotation without restart, httpsRedirect', async () => {
+async function scenario(deltaXds: boolean): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-gateway-https-'));
   cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
   const api = await startApiServer({ dataDir, store: new MemoryStore(), listen: [{ host: '127.0.0.1', port: 0 }] });
@@ -122,7 +122,7 @@ test('HTTPS gateway: SNI to the backend with the Secret\'s certificate, MUTUAL c
   cleanups.push(() => pilot.stop());
   const { xdsPort, debugPort } = await pilot.start();
   const router = new Sidecar({
-    pilotAddress: `127.0.0.1:${xdsPort}`, nodeType: 'router', log: () => {}, accessLog: () => {},
+    pilotAddress: `127.0.0.1:${xdsPort}`, nodeType: 'router', log: () => {}, accessLog: () => {}, deltaXds,
     identity: { podName: 'istio-ingressgateway-xyz', namespace: 'trellis-system', instanceIp: '127.0.0.1', serviceAccount: 'default', workloadName: 'istio-ingressgateway', labels: { istio: 'ingressgateway' }, domain: 'cluster.local' },
     ports: { admin: 0, prometheus: 0, readiness: 0 },
   });
@@ -162,4 +162,8 @@ test('HTTPS gateway: SNI to the backend with the Secret\'s certificate, MUTUAL c
   const after2 = await httpsGet(httpsPort, 'bookinfo.example.com', { ca: serverCa.rootPem });
   assert.equal(after2.status, 200);
   assert.equal(router.stats.get('listener_manager.listener_create_success'), 2, 'the listeners were bound once each (no restart, no rebind)');
-});
+}
+
+test('HTTPS gateway: SNI to the backend with the Secret\'s certificate, MUTUAL client certificates, rotation without restart, httpsRedirect', () => scenario(false));
+
+test('the same over delta xDS: secrets subscribed by name on DeltaAggregatedResources', () => scenario(true));

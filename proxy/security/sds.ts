@@ -1,6 +1,7 @@
 // The proxy's own SDS: resolves the secret names Istio's agent serves (`default`: the
-// workload certificate chain and key; `ROOTCA`: the trust bundle) from the cert manager, and
-// inline/file material from the TLS context itself. A SecureContext is built once per
+// workload certificate chain and key; `ROOTCA`: the trust bundle) from the cert manager,
+// other names (a gateway's `kubernetes://<credentialName>`) from the secrets received over
+// ADS, and inline/file material from the TLS context itself. A SecureContext is built once per
 // (TLS settings, certificate serial) and rebuilt after a rotation, so new handshakes use the
 // new certificate while established connections keep theirs.
 import tls from 'node:tls';

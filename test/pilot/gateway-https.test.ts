@@ -37,15 +37,17 @@ function crd(plural: string, kind: string): KubeObject {
   };
 }
 
-interface Reply { status: number; body: string; location?: string; fingerprint?: string }
+interface Reply { status: number; body: string; location?: string; fingerprint?: string; protocol?: string | null }
 
 function httpsGet(port: number, host: string, opts: { ca: string; cert?: string; key?: string }): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = https.request({ host: '127.0.0.1', port, path: '/', servername: host, headers: { host }, agent: false, ca: opts.ca, cert: opts.cert, key: opts.key, timeout: 5_000 }, (res) => {
-      const fingerprint = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256;
+      const socket = res.socket as import('node:tls').TLSSocket;
+      const fingerprint = socket.getPeerCertificate().fingerprint256;
+      const protocol = socket.getProtocol();
       let body = '';
       res.on('data', (c: Buffer) => { body += c.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint, protocol }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
@@ -111,7 +113,7 @@ async function scenario(deltaXds: boolean): Promise<void> {
 
   await client.create(R.gateways, gateway('bookinfo-gateway', [
     { port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['bookinfo.example.com'], tls: { httpsRedirect: true } },
-    { port: { number: 443, name: 'https', protocol: 'HTTPS' }, hosts: ['bookinfo.example.com'], tls: { mode: 'SIMPLE', credentialName: 'bookinfo-cred' } },
+    { port: { number: 443, name: 'https', protocol: 'HTTPS' }, hosts: ['bookinfo.example.com'], tls: { mode: 'SIMPLE', credentialName: 'bookinfo-cred', maxProtocolVersion: 'TLSV1_2' } },
     { port: { number: 443, name: 'https-mtls', protocol: 'HTTPS' }, hosts: ['mtls.example.com'], tls: { mode: 'MUTUAL', credentialName: 'mtls-cred' } },
     // A credential from another namespace: reported, not served; the others keep working.
     { port: { number: 443, name: 'https-other', protocol: 'HTTPS' }, hosts: ['other.example.com'], tls: { mode: 'SIMPLE', credentialName: 'other-cred' } },
@@ -135,6 +137,7 @@ async function scenario(deltaXds: boolean): Promise<void> {
   assert.equal(ok.status, 200);
   assert.match(ok.body, /^reviews-v1 GET \//);
   assert.equal(ok.fingerprint, fingerprint(cert1.certPem));
+  assert.equal(ok.protocol, 'TLSv1.2', 'maxProtocolVersion TLSV1_2 holds the client (which offers 1.3) to 1.2');
   assert.ok(router.config.current.secrets.has('kubernetes://bookinfo-cred'), 'fetched over ADS');
   assert.ok(![...router.config.current.secrets.keys()].some((n) => n.includes('other-cred')), 'a Secret of another namespace is not served');
 
@@ -149,6 +152,7 @@ async function scenario(deltaXds: boolean): Promise<void> {
   const mutual = await httpsGet(httpsPort, 'mtls.example.com', { ca: serverCa.rootPem, cert: clientCert.certPem, key: clientCert.keyPem });
   assert.equal(mutual.status, 200);
   assert.equal(mutual.fingerprint, fingerprint(mtlsCert.certPem));
+  assert.equal(mutual.protocol, 'TLSv1.3', 'no maximum: TLS 1.3');
 
   // 4. The server whose credential is in another namespace is reported and not served.
   await assert.rejects(httpsGet(httpsPort, 'other.example.com', { ca: serverCa.rootPem }));

@@ -21,12 +21,13 @@ export const FULL_SCOPE: ChangeScope = { full: true, kinds: new Set() };
 // The inputs each type's output reads. CDS reads pods/endpoints too: the SAN list of a
 // cluster names the service accounts running the service; and PeerAuthentications (a
 // namespace with mTLS DISABLE gets no auto mTLS). LDS reads the security policies and the
-// pod labels their selectors match (virtualInbound's chains and RBAC filters).
+// pod labels their selectors match (virtualInbound's chains and RBAC filters). Gateways
+// shape only gateway listeners and routes (a gateway's clusters are the mesh's outbound ones).
 const DEPENDS: Record<XdsTypeName, readonly string[]> = {
   cds: ['namespaces', 'services', 'endpoints', 'pods', 'virtualServices', 'destinationRules', 'peerAuthentications'],
   eds: ['namespaces', 'services', 'endpoints', 'pods', 'virtualServices', 'destinationRules'],
-  lds: ['namespaces', 'services', 'pods', 'virtualServices', 'destinationRules', 'peerAuthentications', 'authorizationPolicies', 'secrets'],
-  rds: ['namespaces', 'services', 'virtualServices', 'destinationRules'],
+  lds: ['namespaces', 'services', 'pods', 'virtualServices', 'destinationRules', 'peerAuthentications', 'authorizationPolicies', 'secrets', 'gateways'],
+  rds: ['namespaces', 'services', 'virtualServices', 'destinationRules', 'gateways'],
   // Gateway listeners leave out servers whose Secret is missing (LDS reads secrets too).
   sds: ['secrets'],
 };

@@ -13,6 +13,7 @@ import { PushContext } from '../../pilot/model/push-context.js';
 import { parseNodeId, resolveProxy } from '../../pilot/model/proxy.js';
 import { GENERATORS } from '../../pilot/xds/generators/index.js';
 import { analyze } from '../../pilot/analysis/analyze.js';
+import { changeScope, typeUnaffected } from '../../pilot/xds/change-scope.js';
 import type { ConfigInputs } from '../../pilot/model/inputs.js';
 import { decodeListener } from '../../proxy/xds/resources/listener.js';
 import { decodeSecret } from '../../proxy/xds/resources/secret.js';
@@ -184,4 +185,17 @@ test('ISTIO_MUTUAL uses the workload certificate; serverCertificate files; a TLS
   const [chain] = gen(i).lds().find((x) => x.name === '0.0.0.0_8443')!.filterChains as Obj[];
   assert.equal(chain.filters[0].typedConfig.cluster, 'outbound|9080||reviews.default.svc.cluster.local');
   assert.equal(chain.transportSocket.typedConfig.commonTlsContext.alpnProtocols, undefined);
+});
+
+test('change scope: a Gateway change regenerates listeners and routes only, a Secret change listeners and secrets only', () => {
+  const base = inputs(SERVERS(), SECRETS());
+  const before = PushContext.build(base, { version: '1' });
+  const types = ['cds', 'eds', 'lds', 'rds', 'sds'];
+  const gw = PushContext.build({ ...base, gateways: [gateway('bookinfo-gateway', SERVERS().slice(0, 2))] }, { version: '2' });
+  const gwScope = changeScope(before, gw);
+  assert.equal(gwScope.full, false);
+  assert.deepEqual(types.map((t) => typeUnaffected(gwScope, t)), [true, true, false, false, true]);
+  const rotated = PushContext.build({ ...base, secrets: [...SECRETS().slice(1), tlsSecret('bookinfo-cred', GW_NS, true)] }, { version: '3' });
+  const secretScope = changeScope(before, rotated);
+  assert.deepEqual(types.map((t) => typeUnaffected(secretScope, t)), [true, true, false, true, false]);
 });

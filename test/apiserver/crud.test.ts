@@ -195,5 +195,12 @@ describeStores('API CRUD', (kind) => {
     assert.equal(row.cells[1], '0/1');
     assert.equal(row.cells[2], 'Pending');
     assert.equal(row.object.kind, 'PartialObjectMetadata');
+
+    // -o wide columns (priority 1) as Kubernetes prints them: Deployment adds Containers, Images, Selector.
+    const d = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'wide' }, spec: { replicas: 1, selector: { matchLabels: { tier: 'web', app: 'wide' }, matchExpressions: [{ key: 'env', operator: 'In', values: ['prod', 'dev'] }] }, template: { metadata: { labels: { app: 'wide', tier: 'web', env: 'dev' } }, spec: { containers: [{ name: 'a', image: 'img-a' }, { name: 'b', image: 'img-b' }] } } } };
+    assert.equal((await call(s, 'POST', '/apis/apps/v1/namespaces/default/deployments', d)).status, 201);
+    const dt = await call(s, 'GET', '/apis/apps/v1/namespaces/default/deployments/wide', undefined, { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' });
+    assert.deepEqual(dt.body.columnDefinitions.map((c: any) => `${c.name}:${c.priority}`), ['Name:0', 'Ready:0', 'Up-to-date:0', 'Available:0', 'Age:0', 'Containers:1', 'Images:1', 'Selector:1']);
+    assert.deepEqual(dt.body.rows[0].cells.slice(5), ['a,b', 'img-a,img-b', 'app=wide,env in (dev,prod),tier=web']);
   });
 });

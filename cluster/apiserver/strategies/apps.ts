@@ -5,7 +5,7 @@ import type { LabelSelector } from '../../../api/kube/types.js';
 import { fieldImmutable, fieldInvalid, fieldRequired } from '../errors.js';
 import { child, deepEqual, getPath, isObj, stringMap, type Json } from '../util.js';
 import type { KindInfo } from '../registry/types.js';
-import { age, col, kind, nameColumn, podTemplateDefaults, validatePodSpec } from './common.js';
+import { age, col, formatLabelSelector, kind, nameColumn, podTemplateDefaults, validatePodSpec } from './common.js';
 
 function validateWorkload(obj: Json): StatusCause[] {
   const errs: StatusCause[] = [];
@@ -50,13 +50,13 @@ export const appsKinds: KindInfo[] = [
       validateUpdate: (d, old) => [...validateWorkload(d), ...selectorImmutable(d, old)],
     },
     table: {
-      columns: [nameColumn, col('Ready'), col('Up-to-date'), col('Available'), col('Age'), col('Containers', 1), col('Images', 1)],
+      columns: [nameColumn, col('Ready'), col('Up-to-date'), col('Available'), col('Age'), col('Containers', 1), col('Images', 1), col('Selector', 1)],
       cells(d) {
         const containers = getPath(d, 'spec.template.spec.containers');
         const cs = Array.isArray(containers) ? containers.filter(isObj) : [];
         return [getPath(d, 'metadata.name'), `${String(getPath(d, 'status.readyReplicas') ?? 0)}/${String(getPath(d, 'spec.replicas') ?? 0)}`,
           getPath(d, 'status.updatedReplicas') ?? 0, getPath(d, 'status.availableReplicas') ?? 0, age(d),
-          cs.map((c) => c.name).join(','), cs.map((c) => c.image).join(',')];
+          cs.map((c) => c.name).join(','), cs.map((c) => c.image).join(','), formatLabelSelector(getPath(d, 'spec.selector'))];
       },
     },
   }),
@@ -71,8 +71,13 @@ export const appsKinds: KindInfo[] = [
       validateUpdate: (rs, old) => [...validateWorkload(rs), ...selectorImmutable(rs, old)],
     },
     table: {
-      columns: [nameColumn, col('Desired'), col('Current'), col('Ready'), col('Age')],
-      cells: (rs) => [getPath(rs, 'metadata.name'), getPath(rs, 'spec.replicas') ?? 0, getPath(rs, 'status.replicas') ?? 0, getPath(rs, 'status.readyReplicas') ?? 0, age(rs)],
+      columns: [nameColumn, col('Desired'), col('Current'), col('Ready'), col('Age'), col('Containers', 1), col('Images', 1), col('Selector', 1)],
+      cells(rs) {
+        const containers = getPath(rs, 'spec.template.spec.containers');
+        const cs = Array.isArray(containers) ? containers.filter(isObj) : [];
+        return [getPath(rs, 'metadata.name'), getPath(rs, 'spec.replicas') ?? 0, getPath(rs, 'status.replicas') ?? 0, getPath(rs, 'status.readyReplicas') ?? 0, age(rs),
+          cs.map((c) => c.name).join(','), cs.map((c) => c.image).join(','), formatLabelSelector(getPath(rs, 'spec.selector'))];
+      },
     },
   }),
 ];

@@ -50,6 +50,31 @@ export const defaultTable: TableConvertor = {
   cells: (o) => [isObj(o.metadata) ? o.metadata.name : '', age(o)],
 };
 
+/**
+ * A LabelSelector as `kubectl get -o wide` prints it (metav1.FormatLabelSelector): requirements
+ * sorted by key, set values sorted, `<none>` when empty.
+ */
+export function formatLabelSelector(sel: unknown): string {
+  if (!isObj(sel)) return '<none>';
+  const reqs: [string, string][] = [];
+  for (const [k, v] of Object.entries(isObj(sel.matchLabels) ? sel.matchLabels : {})) reqs.push([k, `${k}=${String(v)}`]);
+  for (const e of Array.isArray(sel.matchExpressions) ? sel.matchExpressions : []) {
+    if (!isObj(e)) continue;
+    const key = String(e.key);
+    const vals = (Array.isArray(e.values) ? e.values.map(String) : []).sort().join(',');
+    const op = e.operator;
+    reqs.push([key, op === 'In' ? `${key} in (${vals})` : op === 'NotIn' ? `${key} notin (${vals})` : op === 'Exists' ? key : `!${key}`]);
+  }
+  reqs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return reqs.length ? reqs.map((r) => r[1]).join(',') : '<none>';
+}
+
+/** A string map as labels.FormatLabels prints it: sorted `k=v` pairs, `<none>` when empty. */
+export function formatLabels(m: unknown): string {
+  const entries = isObj(m) ? Object.entries(m).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : [];
+  return entries.length ? entries.map(([k, v]) => `${k}=${String(v)}`).join(',') : '<none>';
+}
+
 export function col(name: string, priority = 0, type = 'string'): { name: string; type: string; format: string; description: string; priority: number } {
   return { name, type, format: '', description: name, priority };
 }

@@ -6,7 +6,7 @@ import type { LabelSelector } from '../../../api/kube/types.js';
 import { fieldImmutable, fieldInvalid, fieldNotSupported, fieldRequired } from '../errors.js';
 import { child, deepEqual, getPath, isObj, stringMap, type Json } from '../util.js';
 import type { KindInfo } from '../registry/types.js';
-import { age, col, kind, nameColumn, podTemplateDefaults, validatePodSpec } from './common.js';
+import { age, col, formatLabels, formatLabelSelector, kind, nameColumn, podTemplateDefaults, validatePodSpec } from './common.js';
 
 function validateTemplate(obj: Json, selectorRequired = true): StatusCause[] {
   const errs: StatusCause[] = [];
@@ -76,9 +76,10 @@ export const workloadKinds: KindInfo[] = [
       validateUpdate: (d, old) => [...validateTemplate(d), ...immutable(d, old, 'spec.selector')],
     },
     table: {
-      columns: [nameColumn, col('Desired'), col('Current'), col('Ready'), col('Up-to-date'), col('Available'), col('Age')],
+      columns: [nameColumn, col('Desired'), col('Current'), col('Ready'), col('Up-to-date'), col('Available'), col('Node Selector'), col('Age'), col('Containers', 1), col('Images', 1), col('Selector', 1)],
       cells: (d) => [getPath(d, 'metadata.name'), getPath(d, 'status.desiredNumberScheduled') ?? 0, getPath(d, 'status.currentNumberScheduled') ?? 0,
-        getPath(d, 'status.numberReady') ?? 0, getPath(d, 'status.updatedNumberScheduled') ?? 0, getPath(d, 'status.numberAvailable') ?? 0, age(d)],
+        getPath(d, 'status.numberReady') ?? 0, getPath(d, 'status.updatedNumberScheduled') ?? 0, getPath(d, 'status.numberAvailable') ?? 0,
+        formatLabels(getPath(d, 'spec.template.spec.nodeSelector')), age(d), containerList(d, 'name'), containerList(d, 'image'), formatLabelSelector(getPath(d, 'spec.selector'))],
     },
   }),
   kind({
@@ -115,9 +116,9 @@ export const workloadKinds: KindInfo[] = [
       validateUpdate: (j, old) => [...validateJob(j), ...immutable(j, old, 'spec.selector', 'spec.template', 'spec.completions')],
     },
     table: {
-      columns: [nameColumn, col('Status'), col('Completions'), col('Duration'), col('Age'), col('Containers', 1), col('Images', 1)],
+      columns: [nameColumn, col('Status'), col('Completions'), col('Duration'), col('Age'), col('Containers', 1), col('Images', 1), col('Selector', 1)],
       cells: (j) => [getPath(j, 'metadata.name'), jobStatus(j), `${String(getPath(j, 'status.succeeded') ?? 0)}/${String(getPath(j, 'spec.completions') ?? 1)}`,
-        duration(j), age(j), containerList(j, 'name'), containerList(j, 'image')],
+        duration(j), age(j), containerList(j, 'name'), containerList(j, 'image'), formatLabelSelector(getPath(j, 'spec.selector'))],
     },
   }),
 ];

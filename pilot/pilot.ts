@@ -36,7 +36,8 @@ export class Pilot {
     this.sources = new KubeSources(client, () => { if (this.synced) this.controller.trigger(); });
     if (opts.writeStatus !== false) {
       // The served version of the CRD (v1, or v1beta1 on older clusters).
-      this.status = new VirtualServiceStatusWriter(client, () => ({ ...R.virtualServices, version: this.sources.crdVersions.virtualservices ?? R.virtualServices.version }), opts.domain);
+      this.status = new VirtualServiceStatusWriter(client, () => ({ ...R.virtualServices, version: this.sources.crdVersions.virtualservices ?? R.virtualServices.version }), opts.domain,
+        () => ({ ...R.gateways, version: this.sources.crdVersions.gateways ?? R.gateways.version }));
     }
     this.controller = new PushController(this.sources, { quietMs: opts.quietMs, maxMs: opts.maxMs, domain: opts.domain, security: opts.security });
     this.xds = new XdsServer({ host: opts.host, port: opts.xdsPort, metrics: this.metrics });

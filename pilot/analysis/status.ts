@@ -1,5 +1,6 @@
-// Writes the analysis of each snapshot into the VirtualServices' status.validationMessages
-// (Istio's IstioStatus field), only where it changed, through the status subresource.
+// Writes the analysis of each snapshot into the status.validationMessages of VirtualServices
+// and Gateways (Istio's IstioStatus field), only where it changed, through the status
+// subresource.
 // Writes run one batch at a time off the push path; a snapshot arriving meanwhile is
 // analysed once the batch is done (the latest wins).
 import type { KubeClient, ResourceRef } from '../../api/kube/index.js';
@@ -14,7 +15,7 @@ export class VirtualServiceStatusWriter {
   /** Patches written (for tests and logs). */
   writes = 0;
 
-  constructor(private readonly client: KubeClient, private readonly resource: () => ResourceRef, private readonly domain?: string) {}
+  constructor(private readonly client: KubeClient, private readonly resource: () => ResourceRef, private readonly domain?: string, private readonly gatewayResource?: () => ResourceRef) {}
 
   report(inputs: ConfigInputs): void {
     this.next = inputs;
@@ -42,24 +43,30 @@ export class VirtualServiceStatusWriter {
       console.error(`pilot: analysis failed: ${(e as Error).message}`);
       return;
     }
-    const byVs = new Map<string, ReturnType<typeof validationMessage>[]>();
+    const byObject = new Map<string, ReturnType<typeof validationMessage>[]>();
     for (const m of messages) {
-      if (m.resource.kind !== 'VirtualService') continue;
-      const key = `${m.resource.namespace}/${m.resource.name}`;
-      byVs.set(key, [...(byVs.get(key) ?? []), validationMessage(m)]);
+      const key = `${m.resource.kind}/${m.resource.namespace}/${m.resource.name}`;
+      byObject.set(key, [...(byObject.get(key) ?? []), validationMessage(m)]);
     }
-    for (const vs of inputs.virtualServices as unknown as StatusHolder[]) {
-      const { name, namespace, generation } = vs.metadata;
-      if (!name || !namespace) continue;
-      const want = byVs.get(`${namespace}/${name}`) ?? [];
-      const have = vs.status?.validationMessages ?? [];
-      if (JSON.stringify(want) === JSON.stringify(have)) continue;
-      try {
-        await this.client.patch(this.resource(), name, namespace, { status: { validationMessages: want.length ? want : null, observedGeneration: generation } }, 'merge', { subresource: 'status' });
-        this.writes++;
-      } catch (e) {
-        // Gone meanwhile, or no status subresource: the next snapshot tries again.
-        console.warn(`pilot: VirtualService ${namespace}/${name}: writing status.validationMessages: ${(e as Error).message}`);
+    const kinds: [string, StatusHolder[], (() => ResourceRef) | undefined][] = [
+      ['VirtualService', inputs.virtualServices as unknown as StatusHolder[], this.resource],
+      ['Gateway', (inputs.gateways ?? []) as unknown as StatusHolder[], this.gatewayResource],
+    ];
+    for (const [kind, objects, resource] of kinds) {
+      if (!resource) continue;
+      for (const o of objects) {
+        const { name, namespace, generation } = o.metadata;
+        if (!name || !namespace) continue;
+        const want = byObject.get(`${kind}/${namespace}/${name}`) ?? [];
+        const have = o.status?.validationMessages ?? [];
+        if (JSON.stringify(want) === JSON.stringify(have)) continue;
+        try {
+          await this.client.patch(resource(), name, namespace, { status: { validationMessages: want.length ? want : null, observedGeneration: generation } }, 'merge', { subresource: 'status' });
+          this.writes++;
+        } catch (e) {
+          // Gone meanwhile, or no status subresource: the next snapshot tries again.
+          console.warn(`pilot: ${kind} ${namespace}/${name}: writing status.validationMessages: ${(e as Error).message}`);
+        }
       }
     }
   }

@@ -32,7 +32,7 @@ function crd(plural: string, kind: string): KubeObject {
     spec: {
       group: 'networking.istio.io', scope: 'Namespaced',
       names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
-      versions: [{ name: 'v1', served: true, storage: true, schema }],
+      versions: [{ name: 'v1', served: true, storage: true, schema, subresources: { status: {} } }],
     },
   };
 }
@@ -158,6 +158,13 @@ async function scenario(deltaXds: boolean): Promise<void> {
   await assert.rejects(httpsGet(httpsPort, 'other.example.com', { ca: serverCa.rootPem }));
   const { warnings } = await (await fetch(`http://127.0.0.1:${debugPort}/debug/warnings`)).json() as { warnings: string[] };
   assert.ok(warnings.some((w) => w.includes('spec.servers[3].tls.credentialName: Secret "other-cred" not found in namespace "trellis-system"')), warnings.join('\n'));
+  // ... and in the Gateway's status, as Istio's analyzer writes it.
+  type WithStatus = KubeObject & { status?: { validationMessages?: { type: { code: string }; description: string }[] } };
+  await waitFor('Gateway status.validationMessages', async () => ((await client.get<WithStatus>(R.gateways, 'bookinfo-gateway', 'default')).status?.validationMessages ?? []).length > 0, 20_000);
+  const { status } = await client.get<WithStatus>(R.gateways, 'bookinfo-gateway', 'default');
+  assert.deepEqual(status?.validationMessages?.map((m) => [m.type.code, m.description]), [
+    ['IST0101', 'Referenced credentialName not found: "other-cred" (in namespace trellis-system, where the gateway workload runs) (spec.servers[3].tls.credentialName)'],
+  ]);
 
   // 5. Rotation: the updated Secret is served to new connections, the proxy keeps running.
   const current = await client.get<Secret>(R.secrets, 'bookinfo-cred', 'trellis-system');

@@ -22,40 +22,27 @@ interface KeyToPath { key: string; path: string; mode?: number }
 interface DownwardItem { path: string; fieldRef?: { fieldPath: string } }
 
 /** A projected token to keep fresh: rewritten at 80% of its lifetime. */
-export interface TokenProjection { volume: string; file: string; serviceAccount: string; audience?: string; expirationSeconds: number }
+export interface TokenProjection {
+  volume: string;
+  /** Absolute path of the user-visible file (a symlink through `..data`). */
+  file: string;
+  /** Its path inside the volume. */
+  path: string;
+  serviceAccount: string;
+  audience?: string;
+  expirationSeconds: number;
+  /** The current token, part of the volume's payload. */
+  token?: string;
+}
 
 interface TokenRequestStatus { status?: { token?: string; expirationTimestamp?: string } }
 
 const DEFAULT_TOKEN_SECONDS = 3600;
 
-/** Writes a file atomically, so a reader never sees half a token or config. */
-function writeAtomic(file: string, content: string | Buffer, mode = 0o644): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
-  fs.writeFileSync(tmp, content, { mode });
-  fs.chmodSync(tmp, mode);
-  fs.renameSync(tmp, file);
-}
-
 /** Rejects item paths that would escape the volume directory. */
 function safeJoin(dir: string, rel: string, where: string): string {
   if (path.isAbsolute(rel) || rel.split('/').includes('..')) throw new VolumeError(`${where}: path "${rel}" must be relative without ".."`);
   return path.join(dir, rel);
-}
-
-function projectKeys(dir: string, data: Record<string, string>, items: KeyToPath[] | undefined, mode: number, where: string, optional: boolean): void {
-  if (!items || items.length === 0) {
-    for (const [k, v] of Object.entries(data)) writeAtomic(safeJoin(dir, k, where), v, mode);
-    return;
-  }
-  for (const it of items) {
-    const v = data[it.key];
-    if (v === undefined) {
-      if (optional) continue;
-      throw new VolumeError(`${where}: key "${it.key}" not found`);
-    }
-    writeAtomic(safeJoin(dir, it.path, where), v, it.mode ?? mode);
-  }
 }
 
 /** The files a configMap or secret volume holds (its items, or every key). */
@@ -83,6 +70,10 @@ export class PodVolumes {
   /** Whether the pod has configMap or secret volumes to keep current. */
   private watchKeys = false;
   private refreshTimer?: NodeJS.Timeout;
+  /** The pod's addresses, for downward API files written on refresh. */
+  private addr?: PodAddresses;
+  /** What each projected volume holds now: a token refresh rewrites it with the new token. */
+  private readonly payloads = new Map<string, ProjectedFile[]>();
 
   constructor(private readonly client: KubeClient, private readonly pod: Pod, podDir: string) {
     this.root = path.join(podDir, 'volumes');
@@ -92,8 +83,13 @@ export class PodVolumes {
     return `pod ${this.pod.metadata.namespace}/${this.pod.metadata.name} volume ${v.name}: ${field}`;
   }
 
-  /** Materializes every volume; safe to call again (files are rewritten in place). */
+  /**
+   * Materializes every volume; safe to call again. configMap, secret, downwardAPI and
+   * projected volumes go through the AtomicWriter layout (atomic-writer.ts): a reader sees
+   * one complete set of files or the next, never a mix or a half-written file.
+   */
   async prepare(addr: PodAddresses): Promise<void> {
+    this.addr = addr;
     const objects = new ObjectSource(this.client, this.pod.metadata.namespace ?? 'default');
     for (const v of this.pod.spec.volumes ?? []) {
       const dir = path.join(this.root, v.name);
@@ -119,36 +115,12 @@ export class PodVolumes {
         writeAtomically(dir, keyFiles(secretData(s), v.secret.items, modeOf(v.secret), this.where(v, 'secret.items'), !!v.secret.optional));
         this.watchKeys = true;
       } else if (v.downwardAPI) {
-        this.writeDownward(dir, v.downwardAPI.items, addr, modeOf(v.downwardAPI), this.where(v, 'downwardAPI.items'));
+        writeAtomically(dir, this.downwardFiles(v.downwardAPI.items, addr, modeOf(v.downwardAPI), this.where(v, 'downwardAPI.items')));
       } else if (v.projected) {
-        const mode = v.projected.defaultMode ?? 0o644;
-        for (const [i, src] of v.projected.sources.entries()) {
-          const where = this.where(v, `projected.sources[${i}]`);
-          if (src.configMap) {
-            const cm = await objects.configMap(src.configMap.name);
-            const optional = !!(src.configMap as { optional?: boolean }).optional;
-            if (!cm) { if (optional) continue; throw new VolumeError(`${where}.configMap: configmap "${src.configMap.name}" not found`); }
-            projectKeys(dir, configMapData(cm as ConfigMap), src.configMap.items, mode, `${where}.configMap.items`, optional);
-          } else if (src.secret) {
-            const s = await objects.secret(src.secret.name);
-            const optional = !!(src.secret as { optional?: boolean }).optional;
-            if (!s) { if (optional) continue; throw new VolumeError(`${where}.secret: secret "${src.secret.name}" not found`); }
-            projectKeys(dir, secretData(s as Secret), src.secret.items, mode, `${where}.secret.items`, optional);
-          } else if (src.downwardAPI) {
-            this.writeDownward(dir, src.downwardAPI.items, addr, mode, `${where}.downwardAPI.items`);
-          } else if (src.serviceAccountToken) {
-            const t = src.serviceAccountToken;
-            const tp: TokenProjection = {
-              volume: v.name,
-              file: safeJoin(dir, t.path, `${where}.serviceAccountToken.path`),
-              serviceAccount: this.pod.spec.serviceAccountName ?? 'default',
-              audience: t.audience,
-              expirationSeconds: t.expirationSeconds ?? DEFAULT_TOKEN_SECONDS,
-            };
-            if (!this.tokens.some((x) => x.file === tp.file)) this.tokens.push(tp);
-            await this.refreshToken(tp, mode, `${where}.serviceAccountToken`);
-          }
-        }
+        const files = await this.projectedFiles(v, objects, addr, true);
+        writeAtomically(dir, files);
+        this.payloads.set(v.name, files);
+        if (v.projected.sources.some((src) => src.configMap || src.secret)) this.watchKeys = true;
       }
       // emptyDir and unknown kinds (hostPath is not supported) are just the directory.
     }
@@ -173,6 +145,10 @@ export class PodVolumes {
           } else if (v.secret) {
             const s = await objects.secret(v.secret.secretName);
             if (s) writeAtomically(dir, keyFiles(secretData(s), v.secret.items, modeOf(v.secret), this.where(v, 'secret.items'), !!v.secret.optional));
+          } else if (v.projected && this.addr && v.projected.sources.some((src) => src.configMap || src.secret)) {
+            const files = await this.projectedFiles(v, objects, this.addr, false);
+            writeAtomically(dir, files);
+            this.payloads.set(v.name, files);
           }
         } catch (e) {
           console.error(`kubelet: refreshing ${this.where(v, 'contents')}: ${(e as Error).message}`);
@@ -186,15 +162,71 @@ export class PodVolumes {
     loop();
   }
 
-  private writeDownward(dir: string, items: DownwardItem[], addr: PodAddresses, mode: number, where: string): void {
+  private downwardFiles(items: DownwardItem[], addr: PodAddresses, mode: number, where: string): ProjectedFile[] {
+    const out: ProjectedFile[] = [];
     for (const it of items) {
       if (!it.fieldRef) continue;
       let value: string;
       try { value = resolveFieldPath(this.pod, it.fieldRef.fieldPath, addr); } catch (e) {
         throw new VolumeError(`${where}: ${(e as Error).message}`);
       }
-      writeAtomic(safeJoin(dir, it.path, where), value, (it as { mode?: number }).mode ?? mode);
+      safeJoin('/', it.path, where);
+      out.push({ path: it.path, content: value, mode: (it as { mode?: number }).mode ?? mode });
     }
+    return out;
+  }
+
+  /**
+   * Every file of a projected volume, from all its sources (a missing optional object
+   * contributes nothing). Tokens are requested the first time (`initial`), later taken from
+   * the refresher's cache. A missing configMap or secret on refresh keeps the last files.
+   */
+  private async projectedFiles(v: Volume, objects: ObjectSource, addr: PodAddresses, initial: boolean): Promise<ProjectedFile[]> {
+    const projected = v.projected;
+    if (!projected) return [];
+    const dir = path.join(this.root, v.name);
+    const mode = projected.defaultMode ?? 0o644;
+    const files: ProjectedFile[] = [];
+    for (const [i, src] of projected.sources.entries()) {
+      const where = this.where(v, `projected.sources[${i}]`);
+      if (src.configMap) {
+        const cm = await objects.configMap(src.configMap.name);
+        const optional = !!(src.configMap as { optional?: boolean }).optional;
+        if (!cm) {
+          if (optional) continue;
+          if (!initial) return this.payloads.get(v.name) ?? [];
+          throw new VolumeError(`${where}.configMap: configmap "${src.configMap.name}" not found`);
+        }
+        files.push(...keyFiles(configMapData(cm as ConfigMap), src.configMap.items, mode, `${where}.configMap.items`, optional));
+      } else if (src.secret) {
+        const s = await objects.secret(src.secret.name);
+        const optional = !!(src.secret as { optional?: boolean }).optional;
+        if (!s) {
+          if (optional) continue;
+          if (!initial) return this.payloads.get(v.name) ?? [];
+          throw new VolumeError(`${where}.secret: secret "${src.secret.name}" not found`);
+        }
+        files.push(...keyFiles(secretData(s as Secret), src.secret.items, mode, `${where}.secret.items`, optional));
+      } else if (src.downwardAPI) {
+        files.push(...this.downwardFiles(src.downwardAPI.items, addr, mode, `${where}.downwardAPI.items`));
+      } else if (src.serviceAccountToken) {
+        const t = src.serviceAccountToken;
+        const file = safeJoin(dir, t.path, `${where}.serviceAccountToken.path`);
+        let tp = this.tokens.find((x) => x.file === file);
+        if (!tp) {
+          tp = {
+            volume: v.name, file, path: t.path,
+            serviceAccount: this.pod.spec.serviceAccountName ?? 'default',
+            audience: t.audience,
+            expirationSeconds: t.expirationSeconds ?? DEFAULT_TOKEN_SECONDS,
+          };
+          this.tokens.push(tp);
+        }
+        if (tp.token === undefined) await this.refreshToken(tp, mode, `${where}.serviceAccountToken`);
+        files.push({ path: tp.path, content: tp.token ?? '', mode });
+      }
+    }
+    return files;
   }
 
   /** Requests a bound token (TokenRequest) and schedules its refresh at 80% of its life. */
@@ -216,7 +248,15 @@ export class PodVolumes {
     }
     const token = res.status?.token;
     if (!token) throw new VolumeError(`${where}: TokenRequest for serviceaccount "${tp.serviceAccount}" returned no status.token`);
-    writeAtomic(tp.file, token, mode);
+    const first = tp.token === undefined;
+    tp.token = token;
+    // A refresh rewrites the whole volume with the new token (the first one is written with the volume).
+    const payload = this.payloads.get(tp.volume);
+    if (!first && payload && !this.closed) {
+      const files = payload.map((f) => (f.path === tp.path ? { ...f, content: token } : f));
+      writeAtomically(path.join(this.root, tp.volume), files);
+      this.payloads.set(tp.volume, files);
+    }
     const exp = Date.parse(res.status?.expirationTimestamp ?? '') || Date.now() + tp.expirationSeconds * 1000;
     this.schedule(tp, mode, where, Math.max(1000, (exp - Date.now()) * 0.8));
   }

@@ -100,6 +100,7 @@ export interface SecurityContext {
   runAsGroup?: number;
   runAsNonRoot?: boolean;
   privileged?: boolean;
+  allowPrivilegeEscalation?: boolean;
   capabilities?: { add?: string[]; drop?: string[] };
 }
 

@@ -9,8 +9,9 @@ import { containerFieldPath, type EventSink, type EventType } from './events.js'
 import { ImageNotInCatalogError, lookupImage } from './catalog.js';
 import { ContainerConfigError, ObjectSource, containerEnv, expandVars } from './env.js';
 import { launchArgv, type Mount } from './launcher.js';
+import { CapabilityError, containerPrivileges, type Privileges } from './capabilities.js';
 import { ContainerProcess, type ExitInfo } from './process.js';
-import { Prober, type ProbeKind } from './probes.js';
+import { Prober, type ProbeKind, type ProbeTarget } from './probes.js';
 
 export type ContainerRole = 'init' | 'sidecar' | 'app';
 
@@ -36,6 +37,16 @@ function terminatedState(e: ExitInfo): State {
   return { terminated: { exitCode: e.exitCode, reason, startedAt: e.startedAt, finishedAt: e.finishedAt } };
 }
 
+/** The container's privileges; an unknown capability is a container config error. */
+function privilegesOf(pod: Pod, c: Container, where: string): Privileges {
+  try {
+    return containerPrivileges(pod, c, where);
+  } catch (e) {
+    if (e instanceof CapabilityError) throw new ContainerConfigError(e.message);
+    throw e;
+  }
+}
+
 export class ContainerRun {
   proc?: ContainerProcess;
   restartCount = 0;
@@ -52,6 +63,10 @@ export class ContainerRun {
   private readyEver = false;
   uid = 0;
   gid = 0;
+  /** User, capabilities and no_new_privs, set when the container starts (a bad field is a config error). */
+  privileges?: Privileges;
+  /** The container's cgroup.procs, where cgroups are on (exec probes and hooks join it). */
+  cgroupProcs?: string;
   env: Record<string, string> = {};
 
   constructor(readonly spec: Container, readonly role: ContainerRole, private readonly ctx: ContainerContext) {
@@ -94,7 +109,9 @@ export class ContainerRun {
         new ObjectSource(this.ctx.client, pod.metadata.namespace ?? 'default'), this.uid === 0 ? '/root' : '/');
       argv = this.program(where);
       mounts = this.ctx.mounts(this.spec);
+      this.privileges = privilegesOf(pod, this.spec, where);
       cgroupProcs = this.prepareCgroup(where);
+      this.cgroupProcs = cgroupProcs;
     } catch (e) {
       if (e instanceof ImageNotInCatalogError || e instanceof ContainerConfigError) {
         this.startError = { reason: e.reason, message: e.message };
@@ -109,7 +126,7 @@ export class ContainerRun {
       this.restartCount++;
     }
     const { file, args } = launchArgv({
-      netns: this.ctx.netns, mounts, uid: this.uid, gid: this.gid, workingDir: this.spec.workingDir, argv, cgroupProcs,
+      netns: this.ctx.netns, mounts, privileges: this.privileges, workingDir: this.spec.workingDir, argv, cgroupProcs,
     });
     const log = path.join(this.ctx.podDir, this.name, `${this.restartCount}.log`);
     this.startupDone = !this.spec.startupProbe;
@@ -166,8 +183,16 @@ export class ContainerRun {
     return argv;
   }
 
+  /** Where exec probes and hooks run: inside this container (see execArgv). */
+  probeTarget(): ProbeTarget {
+    return {
+      podIP: this.ctx.podIP, pid: () => this.proc?.pid ?? -1, env: this.env, cgroupProcs: this.cgroupProcs,
+      privileges: this.privileges ?? { uid: this.uid, gid: this.gid, capabilities: [], noNewPrivs: true },
+    };
+  }
+
   private startProbes(where: string): void {
-    const target = { podIP: this.ctx.podIP, pid: () => this.proc?.pid ?? -1, uid: this.uid, gid: this.gid, env: this.env };
+    const target = this.probeTarget();
     const mk = (kind: ProbeKind): Prober | undefined => {
       const probe = kind === 'startup' ? this.spec.startupProbe : kind === 'readiness' ? this.spec.readinessProbe : this.spec.livenessProbe;
       if (!probe) return undefined;

@@ -214,7 +214,7 @@ export class PodRuntime {
     const timeoutSeconds = Math.max(1, Math.floor((deadline - Date.now()) / 1000));
     const probe = hook.exec ? { exec: hook.exec, timeoutSeconds } : hook.httpGet ? { httpGet: hook.httpGet, timeoutSeconds } : undefined;
     if (!probe) return;
-    const ok = await runProbeOnce(c.spec, probe, { podIP: this.podIP ?? '', pid: () => c.proc?.pid ?? -1, uid: c.uid, gid: c.gid, env: c.env }, `${this.where} container ${c.name}.lifecycle.preStop`);
+    const ok = await runProbeOnce(c.spec, probe, c.probeTarget(), `${this.where} container ${c.name}.lifecycle.preStop`);
     if (!ok) console.error(`kubelet: ${this.where} container ${c.name}: preStop hook failed`);
   }
 

@@ -7,14 +7,16 @@ import net from 'node:net';
 import { execFile } from 'node:child_process';
 import type { Container, Probe } from '../../api/kube/index.js';
 import { execArgv } from './launcher.js';
+import type { Privileges } from './capabilities.js';
 
 export type ProbeKind = 'startup' | 'readiness' | 'liveness';
 
 export interface ProbeTarget {
   podIP: string;
   pid: () => number;
-  uid: number;
-  gid: number;
+  privileges: Privileges;
+  /** The container's cgroup.procs, when it has a cgroup. */
+  cgroupProcs?: string;
   env: Record<string, string>;
 }
 
@@ -73,7 +75,7 @@ function tcpProbe(host: string, port: number, timeoutMs: number): Promise<ProbeR
 function execProbe(target: ProbeTarget, command: string[], timeoutMs: number): Promise<ProbeResult> {
   const pid = target.pid();
   if (pid <= 0) return Promise.resolve({ ok: false, message: 'container is not running' });
-  const { file, args } = execArgv(pid, target.uid, target.gid, command);
+  const { file, args } = execArgv({ pid, privileges: target.privileges, cgroupProcs: target.cgroupProcs }, command);
   return new Promise((resolve) => {
     execFile(file, args, { env: target.env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
       if (!err) return resolve({ ok: true });

@@ -551,6 +551,86 @@ describe('kubelet', { skip, timeout: 240_000 }, () => {
     assert.equal(fs.existsSync(podDir), false, 'the pod group is removed with the pod');
   });
 
+  it('runs exec probes and hooks inside the container: its mounts, working directory, cgroup and capabilities', async (t) => {
+    const cg = kubelet?.kubelet.cgroups;
+    const dir = '/run/tkl-probe-only';
+    // Only the container's mount namespace has the emptyDir at `dir`; the probe must also
+    // share the main process's cgroup (when this machine has them), cwd and capabilities.
+    // The probe's shell ($$) must be listed in cgroup.procs of the main process's group.
+    const sameCgroup = cg?.backend?.version === 2 ? `grep -qx $$ "/sys/fs/cgroup$(cut -d: -f3 ${dir}/cgroup)/cgroup.procs" &&`
+      : cg?.backend ? `[ "$(grep memory /proc/self/cgroup)" = "$(grep memory ${dir}/cgroup)" ] &&` : '';
+    await client.create(R.pods, podBase('inside', {
+      volumes: [{ name: 'only', emptyDir: {} }],
+      containers: [{
+        name: 'main', image: 'x', workingDir: dir, volumeMounts: [{ name: 'only', mountPath: dir }],
+        securityContext: { capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] } },
+        command: ['sh', '-c', `cat /proc/self/cgroup > ${dir}/cgroup; echo here > ${dir}/flag; exec sleep 1000`],
+        resources: { limits: { memory: '64Mi' } },
+        readinessProbe: { periodSeconds: 1, exec: { command: ['sh', '-c', `${sameCgroup} [ "$(pwd)" = ${dir} ] && grep -q '^CapEff:.*0000000000001000$' /proc/self/status && cat flag`] } },
+        lifecycle: { preStop: { exec: { command: ['sh', '-c', `cat /proc/self/cgroup > ${dir}/prestop-cgroup; cp ${dir}/prestop-cgroup /tmp/tkl-prestop-cgroup`] } } },
+      }],
+    }));
+    assert.equal(fs.existsSync(`${dir}/flag`), false, 'the file is not visible outside the container');
+    const p = await waitFor('inside Ready (the exec probe passed)', async () => {
+      const pod = await getPod('inside');
+      return pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' && pod;
+    });
+    if (!cg?.backend) t.diagnostic(`no cgroups here (${cg?.reason}); the cgroup part is not checked`);
+    fs.rmSync('/tmp/tkl-prestop-cgroup', { force: true });
+    await client.delete(R.pods, 'inside', NS);
+    await waitFor('inside gone', async () => !(await client.find<Pod>(R.pods, 'inside', NS)));
+    const prestopCgroup = fs.readFileSync('/tmp/tkl-prestop-cgroup', 'utf8');
+    fs.rmSync('/tmp/tkl-prestop-cgroup', { force: true });
+    if (cg?.backend) assert.match(prestopCgroup, new RegExp(`pod${p.metadata.uid ?? ''}/main\\n?$`, 'm'), 'the preStop hook ran in the container cgroup');
+  });
+
+  it('applies capabilities: the runtime default set, drop ALL, add NET_ADMIN, privileged, no_new_privs, non-root', async () => {
+    const report = [
+      "grep -E '^(CapBnd|CapEff|NoNewPrivs):' /proc/self/status",
+      'if ip link add tklc${C}a type veth peer name tklc${C}b 2>/dev/null; then echo veth=ok; ip link del tklc${C}a; else echo veth=denied; fi',
+      'f=/caps/$C; : > $f; if chown 4321 $f 2>/dev/null; then echo chown=ok; else echo chown=denied; fi',
+    ].join('\n');
+    const c = (id: string, securityContext: NonNullable<Pod['spec']['containers'][number]['securityContext']>) => ({
+      name: `c${id}`, image: 'x', command: ['sh', '-c', report], env: [{ name: 'C', value: id }], securityContext,
+      volumeMounts: [{ name: 'caps', mountPath: '/caps' }],
+    });
+    await client.create(R.pods, podBase('caps', {
+      restartPolicy: 'Never',
+      volumes: [{ name: 'caps', emptyDir: {} }],
+      containers: [
+        c('0', {}),
+        c('1', { capabilities: { drop: ['ALL'] } }),
+        c('2', { capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] } }),
+        c('3', { privileged: true }),
+        c('4', { allowPrivilegeEscalation: false, capabilities: { drop: ['CHOWN'] } }),
+        c('5', { runAsUser: 1000, capabilities: { add: ['CAP_NET_ADMIN'] } }),
+      ],
+    }));
+    const p = await waitFor('caps Succeeded', async () => { const pod = await getPod('caps'); return pod.status?.phase === 'Succeeded' && pod; });
+    const out = (id: string): Record<string, string> => Object.fromEntries(
+      fs.readFileSync(path.join(dataDir, 'pods', p.metadata.uid ?? '', `c${id}`, '0.log'), 'utf8').split('\n').filter(Boolean)
+        .map((l) => l.split(/[:=]\s*/) as [string, string]),
+    );
+    const all = (2n ** BigInt(Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8')) + 1) - 1n).toString(16).padStart(16, '0');
+    const docker = '00000000a80425fb'; // Docker's default set, as `docker run` shows it
+    assert.deepEqual(out('0'), { CapBnd: docker, CapEff: docker, NoNewPrivs: '0', veth: 'denied', chown: 'ok' });
+    assert.deepEqual(out('1'), { CapBnd: '0000000000000000', CapEff: '0000000000000000', NoNewPrivs: '0', veth: 'denied', chown: 'denied' });
+    assert.deepEqual(out('2'), { CapBnd: '0000000000001000', CapEff: '0000000000001000', NoNewPrivs: '0', veth: 'ok', chown: 'denied' });
+    assert.deepEqual(out('3'), { CapBnd: all, CapEff: all, NoNewPrivs: '0', veth: 'ok', chown: 'ok' });
+    assert.deepEqual(out('4'), { CapBnd: '00000000a80425fa', CapEff: '00000000a80425fa', NoNewPrivs: '1', veth: 'denied', chown: 'denied' });
+    // A non-root user holds no capability (Docker's behaviour); NET_ADMIN stays in its bounding set.
+    assert.deepEqual(out('5'), { CapBnd: '00000000a80435fb', CapEff: '0000000000000000', NoNewPrivs: '0', veth: 'denied', chown: 'denied' });
+    await client.delete(R.pods, 'caps', NS);
+
+    await client.create(R.pods, podBase('badcap', { containers: [{ name: 'app', image: 'x', command: ['sleep', '100'], securityContext: { capabilities: { add: ['NET_ADMIN', 'FLY'] } } }] }));
+    const bad = await waitFor('badcap config error', async () => (await getPod('badcap')).status?.containerStatuses?.[0]?.state?.waiting?.message?.includes('FLY') && getPod('badcap'));
+    const waiting = (await bad).status?.containerStatuses?.[0]?.state?.waiting;
+    assert.equal(waiting?.reason, 'CreateContainerConfigError');
+    assert.match(waiting?.message ?? '', /spec\.containers\[0\]\.securityContext\.capabilities\.add\[1\]: unknown capability "FLY"|container app\.securityContext\.capabilities\.add\[1\]: unknown capability "FLY"/);
+    await deletePod('badcap');
+    await waitFor('caps gone', async () => !(await client.find<Pod>(R.pods, 'caps', NS)));
+  });
+
   it('a failing readiness probe takes the pod out of its Service endpoints (with the endpoints controller)', async () => {
     const informers = new SharedInformers(client);
     const controller = new EndpointsController(client, informers);

@@ -50,6 +50,8 @@ export interface SidecarOptions {
   appProbes?: AppProbers;
   /** Forward app probes to 127.0.0.1 instead of the pod IP (REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION). */
   legacyLocalhostProbes?: boolean;
+  /** How long connections of a filter chain replaced by a push may finish; default CHAIN_DRAIN_MS. */
+  chainDrainMs?: number;
 }
 
 const DEFAULT_METRIC_EXPIRY_MS = 10 * 60_000;
@@ -89,7 +91,7 @@ export class Sidecar {
       ready: () => this.config.ready && (!opts.certificates || this.certificateIssued),
     };
     this.clusters.secrets = this.runtime.secrets;
-    this.listeners = new ListenerManager(this.runtime, opts.originalDst ?? originalDstOrLocal);
+    this.listeners = new ListenerManager(this.runtime, opts.originalDst ?? originalDstOrLocal, opts.chainDrainMs);
     this.admin = new AdminServers(this.runtime, () => this.ads, {
       drainListeners: (inboundOnly) => this.drain(inboundOnly ? ['inbound'] : ['inbound', 'outbound']),
       listeners: () => this.listeners.describe(),

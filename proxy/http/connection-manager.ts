@@ -35,6 +35,16 @@ export class HttpConnectionManager {
   private readonly contexts = new WeakMap<net.Socket, ConnectionContext>();
   private readonly sessions = new WeakMap<http2.Http2Session, ConnectionContext>();
   private pendingH2: ConnectionContext | undefined;
+  /** Open HTTP/2 sessions, to send GOAWAY when this chain drains. */
+  private readonly liveSessions = new Set<http2.Http2Session>();
+  /** Set when a config push replaced this filter chain: connections finish and close. */
+  private draining = false;
+  /** HTTP/1 connections and their requests in flight, so a drain can close the idle ones. */
+  private readonly h1Sockets = new Map<net.Socket, number>();
+  /** The response in progress on each busy HTTP/1 connection, so a drain can make it the last. */
+  private readonly h1Current = new Map<net.Socket, http.ServerResponse>();
+  /** Upgraded (WebSocket) connections: no requests any more; closed only when the drain ends. */
+  private readonly upgraded = new Set<net.Socket>();
   /** Stat names built once, not per request. */
   private readonly statNames: { total: string; noRoute: string; rxReset: string; byClass: string[] };
   /** Istio labels per (direction, cluster, host, status, flags): a proxy sees few such sets. */
@@ -62,6 +72,11 @@ export class HttpConnectionManager {
         : 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     });
     this.server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      this.h1Current.delete(socket);
+      if (this.h1Sockets.delete(socket)) {
+        this.upgraded.add(socket);
+        socket.once('close', () => this.upgraded.delete(socket));
+      }
       proxyUpgrade(req, socket, head, this.hcm, this.contexts.get(socket), this.rt);
     });
     // h2c with prior knowledge (codec_type AUTO detects it by the connection preface).
@@ -75,11 +90,45 @@ export class HttpConnectionManager {
       const ctx = this.pendingH2;
       if (!ctx) return;
       this.sessions.set(session, ctx);
+      this.liveSessions.add(session);
+      session.once('close', () => this.liveSessions.delete(session));
       this.rt.h2Sessions?.add(session, ctx.direction);
+      if (this.draining) setImmediate(() => { if (!session.closed) session.close(); });
       // A session opened while its direction drains is told to go away at once.
       if (this.rt.draining.has(ctx.direction)) setImmediate(() => { if (!session.closed) session.close(); });
     });
     this.h2server.on('sessionError', (err) => this.rt.log(`http2 session error: ${err.message}`));
+  }
+
+  /**
+   * The filter chain was replaced or removed by a config push (Envoy drains such chains):
+   * requests in flight finish, HTTP/1.1 connections close after their current response (idle
+   * ones now), HTTP/2 sessions get GOAWAY and close once their streams are done, so clients
+   * come back on the new chain and its policy. Upgraded connections run until forceClose.
+   */
+  drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    for (const [socket, inFlight] of this.h1Sockets) {
+      if (inFlight === 0) { socket.end(); continue; }
+      const res = this.h1Current.get(socket);
+      // Not answered yet: the response says `connection: close`; already on its way: the
+      // connection ends once it is written.
+      if (res && !res.headersSent) res.shouldKeepAlive = false;
+      else if (res) res.once('finish', () => socket.end());
+    }
+    for (const session of this.liveSessions) if (!session.closed) session.close();
+  }
+
+  /** Connections still open on this chain (HTTP/1.1, upgraded, HTTP/2 sessions). */
+  get openConnections(): number {
+    return this.h1Sockets.size + this.upgraded.size + this.liveSessions.size;
+  }
+
+  /** The drain period is over: whatever is still open is closed (Envoy's drain time). */
+  forceClose(): void {
+    for (const socket of [...this.h1Sockets.keys(), ...this.upgraded]) socket.destroy();
+    for (const session of this.liveSessions) session.destroy();
   }
 
   /** Takes over an accepted connection (the listener already chose this filter chain). */
@@ -106,6 +155,8 @@ export class HttpConnectionManager {
 
   private handleHttp1(socket: net.Socket, ctx: ConnectionContext): void {
     this.contexts.set(socket, ctx);
+    this.h1Sockets.set(socket, 0);
+    socket.once('close', () => { this.h1Sockets.delete(socket); this.h1Current.delete(socket); });
     this.server.emit('connection', socket);
   }
 
@@ -125,9 +176,18 @@ export class HttpConnectionManager {
     const prefix = this.hcm.statPrefix || 'hcm';
     this.rt.stats.inc(this.statNames.total);
     // Draining (SIGTERM, /drain_listeners): keep-alive clients are told to go elsewhere.
-    if (ctx && this.rt.draining.has(ctx.direction) && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
+    if (ctx && (this.draining || this.rt.draining.has(ctx.direction)) && req.httpVersionMajor === 1) res.shouldKeepAlive = false;
+    const h1 = h2 ? undefined : req.socket as net.Socket;
+    if (h1) {
+      this.h1Sockets.set(h1, (this.h1Sockets.get(h1) ?? 0) + 1);
+      this.h1Current.set(h1, res);
+    }
     res.on('finish', () => this.finish(req, info, ctx));
-    res.on('close', () => { if (!res.writableFinished) this.finish(req, info, ctx); });
+    res.on('close', () => {
+      if (!res.writableFinished) this.finish(req, info, ctx);
+      if (h1 && this.h1Sockets.has(h1)) this.h1Sockets.set(h1, Math.max(0, (this.h1Sockets.get(h1) ?? 1) - 1));
+      if (h1 && this.h1Current.get(h1) === res) this.h1Current.delete(h1);
+    });
     if (!ctx) {
       info.responseFlags.push('NR');
       info.responseCode = 500;

@@ -16,6 +16,12 @@ import { inspect } from './inspectors.js';
 import { terminateTls } from './tls-termination.js';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * How long connections of a replaced filter chain may finish before they are closed: Istio's
+ * drainDuration (Envoy's --drain-time-s 45). HTTP clients are told to leave long before
+ * (connection: close, GOAWAY); this bounds TCP proxies and upgraded connections.
+ */
+export const CHAIN_DRAIN_MS = 45_000;
 
 export type OriginalDstResolver = (socket: net.Socket) => SocketAddress;
 
@@ -28,18 +34,28 @@ interface BoundListener {
   port: number;
 }
 
+/** What runs on one filter chain (by content): its HTTP connection manager and its TCP connections. */
+interface ChainState {
+  hcm?: HttpConnectionManager;
+  tcp: Set<net.Socket>;
+}
+
 export class ListenerManager {
   private readonly bound = new Map<string, BoundListener>();
-  // Built once per filter chain object, so a config push does not rebuild unchanged chains,
-  // and connections accepted before a push keep the chain they started with.
-  private readonly managers = new WeakMap<FilterChain, HttpConnectionManager>();
+  // One state per filter chain content (FilterChain.configHash): a push that re-sends a chain
+  // unchanged keeps its connection manager and connections; a chain whose content is gone
+  // from the config drains (see drainReplacedChains), as Envoy drains changed filter chains.
+  private readonly chains = new Map<string, ChainState>();
+  /** Chain hashes of the config last reconciled; undefined before the first. */
+  private liveChains: Set<string> | undefined;
   private readonly sockets = new Set<net.Socket>();
   /** Listeners drained by stopAccepting: a later config push must not bind them again. */
   private readonly stopped = new Set<string>();
   /** Warming messages already logged (listener and missing secrets), so each is logged once. */
   private readonly warningLogged = new Set<string>();
 
-  constructor(private readonly rt: ProxyRuntime, private readonly resolveOriginalDst: OriginalDstResolver) {}
+  constructor(private readonly rt: ProxyRuntime, private readonly resolveOriginalDst: OriginalDstResolver,
+    private readonly chainDrainMs = CHAIN_DRAIN_MS) {}
 
   /** Ports the proxy listens on (for loop detection). */
   boundPorts(): number[] {
@@ -52,7 +68,12 @@ export class ListenerManager {
     return false;
   }
 
-  /** Brings bound sockets in line with the snapshot's listeners. */
+  /**
+   * Brings bound sockets in line with the snapshot's listeners. A listening socket whose
+   * address is still wanted is kept, even when its listener was renamed or changed (Envoy
+   * updates listeners in place): no window in which connections are refused. Then the
+   * filter chains the snapshot no longer holds drain.
+   */
   async reconcile(snapshot: ConfigSnapshot): Promise<void> {
     const wanted = new Map<string, ListenerConfig>();
     const warming = new Set<string>();
@@ -71,20 +92,75 @@ export class ListenerManager {
       }
       wanted.set(value.name, value);
     }
-    const work: Promise<void>[] = [];
-    for (const [name, b] of this.bound) {
+    const byKey = new Map<string, ListenerConfig>();
+    for (const l of wanted.values()) byKey.set(addressKey(l.address.address, l.address.port), l);
+    for (const [name, b] of [...this.bound]) {
       if (warming.has(name)) continue;
-      const next = wanted.get(name);
-      if (next && addressKey(next.address.address, next.address.port) === b.key) {
+      const next = wanted.get(name) ?? byKey.get(b.key);
+      if (next && addressKey(next.address.address, next.address.port) === b.key && (next.name === name || !this.bound.has(next.name))) {
         b.config = next;
+        if (next.name !== name) {
+          this.bound.delete(name);
+          b.name = next.name;
+          this.bound.set(next.name, b);
+        }
         continue;
       }
-      // Removed or moved: stop accepting; accepted connections finish on their own.
+      // Removed or moved: stop accepting; accepted connections finish (or drain) on their own.
+      // close() stops listening at once; its callback would wait for every connection.
       this.bound.delete(name);
-      work.push(new Promise((resolve) => b.server.close(() => resolve())));
+      b.server.close();
     }
-    await Promise.all(work);
+    this.drainReplacedChains(snapshot);
     await Promise.all([...wanted.values()].filter((l) => !this.bound.has(l.name)).map((l) => this.bind(l)));
+  }
+
+  /**
+   * Connections on a filter chain whose content the snapshot no longer holds (the chain was
+   * changed or removed) drain: HTTP/1.1 closes after the response in flight (idle ones at
+   * once), HTTP/2 gets GOAWAY, and whatever is still open after the drain period (TCP
+   * proxies, upgrades) is closed. Clients reconnect onto the new chain, so a new
+   * AuthorizationPolicy or STRICT mode also governs connections opened before it. Chains
+   * re-sent with the same content are untouched.
+   */
+  private drainReplacedChains(snapshot: ConfigSnapshot): void {
+    const live = new Set<string>();
+    // Bound listeners still serve their config while a new version warms: theirs are live too.
+    for (const value of [...[...snapshot.listeners.values()].map((l) => l.value), ...[...this.bound.values()].map((b) => b.config)]) {
+      for (const chain of value.filterChains) live.add(chain.configHash);
+      if (value.defaultFilterChain) live.add(value.defaultFilterChain.configHash);
+    }
+    this.liveChains = live;
+    for (const [hash, state] of this.chains) {
+      if (live.has(hash)) continue;
+      this.chains.delete(hash);
+      this.drainChain(state);
+    }
+  }
+
+  private drainChain(state: ChainState): void {
+    if (!state.hcm && state.tcp.size === 0) return;
+    this.rt.stats.inc('listener_manager.filter_chains_drained');
+    state.hcm?.drain();
+    const timer = setTimeout(() => {
+      state.hcm?.forceClose();
+      for (const s of state.tcp) s.destroy();
+    }, this.chainDrainMs);
+    timer.unref();
+  }
+
+  /**
+   * The state of a chain, created on first use. A connection accepted before a push can reach
+   * its chain after it (TLS handshake, inspection): its chain is stale, and it gets a state
+   * of its own that drains from the start (one response with `connection: close`).
+   */
+  private chainState(chain: FilterChain): { state: ChainState; stale: boolean } {
+    const known = this.chains.get(chain.configHash);
+    if (known) return { state: known, stale: false };
+    const state: ChainState = { tcp: new Set() };
+    if (this.liveChains && !this.liveChains.has(chain.configHash)) return { state, stale: true };
+    this.chains.set(chain.configHash, state);
+    return { state, stale: false };
   }
 
   private async bind(config: ListenerConfig): Promise<void> {
@@ -200,16 +276,18 @@ export class ListenerManager {
       }
       for (const f of chain.networkRbac) this.rt.stats.inc(`${f.statPrefix}rbac.allowed`);
     }
+    const { state, stale } = this.chainState(chain);
     if (chain.filter.kind === 'tcp') {
+      state.tcp.add(socket);
+      socket.once('close', () => state.tcp.delete(socket));
       proxyTcp(socket, chain.filter, ctx, this.rt);
+      if (stale) this.drainChain(state);
       return;
     }
-    let hcm = this.managers.get(chain);
-    if (!hcm) {
-      hcm = new HttpConnectionManager(chain.filter, this.rt);
-      this.managers.set(chain, hcm);
-    }
-    hcm.handle(socket, ctx);
+    state.hcm ??= new HttpConnectionManager(chain.filter, this.rt);
+    // Drained before the connection arrives: nothing idle is closed, its response is the last.
+    if (stale) this.drainChain(state);
+    state.hcm.handle(socket, ctx);
   }
 
   /**

@@ -119,6 +119,8 @@ function pipeTcp(downstream: net.Socket, upstream: net.Socket, timeoutMs: number
   const onClose = (): void => {
     if (--openSockets === 0) record();
   };
-  upstream.on('close', onClose);
-  downstream.on('close', onClose);
+  // One side gone (closed, reset, or destroyed by a drain): the other is flushed and closed,
+  // as Envoy closes the upstream with FlushWrite; otherwise it would stay open forever.
+  upstream.on('close', () => { onClose(); if (!downstream.destroyed) downstream.destroySoon(); });
+  downstream.on('close', () => { onClose(); if (!upstream.destroyed) upstream.destroySoon(); });
 }

@@ -9,6 +9,7 @@ import { decodeFilterChainMatch, type FilterChainMatchSpec, type PrefixRange } f
 import { decodeDownstreamTls, decodeTransportSocket, type DownstreamTlsConfig } from './tls-context.js';
 import { decodeXfcc, type XfccConfig } from './xfcc.js';
 import { decodeRbac, HTTP_RBAC_FILTER, NETWORK_RBAC_FILTER, type RbacConfig } from './rbac.js';
+import { contentHash } from './content-hash.js';
 
 export type { PrefixRange } from './filter-chain-match.js';
 
@@ -50,6 +51,12 @@ export interface FilterChain {
   /** envoy.filters.network.rbac filters before the terminal filter, in order: run per connection. */
   networkRbac: RbacConfig[];
   filter: NetworkFilter;
+  /**
+   * A hash of the chain's whole config (canonical JSON of its resource): two chains with the
+   * same hash are the same chain, whatever push or version brought them. Connections of a
+   * chain whose hash is gone from the config are drained; the others are left alone.
+   */
+  configHash: string;
 }
 
 export type TrafficDirection = 'INBOUND' | 'OUTBOUND' | 'UNSPECIFIED';
@@ -194,7 +201,7 @@ function decodeFilterChain(raw: Obj, field: string, errors: FieldErrors): Filter
     }
   });
   if (errors.list.length !== before || !filter) return undefined;
-  return { name: str(raw.name) ?? '', destinationPort: match.destinationPort, prefixRanges: match.prefixRanges, match, tls, networkRbac, filter };
+  return { name: str(raw.name) ?? '', destinationPort: match.destinationPort, prefixRanges: match.prefixRanges, match, tls, networkRbac, filter, configHash: contentHash(raw) };
 }
 
 export function decodeListener(raw: Obj): { name: string; value?: ListenerConfig; errors: string[] } {

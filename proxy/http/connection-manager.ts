@@ -328,7 +328,9 @@ export class HttpConnectionManager {
     const tls = ctx?.downstreamTls;
     this.rt.metrics.recordRequest(this.labelsFor({
       direction, identity: this.rt.identity, cluster: info.cluster, host: req.headers.host, status, flags,
-      mtls: tls?.mtls, peerPrincipal: tls?.uriSans?.[0], localPrincipal: tls?.localUri, upstreamPrincipal: info.upstreamPrincipal,
+      mtls: tls?.mtls, peerPrincipal: tls?.uriSans?.[0], upstreamPrincipal: info.upstreamPrincipal,
+      // Outbound source_principal: the certificate this proxy presents upstream.
+      localPrincipal: direction === 'outbound' ? this.rt.secrets.ownUri() : tls?.localUri,
     }), durationMs);
     if (this.rt.logLevels?.enabled('http', 'debug')) {
       this.rt.logLevels.write('http', 'debug', `http: ${req.method ?? '-'} ${req.headers.host ?? ''}${req.url ?? ''} -> ${info.cluster ?? '-'} ${status} ${flags || '-'} ${durationMs.toFixed(1)} ms`);

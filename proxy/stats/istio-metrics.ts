@@ -12,8 +12,9 @@ export const REQUEST_LABELS = [
 export type RequestLabels = Record<(typeof REQUEST_LABELS)[number], string>;
 
 export const TCP_LABELS = [
-  'reporter', 'source_workload', 'source_workload_namespace', 'destination_workload', 'destination_workload_namespace',
-  'destination_service', 'destination_service_name', 'destination_service_namespace', 'response_flags', 'connection_security_policy',
+  'reporter', 'source_workload', 'source_workload_namespace', 'source_principal', 'destination_workload', 'destination_workload_namespace',
+  'destination_principal', 'destination_service', 'destination_service_name', 'destination_service_namespace', 'response_flags',
+  'connection_security_policy',
 ] as const;
 
 export type TcpLabels = Record<(typeof TCP_LABELS)[number], string>;

@@ -43,7 +43,7 @@ export interface LabelInput {
   /** Inbound: the downstream presented a verified client certificate (mTLS) with this URI. */
   peerPrincipal?: string;
   mtls?: boolean;
-  /** Inbound: this proxy's own URI (destination_principal). */
+  /** This proxy's own URI: inbound destination_principal (mTLS), outbound source_principal. */
   localPrincipal?: string;
   /** Outbound: the upstream's verified URI SAN (destination_principal). */
   upstreamPrincipal?: string;
@@ -58,11 +58,12 @@ export function requestLabels(i: LabelInput): RequestLabels {
     return {
       reporter: 'source',
       source_workload: me.workloadName, source_workload_namespace: me.namespace, source_app: app, source_version: version,
-      source_principal: UNKNOWN,
+      source_principal: i.localPrincipal ?? UNKNOWN,
       destination_workload: UNKNOWN, destination_workload_namespace: dst.namespace, destination_app: UNKNOWN,
       destination_version: dst.subset || UNKNOWN, destination_principal: i.upstreamPrincipal ?? UNKNOWN,
       destination_service: dst.service, destination_service_name: dst.name, destination_service_namespace: dst.namespace,
-      request_protocol: 'http', response_code: String(i.status), response_flags: i.flags || '-', connection_security_policy: 'none',
+      // Istio: the source cannot know the server's authentication policy, so it reports unknown.
+      request_protocol: 'http', response_code: String(i.status), response_flags: i.flags || '-', connection_security_policy: UNKNOWN,
     };
   }
   const dst = serviceFromHost(i.host, me.namespace);
@@ -78,16 +79,27 @@ export function requestLabels(i: LabelInput): RequestLabels {
   };
 }
 
-export function tcpLabels(direction: Direction, identity: ProxyIdentity, cluster: string, target: string, flags: string): TcpLabels {
+/** The principals of a TCP connection, with the same meaning as for requests (LabelInput). */
+export interface TcpPrincipals {
+  mtls?: boolean;
+  peerPrincipal?: string;
+  localPrincipal?: string;
+  upstreamPrincipal?: string;
+}
+
+export function tcpLabels(direction: Direction, identity: ProxyIdentity, cluster: string, target: string, flags: string, p: TcpPrincipals = {}): TcpLabels {
   const dst = serviceFromCluster(cluster) ?? serviceFromHost(target, UNKNOWN);
   const inbound = direction === 'inbound';
+  const mtls = inbound && p.mtls === true;
   return {
     reporter: inbound ? 'destination' : 'source',
     source_workload: inbound ? UNKNOWN : identity.workloadName,
     source_workload_namespace: inbound ? UNKNOWN : identity.namespace,
+    source_principal: (inbound ? (mtls ? p.peerPrincipal : undefined) : p.localPrincipal) ?? UNKNOWN,
     destination_workload: inbound ? identity.workloadName : UNKNOWN,
     destination_workload_namespace: inbound ? identity.namespace : dst.namespace,
+    destination_principal: (inbound ? (mtls ? p.localPrincipal : undefined) : p.upstreamPrincipal) ?? UNKNOWN,
     destination_service: dst.service, destination_service_name: dst.name, destination_service_namespace: dst.namespace,
-    response_flags: flags || '-', connection_security_policy: 'none',
+    response_flags: flags || '-', connection_security_policy: inbound ? (mtls ? 'mutual_tls' : 'none') : UNKNOWN,
   };
 }

@@ -7,7 +7,7 @@ import { originalDstTarget, type ConnectionContext, type ProxyRuntime } from '..
 import { resolveCluster } from '../upstream/cluster-manager.js';
 import { pickWeighted } from '../upstream/load-balancer.js';
 import type { SocketAddress } from '../interception/original-dst.js';
-import { tcpLabels } from '../stats/labels.js';
+import { tcpLabels, type TcpPrincipals } from '../stats/labels.js';
 import { transportFor } from '../xds/resources/upstream-transport.js';
 import type { UpstreamTlsConfig } from '../xds/resources/tls-context.js';
 import { connectTls } from '../upstream/tls-connector.js';
@@ -66,12 +66,19 @@ export function proxyTcp(downstream: net.Socket, cfg: TcpProxyConfig, ctx: Conne
   }, (err: Error) => {
     rt.log(`tcp ${ctx.listener.name} -> ${target.cluster} ${hostText}: ${err.message}`);
     rt.stats.inc(`cluster.${target.cluster}.upstream_cx_connect_fail`);
-    const labels = tcpLabels(ctx.direction, rt.identity, target.cluster, host.address, 'UF');
+    const labels = tcpLabels(ctx.direction, rt.identity, target.cluster, host.address, 'UF', tcpPrincipals(ctx, rt));
     rt.metrics.tcpOpen(labels);
     rt.metrics.tcpClose(labels, 0, 0);
     logTcp(rt, ctx, startTime, target.cluster, hostText, 'UF', 0, 0);
     downstream.destroy();
   });
+}
+
+/** Inbound: the verified downstream peer and this proxy (mTLS); outbound: this proxy and the verified upstream. */
+function tcpPrincipals(ctx: ConnectionContext, rt: ProxyRuntime, upstreamPrincipal?: string): TcpPrincipals {
+  const tls = ctx.downstreamTls;
+  if (ctx.direction === 'inbound') return { mtls: tls?.mtls, peerPrincipal: tls?.uriSans?.[0], localPrincipal: tls?.localUri };
+  return { localPrincipal: rt.secrets.ownUri(), upstreamPrincipal };
 }
 
 function logTcp(rt: ProxyRuntime, ctx: ConnectionContext, startTime: Date, cluster: string, hostText: string, flags: string, received: number, sent: number, upstreamPrincipal?: string): void {
@@ -86,7 +93,7 @@ function logTcp(rt: ProxyRuntime, ctx: ConnectionContext, startTime: Date, clust
 /** Pipes bytes both ways once the upstream socket exists (plain TCP or an established TLS tunnel). */
 function pipeTcp(downstream: net.Socket, upstream: net.Socket, timeoutMs: number, cluster: string, hostText: string, ctx: ConnectionContext, rt: ProxyRuntime, startTime: Date, upstreamPrincipal?: string, source: Readable = downstream): void {
   const target = { cluster };
-  const labels = tcpLabels(ctx.direction, rt.identity, cluster, hostText.slice(0, hostText.lastIndexOf(':')), '');
+  const labels = tcpLabels(ctx.direction, rt.identity, cluster, hostText.slice(0, hostText.lastIndexOf(':')), '', tcpPrincipals(ctx, rt, upstreamPrincipal));
   rt.metrics.tcpOpen(labels);
   let sent = 0;
   let received = 0;

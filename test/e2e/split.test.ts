@@ -103,7 +103,7 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
     assert.ok(mtls >= 1000, `the 1000 requests arrived over mutual TLS with the client's SPIFFE identity, without any DestinationRule tls (counted ${mtls})`);
   });
 
-  it('serves the sample from the host through the ingress gateway, split 80/20 by the Gateway-bound VirtualService', async () => {
+  it('serves the sample from the host through the ingress gateway, split 80/20 by the Gateway-bound VirtualService', async (t) => {
     const url = /ingress gateway: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(output)?.[1];
     assert.ok(url, `trellis up prints the ingress gateway URL:\n${output.slice(-2000)}`);
     assert.match(output, new RegExp(`curl ${url.replace(/[.]/g, '\\.')}`), 'and how to curl it');
@@ -117,6 +117,7 @@ describe('walking skeleton: trellis up, weighted split end to end', { skip, time
       byVersion[reply.version] = (byVersion[reply.version] ?? 0) + 1;
     }
     const v1 = (byVersion.v1 ?? 0) / n;
+    t.diagnostic(`ingress split: ${JSON.stringify(byVersion)} (v1 share ${v1})`);
     assert.ok(Math.abs(v1 - 0.8) <= 0.07, `v1 share ${v1} is 0.80 ± 0.07 (${JSON.stringify(byVersion)})`);
     const gw = (await client.list<Pod>(R.pods, { namespace: 'trellis-system' })).items.find((p) => p.metadata.labels?.istio === 'ingressgateway');
     assert.ok(gw, 'the gateway pod runs in trellis-system');

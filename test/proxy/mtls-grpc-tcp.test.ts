@@ -183,6 +183,22 @@ describe('two sidecars: gRPC and TCP over automatic mTLS (STRICT server)', () =>
     await waitFor('server TCP access log with the downstream principal', () => serverLog.some((e) => e.upstreamCluster === 'inbound|tcp' && e.downstreamPeerPrincipal === CLIENT_ID));
     const plain = await tcpRoundTrip(ports.tcpPlain, 'ping');
     assert.equal(plain.data, '', 'a STRICT port must not serve plaintext');
+    // istio_tcp_* carry the principals like the request metrics: inbound the verified peer
+    // and this proxy over mutual_tls; outbound this proxy and the verified upstream, policy unknown.
+    const line = (text: string, metric: string, reporter: string): string => text.split('\n')
+      .find((l) => l.startsWith(`${metric}{`) && l.includes(`reporter="${reporter}"`) && !l.includes('response_flags="UF"')) ?? '';
+    const serverText = await server.metrics.registry.metrics();
+    for (const metric of ['istio_tcp_connections_opened_total', 'istio_tcp_connections_closed_total', 'istio_tcp_received_bytes_total', 'istio_tcp_sent_bytes_total']) {
+      const inbound = line(serverText, metric, 'destination');
+      assert.match(inbound, new RegExp(`source_principal="${CLIENT_ID}"`), `${metric} inbound: ${inbound}`);
+      assert.match(inbound, new RegExp(`destination_principal="${SERVER_ID}"`), metric);
+      assert.match(inbound, /connection_security_policy="mutual_tls"/, metric);
+    }
+    const clientText = await client.metrics.registry.metrics();
+    const outbound = line(clientText, 'istio_tcp_connections_closed_total', 'source');
+    assert.match(outbound, new RegExp(`source_principal="${CLIENT_ID}"`), `outbound: ${outbound}`);
+    assert.match(outbound, new RegExp(`destination_principal="${SERVER_ID}"`));
+    assert.match(outbound, /connection_security_policy="unknown"/);
   });
 
   it('a TCP server whose SAN is not the expected identity is closed with UF', async () => {

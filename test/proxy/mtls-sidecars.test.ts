@@ -131,6 +131,8 @@ describe('two sidecars talking mTLS (automatic mTLS, PERMISSIVE and STRICT)', ()
     assert.match(mtls, new RegExp(`destination_principal="${SERVER_ID}"`));
     const out = (await client.metrics.registry.metrics()).split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('reporter="source"'));
     assert.match(out ?? '', new RegExp(`destination_principal="${SERVER_ID}"`), 'outbound destination_principal is the verified upstream URI');
+    assert.match(out ?? '', new RegExp(`source_principal="${CLIENT_ID}"`), 'outbound source_principal is the URI of the certificate the client proxy presents');
+    assert.match(out ?? '', /connection_security_policy="unknown"/, 'Istio: the source reporter does not know the server\'s policy');
   });
 
   it('PERMISSIVE accepts plaintext (no XFCC); STRICT refuses it', async () => {

@@ -321,7 +321,7 @@ describe('sidecar (in-process, loopback)', () => {
     assert.match(outbound, /source_workload="productpage-v1"/);
     assert.match(outbound, /destination_service_name="ratings"/);
     assert.match(outbound, /destination_service_namespace="default"/);
-    assert.match(outbound, /connection_security_policy="none"/);
+    assert.match(outbound, /connection_security_policy="unknown"/, 'Istio: the source reporter cannot know the policy');
     assert.ok(Number(outbound.split(' ').at(-1)) > 100);
     assert.match(text, /istio_requests_total\{[^}]*reporter="destination"[^}]*destination_version="v1"[^}]*response_code="200"/);
     assert.match(text, /istio_requests_total\{[^}]*response_code="404",response_flags="NR"/);

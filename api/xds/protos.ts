@@ -37,6 +37,8 @@ const RESOURCE_PROTOS = [
   'envoy/extensions/filters/network/rbac/v3/rbac.proto',
   'envoy/service/secret/v3/sds.proto',
   'envoy/admin/v3/config_dump.proto',
+  'envoy/extensions/access_loggers/file/v3/file.proto',
+  'envoy/extensions/access_loggers/stream/v3/stream.proto',
 ];
 
 export const TYPE_URL = {
@@ -63,6 +65,10 @@ export const TYPE_URL = {
   originalDst: 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst',
   httpRbac: 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
   networkRbac: 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC',
+  // Access loggers (HCM access_log): a file, or the process's stdout/stderr.
+  fileAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+  stdoutAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog',
+  stderrAccessLog: 'type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog',
 } as const;
 
 const LOADER_OPTIONS: protoLoader.Options = {

@@ -286,7 +286,7 @@ export class HttpConnectionManager {
     info.cluster = clusterName;
     const path = rewritePath(req.url ?? '/', route.prefix, action.prefixRewrite, action.regexRewrite);
     const levels = mutationsFor([route.headers, virtualHost.headers, routeTableFor(this.hcm, snapshot)?.headers]);
-    const baseHeaders = applyXfcc(upstreamRequestHeaders(req, info.requestId, action.hostRewrite), this.hcm.xfcc, ctx.downstreamTls);
+    const baseHeaders = applyXfcc(upstreamRequestHeaders(req, info.requestId, action.hostRewrite, ctx.downstreamTls !== undefined), this.hcm.xfcc, ctx.downstreamTls);
     const upstreamPath = path.startsWith('/') ? path : `/${path}`;
     const headers = levels.length > 0 ? applyToRequest(baseHeaders, levels) : baseHeaders;
     const mutate = (h: Record<string, string | string[]>): Record<string, string | string[]> => (levels.length > 0 ? applyToResponse(h, levels) : h);
@@ -356,6 +356,9 @@ export class HttpConnectionManager {
       routeName: info.routeName,
       downstreamPeerPrincipal: ctx?.downstreamTls?.uriSans?.[0],
       upstreamPeerPrincipal: info.upstreamPrincipal,
+      requestedServerName: ctx?.downstreamTls?.sni,
+      requestHeaders: req.headers,
+      loggers: this.hcm.accessLogs.length ? this.hcm.accessLogs : undefined,
     });
   }
 }

@@ -16,8 +16,12 @@ function connectionTokens(value: string | string[] | undefined): ReadonlySet<str
   return new Set(v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
 }
 
-/** Flat [name, value, ...] list for undici, keeping repeated headers; sets x-request-id if absent. */
-export function upstreamRequestHeaders(req: http.IncomingMessage, requestId: string, hostRewrite?: string): string[] {
+/**
+ * Flat [name, value, ...] list for undici, keeping repeated headers; sets x-request-id if
+ * absent. x-forwarded-proto is kept when the request has one, else it says how the request
+ * reached this proxy, as Envoy sets it: https over a TLS downstream connection, else http.
+ */
+export function upstreamRequestHeaders(req: http.IncomingMessage, requestId: string, hostRewrite?: string, downstreamTls = false): string[] {
   const drop = connectionTokens(req.headers.connection);
   const out: string[] = [];
   const raw = req.rawHeaders;
@@ -37,7 +41,7 @@ export function upstreamRequestHeaders(req: http.IncomingMessage, requestId: str
   }
   if (hostRewrite !== undefined) out.push('host', hostRewrite);
   else if (req.httpVersionMajor === 2 && !sawHost && typeof req.headers[':authority'] === 'string') out.push('host', req.headers[':authority']);
-  out.push('x-forwarded-proto', firstValue(req.headers['x-forwarded-proto']) ?? 'http');
+  out.push('x-forwarded-proto', firstValue(req.headers['x-forwarded-proto']) ?? (downstreamTls ? 'https' : 'http'));
   out.push('x-request-id', requestId);
   return out;
 }

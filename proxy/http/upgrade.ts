@@ -50,7 +50,7 @@ export function proxyUpgrade(req: http.IncomingMessage, socket: net.Socket, head
   rt.stats.inc(`http.${hcm.statPrefix || 'hcm'}.downstream_cx_upgrades_total`);
 
   const path = rewritePath(req.url ?? '/', match.route.prefix, action.prefixRewrite, action.regexRewrite);
-  const headers = upstreamRequestHeaders(req, requestIdOf(req), action.hostRewrite);
+  const headers = upstreamRequestHeaders(req, requestIdOf(req), action.hostRewrite, ctx.downstreamTls !== undefined);
   // Upgrade and Connection are hop-by-hop, yet they are the point of this request.
   headers.push('connection', 'upgrade', 'upgrade', String(req.headers.upgrade ?? ''));
   let text = `${req.method ?? 'GET'} ${path.startsWith('/') ? path : `/${path}`} HTTP/1.1\r\n`;

@@ -85,7 +85,8 @@ export class Http2Pool implements UpstreamPool {
       this.session = undefined;
       setImmediate(() => session.close());
     }
-    const headers: http2.OutgoingHttpHeaders = { ':method': req.method, ':path': req.path, ':scheme': 'http' };
+    // Over a TLS tunnel (a dialer) the request travels as https, as Envoy sets :scheme from the upstream transport.
+    const headers: http2.OutgoingHttpHeaders = { ':method': req.method, ':path': req.path, ':scheme': this.dial ? 'https' : 'http' };
     for (let i = 0; i < req.headers.length; i += 2) {
       const name = req.headers[i].toLowerCase();
       const value = req.headers[i + 1];

@@ -167,6 +167,8 @@ describe('two sidecars: gRPC and TCP over automatic mTLS (STRICT server)', () =>
     assert.ok(inbound, 'the server sidecar logged the call');
     assert.equal(inbound.protocol, 'HTTP/2.0');
     assert.equal(inbound.downstreamPeerPrincipal, CLIENT_ID);
+    // HTTP/2 inside the mTLS tunnel travels as https, as Envoy sets :scheme from the upstream transport.
+    assert.equal(inbound.requestHeaders?.[':scheme'], 'https');
     const outbound = clientLog.find((e) => e.upstreamCluster === 'grpc');
     assert.equal(outbound?.upstreamPeerPrincipal, SERVER_ID);
     // Outbound: destination_principal is the identity the upstream proved in the handshake.

@@ -154,6 +154,8 @@ describe('RBAC filters (AuthorizationPolicy shape) over mTLS', () => {
     const ok = await call(a, '/data');
     assert.equal(ok.status, 200, ok.body);
     assert.equal(ok.body, 'app GET /data');
+    // Envoy: a request that reached the proxy over TLS (and carried no x-forwarded-proto) is forwarded as https.
+    assert.equal(app.seen.at(-1)?.['x-forwarded-proto'], 'https');
     const denied = await call(b, '/data');
     assert.equal(denied.status, 403);
     assert.equal(denied.body, 'RBAC: access denied');
@@ -181,6 +183,7 @@ describe('RBAC filters (AuthorizationPolicy shape) over mTLS', () => {
     for (const who of [b, undefined]) {
       const r = await call(who, '/public/x?y=1');
       assert.equal(r.status, 200, r.body);
+      assert.equal(app.seen.at(-1)?.['x-forwarded-proto'], who ? 'https' : 'http', 'x-forwarded-proto follows the downstream transport');
       assert.equal((await call(who, '/public')).status, 200);
       assert.equal((await call(who, '/publicity')).status, 403);
       assert.equal((await call(who, '/public/x', { method: 'POST' })).status, 403);

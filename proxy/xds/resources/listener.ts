@@ -10,6 +10,8 @@ import { decodeDownstreamTls, decodeTransportSocket, type DownstreamTlsConfig } 
 import { decodeXfcc, type XfccConfig } from './xfcc.js';
 import { decodeRbac, HTTP_RBAC_FILTER, NETWORK_RBAC_FILTER, type RbacConfig } from './rbac.js';
 import { contentHash } from './content-hash.js';
+import { decodeAccessLogs } from './access-log.js';
+import type { AccessLogger } from '../../stats/access-log.js';
 
 export type { PrefixRange } from './filter-chain-match.js';
 
@@ -29,6 +31,8 @@ export interface HttpConnectionManagerConfig {
   rbac: RbacConfig[];
   /** The listener's per_connection_buffer_limit_bytes (Envoy's default 1 MiB): the retry/mirror copy of a body. */
   bufferLimitBytes: number;
+  /** access_log: file/stdout loggers with their formats; empty: the proxy's default log line. */
+  accessLogs: AccessLogger[];
 }
 
 export interface TcpProxyConfig {
@@ -142,7 +146,8 @@ function decodeHcm(tc: Obj, field: string, errors: FieldErrors): HttpConnectionM
   if (codecRaw === 'AUTO' || codecRaw === 'HTTP1' || codecRaw === 'HTTP2') codecType = codecRaw;
   else errors.add(`${field}.codecType`, `"${codecRaw}" is not supported (AUTO, HTTP1, HTTP2)`);
   const xfcc = decodeXfcc(tc, field, errors);
-  return errors.list.length === before ? { kind: 'http', statPrefix, rds, routeConfig, fault, codecType, xfcc, rbac, bufferLimitBytes: DEFAULT_BUFFER_LIMIT_BYTES } : undefined;
+  const accessLogs = decodeAccessLogs(tc.accessLog, `${field}.accessLog`, errors);
+  return errors.list.length === before ? { kind: 'http', statPrefix, rds, routeConfig, fault, codecType, xfcc, rbac, bufferLimitBytes: DEFAULT_BUFFER_LIMIT_BYTES, accessLogs } : undefined;
 }
 
 function decodeTcpProxy(tc: Obj, field: string, errors: FieldErrors): TcpProxyConfig | undefined {

@@ -4,7 +4,8 @@
 // --domain (CLUSTER_DOMAIN, cluster.local), --webhook-port (PILOT_WEBHOOK_PORT, 15017; `off`),
 // --webhook-config (VALIDATION_WEBHOOK_CONFIG_NAME, istio-validator-trellis-system: the
 // ValidatingWebhookConfiguration whose caBundle pilot keeps equal to its serving CA).
-// --ca-port (PILOT_CA_PORT, 15012; `off`), TRUST_DOMAIN (cluster.local).
+// --ca-port (PILOT_CA_PORT, 15012; `off`): the CA and xDS over TLS for token-authenticated
+// proxies (the only way to gateway credentials), TRUST_DOMAIN (cluster.local).
 // --root-namespace (MESH_ROOT_NAMESPACE, default pilot's own namespace POD_NAMESPACE): Istio's
 // MeshConfig.rootNamespace, where mesh-wide PeerAuthentications/AuthorizationPolicies live.
 // PILOT_ENABLE_MTLS (default true; 'false' turns it off) emits the mTLS and authorization
@@ -67,8 +68,10 @@ async function main(): Promise<void> {
     meshCA = await startMeshCA(client, {
       namespace: ns, host: flag(args, 'host') ?? process.env.PILOT_HOST ?? '0.0.0.0', port: portOf(caFlag, 15012, '--ca-port'),
       trustDomain: process.env.TRUST_DOMAIN ?? 'cluster.local', registry: pilot.metrics.registry,
+      // Sidecars and gateways use xDS here, over TLS with their ServiceAccount token, as on istiod.
+      alsoServe: (server, reviewer) => pilot.xds.serveAuthenticated(server, reviewer),
     });
-    console.log(`pilot: CA on :${meshCA.port} (IstioCertificateService over TLS), trust domain ${process.env.TRUST_DOMAIN ?? 'cluster.local'}`);
+    console.log(`pilot: CA and token-authenticated xDS on :${meshCA.port} (TLS), trust domain ${process.env.TRUST_DOMAIN ?? 'cluster.local'}`);
   }
   const { xdsPort, debugPort } = await pilot.start();
   console.log(`pilot: ready: xDS on :${xdsPort} (plaintext), debug on :${debugPort}`);

@@ -6,7 +6,7 @@
 //   cleanup                    remove them (also: istio-clean-iptables)
 import { bootstrapFromEnv } from './config/bootstrap.js';
 import { Sidecar } from './sidecar.js';
-import { certManagerFromEnv } from './security/from-env.js';
+import { certManagerFromEnv, xdsTlsFromEnv } from './security/from-env.js';
 import { parseInterceptionFlags } from './interception/iptables-rules.js';
 import { applyInterception, removeInterception } from './interception/iptables.js';
 import { validateRedirection } from './interception/validate.js';
@@ -26,6 +26,8 @@ async function runSidecar(nodeType: 'sidecar' | 'router'): Promise<void> {
   };
   const sidecar = new Sidecar({
     pilotAddress: boot.pilotAddress,
+    // With CA settings, xDS goes over TLS with the ServiceAccount token (pilot's 15012).
+    xdsTls: xdsTlsFromEnv(),
     identity: boot.identity,
     deltaXds: boot.deltaXds,
     // Istio's metric_expiry_duration, in seconds (0 = never expire).

@@ -21,9 +21,12 @@ import type { Direction } from './stats/labels.js';
 import type { WorkloadCertManager } from './security/cert-manager.js';
 import { SecretResolver, type CertificateSource } from './security/sds.js';
 import type { AppProbers } from './health/app-probes.js';
+import type { XdsTlsOptions } from './xds/ads-stream.js';
 
 export interface SidecarOptions {
   pilotAddress: string;
+  /** TLS and token for pilot's 15012 (with CA settings); plaintext without. */
+  xdsTls?: XdsTlsOptions;
   identity: ProxyIdentity;
   /** Metric series idle this long are dropped (0 = never); default 10 min. */
   metricExpiryMs?: number;
@@ -118,7 +121,7 @@ export class Sidecar {
       }
       return undefined;
     };
-    const transport = { address: this.opts.pilotAddress, node: this.node(), log: this.runtime.log, onResponse };
+    const transport = { address: this.opts.pilotAddress, tls: this.opts.xdsTls, node: this.node(), log: this.runtime.log, onResponse };
     const ads: XdsTransport = this.opts.deltaXds ? new DeltaAdsClient(transport) : new AdsClient(transport);
     this.ads = ads;
     ads.subscribe(TYPE_URL.cluster, undefined);

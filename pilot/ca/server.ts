@@ -20,6 +20,8 @@ export interface CAServerOptions {
   extraDnsNames?: string[];
   extraIps?: string[];
   metrics?: CAMetrics;
+  /** Adds more services to the TLS server before it binds (pilot's authenticated ADS). */
+  alsoServe?: (server: grpc.Server) => void;
   log?: (msg: string) => void;
   warn?: (msg: string) => void;
 }
@@ -51,8 +53,10 @@ export class CAServer {
       [{ cert_chain: Buffer.from(serving.certChainPem), private_key: Buffer.from(serving.keyPem) }],
       false, // callers authenticate with their token, not a client certificate
     );
-    const server = new grpc.Server();
+    // Keepalive as on the plaintext xDS port: ADS streams may share this server.
+    const server = new grpc.Server({ 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_permit_without_calls': 1 });
     server.addService(certificateServiceDefinition(), { CreateCertificate: this.createCertificate });
+    this.opts.alsoServe?.(server);
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${this.opts.host ?? '0.0.0.0'}:${this.opts.port ?? 15012}`, creds, (err, p) => (err ? reject(err) : resolve(p)));
     });

@@ -4,6 +4,7 @@
 // the server asks this object what a request means, then decides what to send.
 import type { ProxyNode, Proxy } from '../model/proxy.js';
 import type { DeltaWatches } from './delta.js';
+import type { XdsIdentity } from './authn.js';
 import { WILDCARD, type Subscription, type SubscriptionPool, type TypeEntry } from './cache.js';
 
 export interface SentState {
@@ -60,6 +61,10 @@ export class Connection {
   readonly forced = new Set<string>();
   /** Nothing was pushed to this stream yet (its first push is rate-limited). */
   fresh = true;
+  /** The caller's verified ServiceAccount (TLS port, token reviewed); undefined on the plaintext port. */
+  identity?: XdsIdentity;
+  /** Why the gateway credentials asked for were withheld (warned once per connection). */
+  secretsWithheld?: string;
 
   constructor(readonly id: string, readonly peer: string) {}
 

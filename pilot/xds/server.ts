@@ -9,7 +9,7 @@
 // nodes get the proxyless generators (generators/proxyless.ts).
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { adsService, unpackAny } from '../../api/xds/protos.js';
+import { TYPE_URL, adsService, unpackAny } from '../../api/xds/protos.js';
 import type { PushContext } from '../model/push-context.js';
 import { parseNodeId, resolveProxy } from '../model/proxy.js';
 import type { DebounceBurst } from '../model/debounce.js';
@@ -25,6 +25,7 @@ import { PushQueue, type PushQueueOptions } from './push-queue.js';
 import { PushRecord, type PushStatusJson } from './push-status.js';
 import { deltaResponse, sotwResponse } from './wire.js';
 import { configDump } from './config-dump.js';
+import { authenticateStream, checkNodeNamespace, secretsRefusal, StreamStatusError, type XdsTokenReviewer } from './authn.js';
 
 interface DiscoveryRequest extends DiscoveryRequestLike { node?: { id?: string; cluster?: string; metadata?: ProtoStruct } }
 interface DeltaDiscoveryRequest extends DeltaRequestLike { node?: DiscoveryRequest['node'] }
@@ -56,6 +57,10 @@ export interface ProxySyncStatus {
   peer: string;
   pod?: string;
   connectedAt: string;
+  /** The verified caller (TLS port): `<namespace>/<serviceAccount>`. */
+  identity?: string;
+  /** Why requested gateway credentials were not served. */
+  secretsWithheld?: string;
   types: Record<string, TypeSyncStatus>;
 }
 
@@ -105,6 +110,18 @@ export class XdsServer {
     this.server.addService(serviceWithRawResponses(), {
       StreamAggregatedResources: (call: AdsStream) => this.onStream(call),
       DeltaAggregatedResources: (call: DeltaStream) => this.onDeltaStream(call),
+    });
+  }
+
+  /**
+   * Serves the same ADS services on another server (pilot's TLS port 15012, shared with the
+   * CA): each stream must carry a ServiceAccount token, reviewed before its first request
+   * is handled, whose namespace must be the node's.
+   */
+  serveAuthenticated(server: grpc.Server, reviewer: XdsTokenReviewer): void {
+    server.addService(serviceWithRawResponses(), {
+      StreamAggregatedResources: (call: AdsStream) => this.onStream(call, reviewer),
+      DeltaAggregatedResources: (call: DeltaStream) => this.onDeltaStream(call, reviewer),
     });
   }
 
@@ -166,7 +183,9 @@ export class XdsServer {
         connectionId: conn.id, mode: conn.delta ? 'delta' as const : 'sotw' as const, proxyless: conn.proxyless,
         nodeId: conn.node?.id, peer: conn.peer,
         pod: conn.proxy?.pod ? `${conn.proxy.pod.metadata.namespace}/${conn.proxy.pod.metadata.name}` : undefined,
-        connectedAt: new Date(conn.connectedAt).toISOString(), types,
+        connectedAt: new Date(conn.connectedAt).toISOString(),
+        identity: conn.identity ? `${conn.identity.namespace}/${conn.identity.serviceAccount}` : undefined,
+        secretsWithheld: conn.secretsWithheld, types,
       };
     });
   }
@@ -207,21 +226,25 @@ export class XdsServer {
 
   private connections(): Connection[] { return [...this.streams.keys(), ...this.deltaStreams.keys()]; }
 
-  private onStream(call: AdsStream): void {
+  private onStream(call: AdsStream, reviewer?: XdsTokenReviewer): void {
     const conn = new Connection(String(++this.connCounter), call.getPeer());
     this.streams.set(conn, call);
-    this.serve(conn, call, () => this.streams.delete(conn), (req: DiscoveryRequest) => this.onRequest(conn, req));
+    this.serve(conn, call, () => this.streams.delete(conn), (req: DiscoveryRequest) => this.onRequest(conn, req), reviewer);
   }
 
-  private onDeltaStream(call: DeltaStream): void {
+  private onDeltaStream(call: DeltaStream, reviewer?: XdsTokenReviewer): void {
     const conn = new Connection(String(++this.connCounter), call.getPeer());
     conn.delta = new DeltaWatches();
     this.deltaStreams.set(conn, call);
-    this.serve(conn, call, () => this.deltaStreams.delete(conn), (req: DeltaDiscoveryRequest) => this.onDeltaRequest(conn, req));
+    this.serve(conn, call, () => this.deltaStreams.delete(conn), (req: DeltaDiscoveryRequest) => this.onDeltaRequest(conn, req), reviewer);
   }
 
-  /** The stream lifecycle shared by both ADS variants: connected gauge, errors, close. */
-  private serve<Req>(conn: Connection, call: grpc.ServerDuplexStream<Req, Buffer>, forget: () => void, onRequest: (req: Req) => void): void {
+  /**
+   * The stream lifecycle shared by both ADS variants: connected gauge, errors, close. With a
+   * reviewer (TLS port), requests wait until the caller's token is reviewed; a refused
+   * caller's stream ends with UNAUTHENTICATED.
+   */
+  private serve<Req>(conn: Connection, call: grpc.ServerDuplexStream<Req, Buffer>, forget: () => void, onRequest: (req: Req) => void, reviewer?: XdsTokenReviewer): void {
     this.metrics.connected.set({ version: '0.1.0' }, this.connectionCount);
     let closed = false;
     const close = (): void => {
@@ -234,13 +257,30 @@ export class XdsServer {
       this.metrics.connected.set({ version: '0.1.0' }, this.connectionCount);
       if (conn.node) console.log(`pilot: xds: ${conn.node.id} disconnected (connection ${conn.id})`);
     };
+    const fail = (e: unknown): void => {
+      const code = e instanceof StreamStatusError ? e.code : grpc.status.INVALID_ARGUMENT;
+      if (e instanceof StreamStatusError) console.warn(`pilot: xds: connection ${conn.id} from ${conn.peer} refused: ${e.message}`);
+      call.emit('error', { code, details: (e as Error).message });
+      close();
+    };
+    const handle = (req: Req): void => {
+      if (closed) return;
+      try { onRequest(req); } catch (e) { fail(e); }
+    };
+    // Requests that arrive while the token is under review wait for it.
+    let waiting: Req[] | undefined;
+    if (reviewer) {
+      waiting = [];
+      authenticateStream(call.metadata, reviewer).then((identity) => {
+        conn.identity = identity;
+        const queued = waiting ?? [];
+        waiting = undefined;
+        for (const req of queued) handle(req);
+      }, fail);
+    }
     call.on('data', (req: Req) => {
-      try {
-        onRequest(req);
-      } catch (e) {
-        call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: (e as Error).message });
-        close();
-      }
+      if (waiting) waiting.push(req);
+      else handle(req);
     });
     call.on('end', () => { close(); call.end(); });
     call.on('cancelled', close);
@@ -258,8 +298,10 @@ export class XdsServer {
     // A proxyless id has Istio's shape with its own type (`proxyless~ip~pod.ns~domain`);
     // it is parsed as a sidecar's and told apart by the connection's proxyless flag.
     const parsed = parseNodeId(conn.proxyless ? ['sidecar', ...id.split('~').slice(1)].join('~') : id, structToObject(node?.metadata));
+    if (conn.identity) checkNodeNamespace(conn.identity, id, parsed.namespace);
     conn.node = { ...parsed, id };
-    console.log(`pilot: xds: ${id} connected from ${conn.peer} (connection ${conn.id}${conn.delta ? ', delta' : ''}${conn.proxyless ? ', proxyless' : ''})`);
+    const via = conn.identity ? `, TLS as ${conn.identity.namespace}/${conn.identity.serviceAccount}` : '';
+    console.log(`pilot: xds: ${id} connected from ${conn.peer} (connection ${conn.id}${conn.delta ? ', delta' : ''}${conn.proxyless ? ', proxyless' : ''}${via})`);
   }
 
   private onRequest(conn: Connection, req: DiscoveryRequest): void {
@@ -330,6 +372,7 @@ export class XdsServer {
     const written: Written = { flushed: [], nonces: new Map() };
     for (const gen of generatorsOf(conn)) {
       const force = conn.forced.delete(gen.typeUrl);
+      if (gen.type === 'sds' && !this.mayReadSecrets(conn)) continue;
       if (conn.delta) {
         const w = conn.delta.watches.get(gen.typeUrl);
         if (w) this.sendDelta(push, conn, call as DeltaStream, gen, w, written);
@@ -353,6 +396,22 @@ export class XdsServer {
     ]);
     clearTimeout(timer);
     if (!flushed) console.warn(`pilot: xds: ${conn.node.id}: push not flushed within ${Date.now() - t0} ms (a slow or stuck client); its slot is freed`);
+  }
+
+  /**
+   * Gateway credentials (private keys) go only to a caller authenticated on the TLS port
+   * whose namespace is the gateway's; otherwise none are sent, and the reason is warned
+   * once per connection and shown in /debug/syncz.
+   */
+  private mayReadSecrets(conn: Connection): boolean {
+    const refusal = secretsRefusal(conn.identity, conn.proxy?.namespace ?? conn.node?.namespace ?? '');
+    if (!refusal) return true;
+    const w = conn.delta?.watches.get(TYPE_URL.secret) ?? conn.watches.get(TYPE_URL.secret);
+    if (w && !conn.secretsWithheld) {
+      conn.secretsWithheld = refusal;
+      console.warn(`pilot: xds: ${conn.node?.id} (connection ${conn.id}) asked for gateway credentials; none served: ${refusal}`);
+    }
+    return false;
   }
 
   /** The proxy class's entry of a type; undefined if generation failed. */

@@ -1,7 +1,9 @@
 // The sidecar's certificate manager configured the way Istio's agent is: CA_ADDR,
 // POD_NAMESPACE, SERVICE_ACCOUNT, TRUST_DOMAIN, the projected `istio-token` and the mounted
 // `istio-ca-root-cert` ConfigMap, at Istio's paths.
+import fs from 'node:fs';
 import { WorkloadCertManager, type CertManagerOptions } from './cert-manager.js';
+import type { XdsTlsOptions } from '../xds/ads-stream.js';
 
 export const ISTIO_TOKEN_FILE = '/var/run/secrets/tokens/istio-token';
 export const ISTIO_ROOT_CERT_FILE = '/var/run/secrets/istio/root-cert.pem';
@@ -58,4 +60,22 @@ export function certManagerFromEnv(env: NodeJS.ProcessEnv = process.env, overrid
     ttlSeconds: secretTtlSeconds(env),
     ...overrides,
   });
+}
+
+/**
+ * xDS over TLS with the ServiceAccount token when the proxy has CA settings (CA_ADDR: pilot's
+ * 15012 serves both), as Istio's agent does; undefined (plaintext) without them. The root is
+ * read once; the token on every reconnect.
+ */
+export function xdsTlsFromEnv(env: NodeJS.ProcessEnv = process.env): XdsTlsOptions | undefined {
+  if (!env.CA_ADDR) return undefined;
+  const rootFile = env.CA_ROOT_CERT_FILE || ISTIO_ROOT_CERT_FILE;
+  const tokenFile = env.ISTIO_TOKEN_FILE || ISTIO_TOKEN_FILE;
+  let rootCertPem: string;
+  try {
+    rootCertPem = fs.readFileSync(rootFile, 'utf8');
+  } catch (e) {
+    throw new Error(`xDS over TLS: the mesh root ${rootFile} (CA_ROOT_CERT_FILE) is unreadable: ${(e as Error).message}`);
+  }
+  return { rootCertPem, serverName: env.CA_SERVER_NAME || undefined, token: () => fs.readFileSync(tokenFile, 'utf8') };
 }

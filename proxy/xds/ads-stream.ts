@@ -6,9 +6,23 @@ import { adsService } from '../../api/xds/protos.js';
 import type { XdsNode } from './node.js';
 import { Backoff, type AdsStats, type ResponseHandler } from './xds-transport.js';
 
+/**
+ * TLS to pilot's port 15012, as Istio's agent dials istiod: the server certificate verified
+ * against the mesh root, the ServiceAccount token sent as `authorization: Bearer` metadata.
+ */
+export interface XdsTlsOptions {
+  rootCertPem: string;
+  /** The name pilot's certificate must carry when `address` is not it (e.g. an IP). */
+  serverName?: string;
+  /** The current token, read on every (re)connect: projected tokens rotate. */
+  token: () => string;
+}
+
 export interface AdsClientOptions {
-  /** host:port of the control plane (plaintext gRPC). */
+  /** host:port of the control plane. */
   address: string;
+  /** Without it, plaintext gRPC (pilot's 15010: in-process tests, proxyless clients). */
+  tls?: XdsTlsOptions;
   node: XdsNode;
   onResponse: ResponseHandler;
   log?: (msg: string) => void;
@@ -33,10 +47,13 @@ export abstract class AdsStream<Req extends { node?: XdsNode }, Res> {
 
   constructor(protected readonly opts: AdsClientOptions, private readonly method: AdsMethod, private readonly tag: string) {
     const Service = adsService();
-    this.client = new Service(opts.address, grpc.credentials.createInsecure(), {
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.initial_reconnect_backoff_ms': 500,
-    });
+    const channel: grpc.ClientOptions = { 'grpc.keepalive_time_ms': 30_000, 'grpc.initial_reconnect_backoff_ms': 500 };
+    if (opts.tls?.serverName) {
+      channel['grpc.ssl_target_name_override'] = opts.tls.serverName;
+      channel['grpc.default_authority'] = opts.tls.serverName;
+    }
+    const creds = opts.tls ? grpc.credentials.createSsl(Buffer.from(opts.tls.rootCertPem)) : grpc.credentials.createInsecure();
+    this.client = new Service(opts.address, creds, channel);
     this.backoff = new Backoff(opts.initialBackoffMs ?? 500, opts.maxBackoffMs ?? 30_000);
   }
 
@@ -79,9 +96,22 @@ export abstract class AdsStream<Req extends { node?: XdsNode }, Res> {
 
   private connect(): void {
     if (this.stopped) return;
-    const open = (this.client as unknown as Record<AdsMethod, (() => grpc.ClientDuplexStream<Req, Res>) | undefined>)[this.method];
+    const open = (this.client as unknown as Record<AdsMethod, ((md: grpc.Metadata) => grpc.ClientDuplexStream<Req, Res>) | undefined>)[this.method];
     if (!open) throw new Error(`${this.tag}: ADS service has no ${this.method} method`);
-    const stream = open.call(this.client);
+    const metadata = new grpc.Metadata();
+    if (this.opts.tls) {
+      let token: string;
+      try {
+        token = this.opts.tls.token().trim();
+      } catch (e) {
+        this.stats.streamErrors++;
+        this.log(`xDS token for ${this.opts.address} unreadable: ${(e as Error).message}; retrying`);
+        this.retry();
+        return;
+      }
+      metadata.set('authorization', `Bearer ${token}`);
+    }
+    const stream = open.call(this.client, metadata);
     this.stream = stream;
     this.nodeSent = false;
     this.stats.connects++;

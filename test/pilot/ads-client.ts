@@ -1,6 +1,6 @@
 // Test scaffolding: a minimal ADS client over a real gRPC stream (adsService()), with a
 // queue of decoded responses and helpers to ACK, NACK and subscribe like Envoy does.
-import { XdsStream, decodeAny, type RawAny } from './xds-stream.js';
+import { XdsStream, decodeAny, type RawAny, type XdsDial } from './xds-stream.js';
 
 export interface Response {
   versionInfo: string;
@@ -12,8 +12,8 @@ export interface Response {
 interface RawResponse { versionInfo?: string; typeUrl?: string; nonce?: string; resources?: RawAny[] }
 
 export class AdsClient extends XdsStream<RawResponse, Response> {
-  constructor(address: string, node: { id: string; metadata?: unknown }) {
-    super(address, node, 'StreamAggregatedResources');
+  constructor(address: string, node: { id: string; metadata?: unknown }, dial?: XdsDial) {
+    super(address, node, 'StreamAggregatedResources', dial);
   }
 
   protected decode(raw: RawResponse): Response {

@@ -1,6 +1,6 @@
 // Test scaffolding: a minimal delta ADS client (DeltaAggregatedResources) over a real gRPC
 // stream, with a queue of decoded responses and helpers to subscribe, ACK and NACK.
-import { XdsStream, decodeAny, type RawAny } from './xds-stream.js';
+import { XdsStream, decodeAny, type RawAny, type XdsDial } from './xds-stream.js';
 
 export interface DeltaResource { name: string; version: string; resource: Record<string, unknown> }
 export interface DeltaResponse { systemVersionInfo: string; typeUrl: string; nonce: string; resources: DeltaResource[]; removedResources: string[] }
@@ -11,8 +11,8 @@ interface RawResponse {
 }
 
 export class DeltaClient extends XdsStream<RawResponse, DeltaResponse> {
-  constructor(address: string, node: { id: string; metadata?: unknown }) {
-    super(address, node, 'DeltaAggregatedResources');
+  constructor(address: string, node: { id: string; metadata?: unknown }, dial?: XdsDial) {
+    super(address, node, 'DeltaAggregatedResources', dial);
   }
 
   protected decode(raw: RawResponse): DeltaResponse {

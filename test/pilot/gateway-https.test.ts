@@ -1,6 +1,7 @@
 // HTTPS through a real gateway: the project's API server, pilot reading Gateways and Secrets,
 // a real proxy in router mode and an HTTP app on a loopback address. The certificate comes
-// from a Secret over SDS on the proxy's ADS stream: HTTPS with SNI reaches the backend and
+// from a Secret over SDS on the proxy's ADS stream, which runs over TLS with the gateway's
+// ServiceAccount token (pilot's CA port, as on 15012): HTTPS with SNI reaches the backend and
 // presents the Secret's certificate, a MUTUAL server refuses a client without a certificate
 // and accepts one signed by the Secret's CA, a rotated Secret is served without restarting
 // the proxy, and httpsRedirect answers plaintext with 301.
@@ -16,6 +17,7 @@ import { KubeClient, R, type KubeObject, type Pod, type Secret, type Service } f
 import { startApiServer } from '../../cluster/apiserver/index.js';
 import { MemoryStore } from '../../cluster/store/index.js';
 import { Pilot } from '../../pilot/pilot.js';
+import { startMeshCA } from '../../pilot/ca/index.js';
 import { Sidecar } from '../../proxy/sidecar.js';
 import { freePort, startApp, waitFor } from '../proxy/fixtures.js';
 import { makeTestCA } from '../proxy/test-ca.js';
@@ -122,9 +124,20 @@ async function scenario(deltaXds: boolean): Promise<void> {
 
   const pilot = new Pilot(client, { host: '127.0.0.1', xdsPort: 0, debugPort: 0, syncTimeoutMs: 15_000, quietMs: 20, maxMs: 200 });
   cleanups.push(() => pilot.stop());
-  const { xdsPort, debugPort } = await pilot.start();
+  const { debugPort } = await pilot.start();
+  // Gateway credentials come only over TLS (the CA's port) to a token of the gateway's namespace.
+  const meshCA = await startMeshCA(client, {
+    namespace: 'trellis-system', host: '127.0.0.1', port: 0, publishRootCert: false,
+    alsoServe: (server, reviewer) => pilot.xds.serveAuthenticated(server, reviewer),
+  });
+  cleanups.push(() => meshCA.stop());
+  await client.create(R.serviceAccounts, { metadata: { name: 'istio-ingressgateway', namespace: 'trellis-system' } });
+  const tokenRes = await client.createSubresource<{ status: { token: string } }>(R.serviceAccounts, 'istio-ingressgateway', 'trellis-system', 'token', {
+    apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['istio-ca'], expirationSeconds: 3600 },
+  });
   const router = new Sidecar({
-    pilotAddress: `127.0.0.1:${xdsPort}`, nodeType: 'router', log: () => {}, accessLog: () => {}, deltaXds,
+    pilotAddress: `127.0.0.1:${meshCA.port}`, nodeType: 'router', deltaXds,
+    xdsTls: { rootCertPem: meshCA.ca.rootBundle(), serverName: 'istiod.trellis-system.svc', token: () => tokenRes.status.token }, log: () => {}, accessLog: () => {},
     identity: { podName: 'istio-ingressgateway-xyz', namespace: 'trellis-system', instanceIp: '127.0.0.1', serviceAccount: 'default', workloadName: 'istio-ingressgateway', labels: { istio: 'ingressgateway' }, domain: 'cluster.local' },
     ports: { admin: 0, prometheus: 0, readiness: 0 },
   });

@@ -12,6 +12,9 @@ export function decodeAny(a: RawAny | undefined): Record<string, unknown> {
   return unpackAny(a);
 }
 
+/** TLS and call metadata for pilot's authenticated port; plaintext without. */
+export interface XdsDial { credentials?: grpc.ChannelCredentials; channelOptions?: grpc.ChannelOptions; metadata?: grpc.Metadata }
+
 export abstract class XdsStream<Raw, R> {
   private readonly client: grpc.Client & Record<string, unknown>;
   private readonly stream: grpc.ClientDuplexStream<unknown, Raw>;
@@ -20,11 +23,11 @@ export abstract class XdsStream<Raw, R> {
   private nodeSent = false;
   error?: Error;
 
-  constructor(address: string, private readonly node: { id: string; metadata?: unknown }, rpc: 'StreamAggregatedResources' | 'DeltaAggregatedResources') {
+  constructor(address: string, private readonly node: { id: string; metadata?: unknown }, rpc: 'StreamAggregatedResources' | 'DeltaAggregatedResources', dial: XdsDial = {}) {
     const Ads = adsService();
-    this.client = new Ads(address, grpc.credentials.createInsecure()) as grpc.Client & Record<string, unknown>;
-    const open = this.client[rpc] as () => grpc.ClientDuplexStream<unknown, Raw>;
-    this.stream = open.call(this.client);
+    this.client = new Ads(address, dial.credentials ?? grpc.credentials.createInsecure(), dial.channelOptions ?? {}) as grpc.Client & Record<string, unknown>;
+    const open = this.client[rpc] as (metadata?: grpc.Metadata) => grpc.ClientDuplexStream<unknown, Raw>;
+    this.stream = open.call(this.client, dial.metadata ?? new grpc.Metadata());
     this.stream.on('data', (raw: Raw) => {
       const r = this.decode(raw);
       if (this.waiter) { const w = this.waiter; this.waiter = undefined; w(r); } else this.queue.push(r);

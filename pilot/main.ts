@@ -47,6 +47,8 @@ async function main(): Promise<void> {
       enabled: process.env.PILOT_ENABLE_MTLS !== 'false',
       trustDomain: process.env.TRUST_DOMAIN ?? 'cluster.local',
     },
+    // MeshConfig.accessLogFile / accessLogEncoding, from the environment like the root namespace.
+    mesh: { accessLogFile: process.env.MESH_ACCESS_LOG_FILE ?? '', accessLogEncoding: process.env.MESH_ACCESS_LOG_ENCODING === 'JSON' ? 'JSON' : 'TEXT' },
   });
   let stopping = false;
   let meshCA: MeshCA | undefined;

@@ -8,6 +8,7 @@ import { XdsServer } from './xds/server.js';
 import { DebugServer } from './debug.js';
 import { PilotMetrics } from './metrics.js';
 import type { SecurityOptions } from './security/options.js';
+import type { MeshOptions } from './model/mesh-config.js';
 
 export interface PilotOptions {
   host?: string;
@@ -19,6 +20,8 @@ export interface PilotOptions {
   syncTimeoutMs?: number;
   /** Mesh root namespace, mTLS/authorization emission, trust domain (pilot/security/options.ts). */
   security?: Partial<SecurityOptions>;
+  /** MeshConfig accessLogFile / accessLogEncoding (pilot/model/mesh-config.ts). */
+  mesh?: Partial<MeshOptions>;
   /** Write analysis findings into VirtualService status (default true). */
   writeStatus?: boolean;
 }
@@ -39,7 +42,7 @@ export class Pilot {
       this.status = new VirtualServiceStatusWriter(client, () => ({ ...R.virtualServices, version: this.sources.crdVersions.virtualservices ?? R.virtualServices.version }), opts.domain,
         () => ({ ...R.gateways, version: this.sources.crdVersions.gateways ?? R.gateways.version }));
     }
-    this.controller = new PushController(this.sources, { quietMs: opts.quietMs, maxMs: opts.maxMs, domain: opts.domain, security: opts.security });
+    this.controller = new PushController(this.sources, { quietMs: opts.quietMs, maxMs: opts.maxMs, domain: opts.domain, security: opts.security, mesh: opts.mesh });
     this.xds = new XdsServer({ host: opts.host, port: opts.xdsPort, metrics: this.metrics });
     this.controller.onPush(({ push, burst }) => {
       this.metrics.snapshots.inc();

@@ -6,10 +6,11 @@ import type { ConfigInputs } from './inputs.js';
 import { PushContext } from './push-context.js';
 import { Debouncer, type DebounceBurst } from './debounce.js';
 import type { SecurityOptions } from '../security/options.js';
+import type { MeshOptions } from './mesh-config.js';
 
 export interface PushEvent { push: PushContext; previous?: PushContext; burst?: DebounceBurst }
 
-export interface PushControllerOptions { quietMs?: number; maxMs?: number; domain?: string; security?: Partial<SecurityOptions> }
+export interface PushControllerOptions { quietMs?: number; maxMs?: number; domain?: string; security?: Partial<SecurityOptions>; mesh?: Partial<MeshOptions> }
 
 export class PushController {
   private readonly emitter = new EventEmitter();
@@ -32,7 +33,7 @@ export class PushController {
   /** Builds a snapshot now, outside the debounce (the first one, after sync). */
   rebuild(burst?: DebounceBurst): PushContext {
     const previous = this.current;
-    const push = PushContext.build(this.source.inputs(), { version: String(++this.counter), domain: this.opts.domain, security: this.opts.security });
+    const push = PushContext.build(this.source.inputs(), { version: String(++this.counter), domain: this.opts.domain, security: this.opts.security, mesh: this.opts.mesh });
     this.current = push;
     for (const w of push.warnings) if (!previous?.warnings.includes(w)) console.warn(`pilot: ${w}`);
     this.emitter.emit('push', { push, previous, burst } satisfies PushEvent);

@@ -15,6 +15,7 @@ import {
   type DestinationRuleModel, type SubsetModel, type VirtualServiceModel,
 } from './istio-config.js';
 import { securityOptions, type SecurityOptions } from '../security/options.js';
+import { meshOptions, type MeshOptions } from './mesh-config.js';
 import { securityWarnings } from '../security/index.js';
 import { gatewayServerProblems } from './gateway-tls.js';
 
@@ -32,13 +33,14 @@ export interface InboundPort {
 }
 
 
-export interface PushContextOptions { version: string; domain?: string; createdAt?: Date; security?: Partial<SecurityOptions> }
+export interface PushContextOptions { version: string; domain?: string; createdAt?: Date; security?: Partial<SecurityOptions>; mesh?: Partial<MeshOptions> }
 
 export class PushContext {
   readonly version: string;
   readonly domain: string;
   readonly createdAt: Date;
   readonly security: SecurityOptions;
+  readonly mesh: MeshOptions;
   readonly inputs: Readonly<ConfigInputs>;
   readonly warnings: readonly string[];
   private sourceLabelKeysMemo?: readonly string[];
@@ -48,11 +50,12 @@ export class PushContext {
   private readonly drByHost: ReadonlyMap<string, readonly DestinationRuleModel[]>;
   private readonly pods: PodIndex;
 
-  private constructor(opts: Required<Omit<PushContextOptions, 'security'>> & { security: SecurityOptions }, inputs: ConfigInputs, services: Map<string, ServiceModel>, vs: Map<string, VirtualServiceModel[]>, dr: Map<string, DestinationRuleModel[]>, pods: PodIndex, warnings: string[]) {
+  private constructor(opts: Required<Omit<PushContextOptions, 'security' | 'mesh'>> & { security: SecurityOptions; mesh: MeshOptions }, inputs: ConfigInputs, services: Map<string, ServiceModel>, vs: Map<string, VirtualServiceModel[]>, dr: Map<string, DestinationRuleModel[]>, pods: PodIndex, warnings: string[]) {
     this.version = opts.version;
     this.domain = opts.domain;
     this.createdAt = opts.createdAt;
     this.security = opts.security;
+    this.mesh = opts.mesh;
     this.inputs = Object.freeze({ ...inputs });
     this.servicesByFqdn = services;
     this.sortedServices = Object.freeze([...services.values()].sort((a, b) => (a.fqdn < b.fqdn ? -1 : a.fqdn > b.fqdn ? 1 : 0)));
@@ -110,7 +113,7 @@ export class PushContext {
       }
     }
 
-    const push = new PushContext({ version: opts.version, domain, createdAt: opts.createdAt ?? new Date(), security: securityOptions(opts.security) }, inputs, services, vsByHost, drByHost, pods, warnings);
+    const push = new PushContext({ version: opts.version, domain, createdAt: opts.createdAt ?? new Date(), security: securityOptions(opts.security), mesh: meshOptions(opts.mesh) }, inputs, services, vsByHost, drByHost, pods, warnings);
     push.validateDestinations(vsRules.map((r) => r.model), warn);
     for (const w of securityWarnings(push)) warn(w);
     for (const p of gatewayServerProblems(push)) warn(`Gateway ${p.gateway.namespace}/${p.gateway.name}: ${p.field}: ${p.message}; the server is not served to gateway workloads in ${p.workloadNamespace}`);

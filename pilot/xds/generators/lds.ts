@@ -11,6 +11,8 @@ import { destinationCluster, sourceMatches, weightedDestinations, type RouteProx
 import { CORS_FILTER, FAULT_FILTER } from './route-policy.js';
 import type { ServiceModel } from '../../model/service.js';
 import { secureInboundListener } from '../../security/inbound.js';
+import type { MeshOptions } from '../../model/mesh-config.js';
+import { accessLogConfig } from './access-log.js';
 import {
   BLACKHOLE_CLUSTER, INBOUND_CAPTURE_PORT, INBOUND_PASSTHROUGH_CLUSTER, OUTBOUND_CAPTURE_PORT, PASSTHROUGH_CLUSTER,
   VIRTUAL_INBOUND, VIRTUAL_OUTBOUND, inboundClusterName, outboundListenerName, routeConfigName,
@@ -32,7 +34,7 @@ export function virtualOutboundListener(policy: OutboundPolicy = 'ALLOW_ANY'): L
   };
 }
 
-export function outboundHttpListener(port: number): Listener {
+export function outboundHttpListener(port: number, mesh?: MeshOptions): Listener {
   const name = outboundListenerName(port);
   return {
     name,
@@ -47,6 +49,7 @@ export function outboundHttpListener(port: number): Listener {
           statPrefix: `outbound_${name}`,
           rds: { routeConfigName: routeConfigName(port), configSource: ADS_CONFIG_SOURCE },
           httpFilters: outboundHttpFilters(),
+          ...accessLogConfig(mesh),
         },
       }],
     }],
@@ -94,7 +97,7 @@ export function outboundTcpListener(push: PushContext, svc: ServiceModel, port: 
   return sni.length ? { ...listener, listenerFilters: [TLS_INSPECTOR], filterChains: [...sni, ...listener.filterChains] } : listener;
 }
 
-function inboundChain(port: number, http: boolean): FilterChain {
+function inboundChain(port: number, http: boolean, mesh?: MeshOptions): FilterChain {
   const cluster = inboundClusterName(port);
   if (!http) return { name: cluster, filterChainMatch: { destinationPort: { value: port } }, filters: [tcpProxy(cluster)] };
   return {
@@ -110,6 +113,7 @@ function inboundChain(port: number, http: boolean): FilterChain {
           virtualHosts: [{ name: `inbound|http|${port}`, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster } }] }],
         },
         httpFilters: [routerFilter()],
+        ...accessLogConfig(mesh),
       },
     }],
   };
@@ -123,7 +127,7 @@ export function virtualInboundListener(proxy: Pick<Proxy, 'inbound'> & { workloa
     trafficDirection: 'INBOUND',
     listenerFilters: [{ name: ORIGINAL_DST_FILTER, typedConfig: { '@type': ORIGINAL_DST_TYPE_URL } }],
     filterChains: [
-      ...proxy.inbound.map(({ port, http }) => inboundChain(port, http !== false)),
+      ...proxy.inbound.map(({ port, http }) => inboundChain(port, http !== false, push?.mesh)),
       { name: INBOUND_PASSTHROUGH_CLUSTER, filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER)] },
     ],
   };
@@ -134,7 +138,7 @@ export function generateOutboundListeners(push: PushContext, proxy?: RouteProxy,
   const rp = proxy ?? { namespace: '', labels: {} };
   return [
     virtualOutboundListener(scope?.outboundPolicy),
-    ...outboundPorts(push, scope).map(outboundHttpListener),
+    ...outboundPorts(push, scope).map((port) => outboundHttpListener(port, push.mesh)),
     ...tcpServicePorts(push, scope).map(({ svc, port }) => outboundTcpListener(push, svc, port, rp)),
   ];
 }

@@ -6,6 +6,7 @@ import { isCredentialSecret } from './gateway-tls.js';
 import { NETWORKING_VERSIONS, type AuthorizationPolicy, type DestinationRule, type Gateway, type PeerAuthentication, type ServiceEntry, type Sidecar, type VirtualService } from '../../api/istio/index.js';
 import type { ConfigInputs } from './inputs.js';
 import { EndpointSource } from './endpoint-slices.js';
+import { relevantChange } from './config-view.js';
 
 type Kind = keyof ConfigInputs;
 
@@ -18,7 +19,7 @@ class CrdSource<T extends KubeObject> {
   private reportedMissing = false;
   private stopped = false;
 
-  constructor(private readonly client: KubeClient, private readonly base: ResourceRef, private readonly onEvent: () => void, private readonly retryMs = 5_000) {}
+  constructor(private readonly client: KubeClient, private readonly base: ResourceRef, private readonly onEvent: () => void, private readonly kind: Kind, private readonly retryMs = 5_000) {}
 
   get synced(): boolean { return this.discovered && (!this.informer || this.informer.hasSynced); }
   list(): T[] { return this.informer?.list() ?? []; }
@@ -57,7 +58,11 @@ class CrdSource<T extends KubeObject> {
   }
 
   private startInformer(ref: ResourceRef): void {
-    this.informer = new Informer<T>(this.client, ref).on({ add: this.onEvent, update: this.onEvent, delete: this.onEvent }).start();
+    // A status write (pilot's own validationMessages) or a metadata-only edit is no change.
+    this.informer = new Informer<T>(this.client, ref).on({
+      add: this.onEvent, delete: this.onEvent,
+      update: (a, b) => { if (relevantChange(this.kind, a, b)) this.onEvent(); },
+    }).start();
   }
 
   stop(): void {
@@ -65,14 +70,6 @@ class CrdSource<T extends KubeObject> {
     clearTimeout(this.timer);
     this.informer?.stop();
   }
-}
-
-// Pod status churns (conditions, probes); only what the model reads matters.
-function podChanged(a: Pod, b: Pod): boolean {
-  return JSON.stringify(a.metadata.labels ?? {}) !== JSON.stringify(b.metadata.labels ?? {})
-    || a.status?.podIP !== b.status?.podIP
-    || a.status?.phase !== b.status?.phase
-    || JSON.stringify(a.spec.containers.map((c) => c.ports ?? [])) !== JSON.stringify(b.spec.containers.map((c) => c.ports ?? []));
 }
 
 export class KubeSources {
@@ -89,25 +86,27 @@ export class KubeSources {
   private readonly secrets: Informer<Secret>;
 
   constructor(private readonly client: KubeClient, onChange: (kind: Kind) => void) {
-    const handlers = (kind: Kind) => ({ add: () => onChange(kind), update: () => onChange(kind), delete: () => onChange(kind) });
-    const pods = new Informer<Pod>(client, R.pods).on({
-      add: () => onChange('pods'), delete: () => onChange('pods'),
-      update: (a, b) => { if (podChanged(a, b)) onChange('pods'); },
+    // Updates count only when they change what pilot reads (config-view.ts): pod status
+    // churn, a LoadBalancer's status, resourceVersion bumps and tools' annotations do not.
+    const handlers = (kind: Kind) => ({
+      add: () => onChange(kind), delete: () => onChange(kind),
+      update: (a: KubeObject, b: KubeObject) => { if (relevantChange(kind, a, b)) onChange(kind); },
     });
+    const pods = new Informer<Pod>(client, R.pods).on(handlers('pods'));
     this.core = [
       { kind: 'namespaces', informer: new Informer<KubeObject>(client, R.namespaces).on(handlers('namespaces')) },
       { kind: 'services', informer: new Informer<KubeObject>(client, R.services).on(handlers('services')) },
       { kind: 'pods', informer: pods as unknown as Informer<KubeObject> },
     ];
-    this.vs = new CrdSource<VirtualService>(client, R.virtualServices, () => onChange('virtualServices'));
-    this.dr = new CrdSource<DestinationRule>(client, R.destinationRules, () => onChange('destinationRules'));
-    this.gw = new CrdSource<Gateway>(client, R.gateways, () => onChange('gateways'));
+    this.vs = new CrdSource<VirtualService>(client, R.virtualServices, () => onChange('virtualServices'), 'virtualServices');
+    this.dr = new CrdSource<DestinationRule>(client, R.destinationRules, () => onChange('destinationRules'), 'destinationRules');
+    this.gw = new CrdSource<Gateway>(client, R.gateways, () => onChange('gateways'), 'gateways');
     // security.istio.io serves the same versions (v1, else v1beta1).
-    this.pa = new CrdSource<PeerAuthentication>(client, R.peerAuthentications, () => onChange('peerAuthentications'));
-    this.ap = new CrdSource<AuthorizationPolicy>(client, R.authorizationPolicies, () => onChange('authorizationPolicies'));
+    this.pa = new CrdSource<PeerAuthentication>(client, R.peerAuthentications, () => onChange('peerAuthentications'), 'peerAuthentications');
+    this.ap = new CrdSource<AuthorizationPolicy>(client, R.authorizationPolicies, () => onChange('authorizationPolicies'), 'authorizationPolicies');
     this.eps = new EndpointSource(client, () => onChange('endpoints'));
-    this.se = new CrdSource<ServiceEntry>(client, R.serviceEntries, () => onChange('serviceEntries'));
-    this.sc = new CrdSource<Sidecar>(client, R.sidecars, () => onChange('sidecars'));
+    this.se = new CrdSource<ServiceEntry>(client, R.serviceEntries, () => onChange('serviceEntries'), 'serviceEntries');
+    this.sc = new CrdSource<Sidecar>(client, R.sidecars, () => onChange('sidecars'), 'sidecars');
     const secretChanged = (...ss: Secret[]): void => { if (ss.some(isCredentialSecret)) onChange('secrets'); };
     this.secrets = new Informer<Secret>(client, R.secrets).on({ add: (s) => secretChanged(s), delete: (s) => secretChanged(s), update: (a, b) => secretChanged(a, b) });
   }

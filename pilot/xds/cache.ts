@@ -10,7 +10,7 @@ import { packAny } from '../../api/xds/protos.js';
 import type { PushContext } from '../model/push-context.js';
 import type { Proxy } from '../model/proxy.js';
 import type { XdsGenerator } from './generators/index.js';
-import { FULL_SCOPE, resourceUnaffected, typeUnaffected, type ChangeScope } from './change-scope.js';
+import { FULL_SCOPE, entryUnaffected, resourceUnaffected, type ChangeScope } from './change-scope.js';
 import { deltaBody, sotwBody } from './wire.js';
 
 export interface PackedResource {
@@ -152,7 +152,7 @@ export class ResourceCache {
     if (cached) { this.hits++; return cached; }
     this.misses++;
     const prev = this.previous.get(key);
-    if (prev && typeUnaffected(this.scope, gen.type)) {
+    if (prev && entryUnaffected(this.scope, gen.type, proxy, push)) {
       this.entries.set(key, prev);
       return prev;
     }

@@ -54,6 +54,19 @@ export interface ApiServerOptions {
   eventTTLSeconds?: number;
   /** Serves pods/{name}/log (the kubelet's logs); 503 without it. */
   podLogs?: PodLogHandler;
+  /**
+   * kube-apiserver's --runtime-config for built-in APIs: `{ 'discovery.k8s.io/v1': false }`
+   * stops serving that group version (as on a cluster without it); absent keys stay on.
+   */
+  runtimeConfig?: Record<string, boolean>;
+}
+
+/** A built-in kind without the group versions runtimeConfig turns off; undefined when none is left. */
+function servedVersions(k: KindInfo, runtimeConfig: Record<string, boolean> | undefined): KindInfo | undefined {
+  if (!runtimeConfig) return k;
+  const versions = k.versions.filter((v) => runtimeConfig[k.group ? `${k.group}/${v}` : v] !== false);
+  if (!versions.length) return undefined;
+  return versions.length === k.versions.length ? k : { ...k, versions, storageVersion: versions.includes(k.storageVersion) ? k.storageVersion : versions[0] };
 }
 
 export interface ApiServer {
@@ -135,7 +148,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const authorize: Authorizer = opts.authorize ?? (mode === 'RBAC' ? (u, a) => rbac.authorize(u, a) : allowAuthenticated);
   const registry = new Registry([]);
   const reviews = authorizationKinds({ authorize, rulesFor: !opts.authorize && mode === 'RBAC' ? (u, ns) => rbac.rulesFor(u, ns) : undefined });
-  for (const k of [namespaces, podsKind, services.kind, ...coreKinds.filter((k) => k.resource !== 'namespaces'), ...appsKinds, ...workloadKinds, ...miscKinds(authn).map((k) => rbacKind(k, rbac, authorize)), ...reviews]) registry.add(k);
+  for (const k of [namespaces, podsKind, services.kind, ...coreKinds.filter((k) => k.resource !== 'namespaces'), ...appsKinds, ...workloadKinds, ...miscKinds(authn).map((k) => rbacKind(k, rbac, authorize)), ...reviews]) {
+    const served = servedVersions(k, opts.runtimeConfig);
+    if (served) registry.add(served);
+  }
   registry.add(crdKind(registry, store));
 
   // Rebuild in-memory state from the store: allocated IPs and served CRDs.

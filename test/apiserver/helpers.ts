@@ -88,7 +88,7 @@ function fillPkiCache(dir: string): void {
 /** The etcd key prefix of each data dir, so a restart on the same dir finds the same etcd state. */
 const etcdPrefixes = new Map<string, string>();
 
-export async function startTestServer(opts: { memory?: boolean; store?: Store | StoreKind; dir?: string; authorization?: 'RBAC' | 'AlwaysAllow'; eventTTLSeconds?: number; podLogs?: PodLogHandler } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { memory?: boolean; store?: Store | StoreKind; dir?: string; authorization?: 'RBAC' | 'AlwaysAllow'; eventTTLSeconds?: number; podLogs?: PodLogHandler; runtimeConfig?: Record<string, boolean> } = {}): Promise<TestServer> {
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-apiserver-'));
   seedPki(dir);
   const kind: StoreKind | 'custom' = typeof opts.store === 'string' ? opts.store : opts.store ? 'custom' : opts.memory ? 'memory' : 'file';
@@ -96,7 +96,7 @@ export async function startTestServer(opts: { memory?: boolean; store?: Store | 
   const store = typeof opts.store === 'object' ? opts.store : makeStore(kind as StoreKind, dir, etcdPrefixes.get(dir)!);
   // A store made here is closed by stop(); a caller's store stays the caller's.
   const own = typeof opts.store !== 'object';
-  const server = await startApiServer({ dataDir: dir, listen: [{ host: '127.0.0.1', port: 0 }], store, authorization: opts.authorization, eventTTLSeconds: opts.eventTTLSeconds, podLogs: opts.podLogs });
+  const server = await startApiServer({ dataDir: dir, listen: [{ host: '127.0.0.1', port: 0 }], store, authorization: opts.authorization, eventTTLSeconds: opts.eventTTLSeconds, podLogs: opts.podLogs, runtimeConfig: opts.runtimeConfig });
   fillPkiCache(dir);
   return {
     server, dir, kind,

@@ -58,7 +58,7 @@ export class HttpConnectionManager {
     };
     // Envoy's defaults: 60 KiB of request headers (node answers 431 past it), 100 headers.
     this.server = http.createServer({ keepAlive: true, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
-      void this.onRequest(req, res);
+      this.serve(req, res);
     });
     this.server.keepAliveTimeout = 60_000;
     // Malformed requests (smuggling shapes: CL with TE, differing duplicate CLs, bad header
@@ -83,7 +83,7 @@ export class HttpConnectionManager {
     this.h2server = http2.createServer({}, (req, res) => {
       const r = req as unknown as http.IncomingMessage;
       if (r.headers.host === undefined && req.authority) r.headers.host = req.authority;
-      void this.onRequest(r, res as unknown as http.ServerResponse);
+      this.serve(r, res as unknown as http.ServerResponse);
     });
     // The session is created synchronously inside emit('connection'): that is when it learns its context.
     this.h2server.on('session', (session) => {
@@ -167,6 +167,22 @@ export class HttpConnectionManager {
     } finally {
       this.pendingH2 = undefined;
     }
+  }
+
+  /**
+   * Runs one request. A failure no stage handled (the client reset while its body was being
+   * read: 'aborted') ends this stream only; it must never reach the process as an unhandled
+   * rejection, which would take every connection of the proxy down with it.
+   */
+  private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.onRequest(req, res).catch((e: unknown) => {
+      this.rt.stats.inc(this.statNames.rxReset);
+      if (!res.headersSent && !res.destroyed && res.writable) {
+        sendLocalReply(res, 400, 'DPE', `request failed: ${(e as Error).message}`);
+        return;
+      }
+      res.destroy();
+    });
   }
 
   private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

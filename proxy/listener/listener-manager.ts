@@ -22,6 +22,8 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
  * (connection: close, GOAWAY); this bounds TCP proxies and upgraded connections.
  */
 export const CHAIN_DRAIN_MS = 45_000;
+/** From a listener drain (SIGTERM, /drain_listeners) until its idle HTTP/1 connections are ended (`trellis up` gives pods 2 s). */
+export const DRAIN_TIMEOUT_MS = 1_000;
 
 export type OriginalDstResolver = (socket: net.Socket) => SocketAddress;
 
@@ -297,15 +299,23 @@ export class ListenerManager {
   async stopAccepting(directions: ReadonlySet<Direction>): Promise<string[]> {
     const closed: string[] = [];
     const work: Promise<void>[] = [];
+    const chains: ChainState[] = [];
     for (const [name, b] of this.bound) {
       if (!directions.has(directionOf(b.config, b.config))) continue;
       this.bound.delete(name);
       this.stopped.add(name);
       closed.push(name);
       work.push(new Promise((resolve) => b.server.close(() => resolve())));
+      for (const fc of [...b.config.filterChains, ...(b.config.defaultFilterChain ? [b.config.defaultFilterChain] : [])]) { const st = this.chains.get(fc.configHash); if (st) chains.push(st); }
     }
     // close() resolves only when every accepted connection is gone; do not wait for that.
     void Promise.all(work);
+    // Envoy's HCM drain_timeout: requests arriving meanwhile are answered with Connection:
+    // close; then idle keep-alive connections are ended while the process (and the pod's
+    // network) is certainly still there, so their clients learn it. A FIN sent only at exit
+    // can be lost with the pod's network, leaving clients a dead pooled connection (the e2e
+    // restart flake).
+    setTimeout(() => { for (const st of chains) st.hcm?.drain(); }, DRAIN_TIMEOUT_MS).unref();
     return closed;
   }
 

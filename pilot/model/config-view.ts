@@ -13,7 +13,7 @@ interface Meta {
   creationTimestamp?: string;
   deletionTimestamp?: string;
 }
-interface Obj { metadata?: Meta; spec?: unknown; subsets?: unknown }
+interface Obj { metadata?: Meta; [field: string]: unknown }
 
 /** Annotations pilot may read: Istio's own (`*.istio.io/...`); tools' and users' are noise. */
 const ISTIO_ANNOTATION = /(^|\.)istio\.io\//;
@@ -26,14 +26,15 @@ function istioAnnotations(a: Record<string, string> | undefined): Record<string,
 }
 
 /**
- * What pilot reads of an object: identity, labels, Istio annotations, age (the oldest rule
- * wins), deletion, and the spec (subsets for Endpoints). Never status or server bookkeeping.
+ * What pilot reads of an object: everything but its status and the server's bookkeeping
+ * (resourceVersion, generation, managedFields, uid) and annotations outside Istio's.
  */
 export function configView(o: Obj): unknown {
-  const m = o.metadata ?? {};
+  const { metadata, status: _status, ...rest } = o as Obj & { status?: unknown };
+  const m = metadata ?? {};
   return {
-    name: m.name, namespace: m.namespace, labels: m.labels ?? {}, annotations: istioAnnotations(m.annotations),
-    created: m.creationTimestamp, deleting: m.deletionTimestamp !== undefined, spec: o.spec, subsets: o.subsets,
+    ...rest,
+    metadata: { name: m.name, namespace: m.namespace, labels: m.labels ?? {}, annotations: istioAnnotations(m.annotations), created: m.creationTimestamp, deleting: m.deletionTimestamp !== undefined },
   };
 }
 

@@ -109,15 +109,21 @@ export class HttpConnectionManager {
   drain(): void {
     if (this.draining) return;
     this.draining = true;
+    this.lastResponses();
+    for (const [socket, inFlight] of this.h1Sockets) if (inFlight === 0) socket.end();
+    for (const session of this.liveSessions) if (!session.closed) session.close();
+  }
+
+  /** The responses in progress are their connections' last (a listener drain starts with this). */
+  lastResponses(): void {
     for (const [socket, inFlight] of this.h1Sockets) {
-      if (inFlight === 0) { socket.end(); continue; }
+      if (inFlight === 0) continue;
       const res = this.h1Current.get(socket);
       // Not answered yet: the response says `connection: close`; already on its way: the
       // connection ends once it is written.
       if (res && !res.headersSent) res.shouldKeepAlive = false;
       else if (res) res.once('finish', () => socket.end());
     }
-    for (const session of this.liveSessions) if (!session.closed) session.close();
   }
 
   /** Connections still open on this chain (HTTP/1.1, upgraded, HTTP/2 sessions). */

@@ -315,6 +315,7 @@ export class ListenerManager {
     // network) is certainly still there, so their clients learn it. A FIN sent only at exit
     // can be lost with the pod's network, leaving clients a dead pooled connection (the e2e
     // restart flake).
+    for (const st of chains) st.hcm?.lastResponses();
     setTimeout(() => { for (const st of chains) st.hcm?.drain(); }, DRAIN_TIMEOUT_MS).unref();
     return closed;
   }

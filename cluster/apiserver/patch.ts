@@ -109,7 +109,7 @@ export function applyMergePatch(target: unknown, patch: unknown): unknown {
 // ---- Strategic Merge Patch ----------------------------------------------------------
 
 /** patchMergeKey of list fields, by field name (and the parent field where it matters). */
-function mergeKeyFor(field: string, parent: string | undefined): string | undefined {
+export function mergeKeyFor(field: string, parent: string | undefined): string | undefined {
   switch (field) {
     case 'containers': case 'initContainers': case 'ephemeralContainers':
     case 'env': case 'volumes': case 'imagePullSecrets': case 'secrets':
@@ -137,7 +137,7 @@ function mergeKeyFor(field: string, parent: string | undefined): string | undefi
 }
 
 /** Primitive lists with patchStrategy merge (union instead of replace). */
-const MERGED_PRIMITIVE_LISTS = new Set(['finalizers']);
+export const MERGED_PRIMITIVE_LISTS = new Set(['finalizers']);
 
 export function applyStrategicMergePatch(target: Json, patch: Json): Json {
   return smpMap(target, patch, undefined) as Json;

@@ -7,12 +7,13 @@ import { readBody, sendJson } from '../http.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, patchTypeOf } from '../patch.js';
 import { parse as parseYaml } from 'yaml';
 import type { KindInfo } from '../registry/types.js';
-import { getPath, isObj, str, type Json } from '../util.js';
+import { clone, getPath, isObj, str, type Json } from '../util.js';
 import { createObject, deleteObject, updateObject, type DeleteOptions, type PropagationPolicy, type WriteOptions } from './write.js';
 import { getObject, listObjects, serveGet, serveList } from './read.js';
 import { serveWatch } from './watch.js';
 import { bindPod, finalizeNamespace, getScale, requestToken, writeScale } from './subresources.js';
 import { resourceName } from './objects.js';
+import { applyConfiguration, managerOf } from '../managed-fields.js';
 import { duplicateFields, fieldValidationOf, warningHeader, type FieldValidationRequest } from '../field-validation.js';
 
 const notServed = (): ApiError => new ApiError(404, 'NotFound', 'the server could not find the requested resource');
@@ -92,7 +93,10 @@ export async function handleResource(api: ApiContext, r: Request, apiAudiences: 
   const k = api.registry.lookup(info.group, info.version, info.resource);
   if (!k) throw notServed();
   if (!k.namespaced && info.namespace) throw notServed();
-  const o: WriteOptions = { user: r.user, dryRun: url.searchParams.get('dryRun') === 'All', version: info.version };
+  const o: WriteOptions = {
+    user: r.user, dryRun: url.searchParams.get('dryRun') === 'All', version: info.version,
+    manager: managerOf(url.searchParams.get('fieldManager'), r.req.headers['user-agent']),
+  };
   if (info.subresource) return handleSubresource(api, r, k, o, apiAudiences);
 
   const verb = info.verb;
@@ -145,6 +149,14 @@ async function servePatch(api: ApiContext, r: Request, k: KindInfo, subresource:
   if (!type) throw unsupportedMediaType(String(r.req.headers['content-type']));
   const raw = await readBody(r.req);
   const patch = parsePatchBody(raw, type);
+  const fieldManager = r.url.searchParams.get('fieldManager');
+  if (type === 'apply') {
+    if (!fieldManager) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
+    if (!isObj(patch)) throw badRequest('error decoding patch: an apply configuration must be an object');
+    o.manager = fieldManager;
+    o.applied = clone(patch);
+  }
+  const force = r.url.searchParams.get('force') === 'true';
   o.fieldValidation = fieldValidation(r, type === 'apply' ? 'apply' : 'patch');
   if (type === 'merge' || type === 'strategic') o.fieldValidation.duplicates = duplicateFields(raw.toString('utf8'));
   const mentionsRv = JSON.stringify(patch).includes('"resourceVersion"');
@@ -152,7 +164,12 @@ async function servePatch(api: ApiContext, r: Request, k: KindInfo, subresource:
   try {
     const out = await updateObject(api, k, ns, name, subresource, (cur) => {
       const curRv = str(getPath(cur, 'metadata.resourceVersion'));
-      const next = applyPatch(cur, type, patch);
+      const next = type === 'apply'
+        ? applyConfiguration(cur, patch as Json, {
+          manager: fieldManager!, force, apiVersion: k.group ? `${k.group}/${o.version}` : o.version,
+          scope: subresource === 'status' ? 'status' : k.status ? 'main' : 'all', kind: k.kind, group: k.group, name,
+        })
+        : applyPatch(cur, type, patch);
       const rv = str(getPath(next, 'metadata.resourceVersion'));
       return { obj: next, expectedResourceVersion: mentionsRv && rv ? rv : rv !== curRv ? rv : undefined };
     }, o);
@@ -160,7 +177,7 @@ async function servePatch(api: ApiContext, r: Request, k: KindInfo, subresource:
   } catch (e) {
     // Server-side apply creates what does not exist yet.
     if (type === 'apply' && subresource === '' && e instanceof ApiError && e.code === 404 && isObj(patch)) {
-      const body: Json = { ...patch, metadata: { ...(isObj(patch.metadata) ? patch.metadata : {}), name } };
+      const body: Json = { ...clone(patch), metadata: { ...(isObj(patch.metadata) ? patch.metadata : {}), name } };
       sendJson(r.res, 201, await createObject(api, k, ns, body, o));
       return;
     }

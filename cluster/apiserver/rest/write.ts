@@ -14,6 +14,7 @@ import { clone, deepEqual, getPath, isObj, meta, nowRfc3339, randomSuffix, str, 
 import { checkNamespace, fromStorage, keyOf, resourceName, toExternal } from './objects.js';
 import { dropUnknownFields, problemMessages, type FieldValidationRequest } from '../field-validation.js';
 import { builtinSchema, OBJECT_META } from '../schemas/builtin.js';
+import { createEntries, trackUpdate, type Scope } from '../managed-fields.js';
 
 export interface WriteOptions {
   user: UserInfo;
@@ -22,6 +23,16 @@ export interface WriteOptions {
   version: string;
   /** The request's fieldValidation; absent for internal writes (unknown fields are still dropped). */
   fieldValidation?: FieldValidationRequest;
+  /** The field manager of this write (fieldManager or the User-Agent); absent = not tracked. */
+  manager?: string;
+  /** Server-side apply: the applied configuration (managedFields then come from the apply). */
+  applied?: Json;
+}
+
+/** What a write may own: status only through /status; the main resource of kinds with a status subresource never owns status. */
+function scopeOf(k: KindInfo, subresource: string): Scope {
+  if (subresource === 'status') return 'status';
+  return k.status ? 'main' : 'all';
 }
 
 /** The schema unknown fields are judged by: the CRD version's, or the built-in kind's. */
@@ -161,6 +172,7 @@ export async function createObject(api: ApiContext, k: KindInfo, namespace: stri
   m2.creationTimestamp = nowRfc3339();
   m2.generation = 1;
   k.strategy.prepareForCreate?.(obj, ctx);
+  if (o.manager) (m2 as Record<string, unknown>).managedFields = createEntries(obj, o.manager, apiVersionOf(k, o.version), scopeOf(k, ''), o.applied);
   await throwIfInvalid(k, obj, [...validateMeta(k, obj), ...(await k.strategy.validate?.(obj, ctx) ?? [])]);
   await validatingAdmission(api, k, obj, undefined, 'CREATE', '', namespace, m2.name ?? '', o);
   if (o.dryRun) return obj;
@@ -216,6 +228,8 @@ export async function updateObject(
     for (const f of ['uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation'] as const) {
       if (om[f] === undefined) delete nm[f]; else (nm as Record<string, unknown>)[f] = om[f];
     }
+    // The server keeps its own managedFields: a client's are ignored; an apply computed them.
+    const appliedFields = o.applied ? (nm as Record<string, unknown>).managedFields : undefined;
     delete (nm as Record<string, unknown>).managedFields;
     nm.resourceVersion = curRv;
 
@@ -235,6 +249,8 @@ export async function updateObject(
     dropUnknownFields(schemaOf(k, o.version), next, OBJECT_META); // what a webhook added, silently
     if (subresource === '') k.strategy.defaults?.(next);
     k.strategy.prepareForUpdate?.(next, cur, ctx);
+    const mf = appliedFields ?? (o.manager ? trackUpdate(cur, next, o.manager, apiVersionOf(k, o.version), scopeOf(k, subresource)) : getPath(cur, 'metadata.managedFields'));
+    if (Array.isArray(mf) && mf.length > 0) (meta(next) as Record<string, unknown>).managedFields = mf; else delete (meta(next) as Record<string, unknown>).managedFields;
     const gen = typeof om.generation === 'number' ? om.generation : 1;
     meta(next).generation = deepEqual(specOf(next), specOf(cur)) ? gen : gen + 1;
     const strategyErrs = k.strategy.validateUpdate ? await k.strategy.validateUpdate(next, cur, ctx) : await k.strategy.validate?.(next, ctx);
@@ -242,7 +258,7 @@ export async function updateObject(
     await throwIfInvalid(k, next, errs);
     await validatingAdmission(api, k, next, cur, 'UPDATE', subresource, namespace, name, o);
 
-    if (deepEqual(next, cur)) return cur; // no-op updates do not bump resourceVersion
+    if (deepEqual(withoutTimes(next), withoutTimes(cur))) return cur; // no-op updates do not bump resourceVersion
     if (o.dryRun) return next;
     try {
       if (readyToRemove(k, next)) {
@@ -260,6 +276,15 @@ export async function updateObject(
     }
   }
   throw conflict(resourceName(k), name, 'too many concurrent updates; please try again');
+}
+
+const apiVersionOf = (k: KindInfo, version: string): string => k.group ? `${k.group}/${version}` : version;
+
+/** The object with managedFields' times blanked: a write changing only those is a no-op. */
+function withoutTimes(obj: Json): Json {
+  const mf = getPath(obj, 'metadata.managedFields');
+  if (!Array.isArray(mf)) return obj;
+  return { ...obj, metadata: { ...meta(obj), managedFields: mf.map((e) => isObj(e) ? { ...e, time: '' } : e) } };
 }
 
 export type PropagationPolicy = 'Orphan' | 'Background' | 'Foreground';

@@ -16,8 +16,13 @@ export interface CertManagerOptions {
   caAddress: string;
   /** Name checked on the CA's certificate; default: the host of caAddress, or istiod.istio-system.svc for an IP. */
   caServerName?: string;
-  /** The mounted `istio-ca-root-cert` ConfigMap (root-cert.pem); re-read at each rotation. */
+  /**
+   * The mounted `istio-ca-root-cert` ConfigMap (root-cert.pem); re-read at each rotation and
+   * checked every rootWatchMs, so a root rotation published there reaches the proxy at once.
+   */
   caRootCertFile?: string;
+  /** How often caRootCertFile is checked for a new bundle (default 5000; 0 = only at rotations). */
+  rootWatchMs?: number;
   caRootCertPem?: string;
   /** The projected ServiceAccount token (audience istio-ca); re-read at each request. */
   tokenFile?: string;
@@ -64,6 +69,9 @@ export class WorkloadCertManager extends EventEmitter<CertManagerEvents> {
   private stopped = false;
   private failures = 0;
   private nextKey?: Promise<string>;
+  private rootWatch?: NodeJS.Timeout;
+  private watchedRoots = '';
+  private rotating?: Promise<WorkloadCert>;
 
   constructor(private readonly opts: CertManagerOptions) {
     super();
@@ -107,11 +115,38 @@ export class WorkloadCertManager extends EventEmitter<CertManagerEvents> {
   async start(): Promise<WorkloadCert> {
     const cert = await this.fetch();
     this.install(cert);
+    this.watchRoots();
     return cert;
+  }
+
+  /**
+   * Istio's agent pushes a changed root bundle to Envoy without waiting for the next renewal;
+   * here a changed root file triggers a renewal, which re-reads the roots (and the CA channel's
+   * trust) and builds the new SecureContext. Without this a proxy holding a 24 h certificate
+   * would trust a new root only hours after it was published. The kubelet swaps ConfigMap
+   * files by symlink, so the content is polled rather than watched.
+   */
+  private watchRoots(): void {
+    const file = this.opts.caRootCertFile;
+    const every = this.opts.rootWatchMs ?? 5000;
+    if (!file || every <= 0) return;
+    this.watchedRoots = this.caRoots;
+    this.rootWatch = setInterval(() => {
+      let pem: string;
+      try { pem = splitPemBundle(fs.readFileSync(file, 'utf8')).join(''); } catch { return; } // mid-swap: next time
+      if (pem === '' || pem === this.watchedRoots || this.rotating) return;
+      this.watchedRoots = pem;
+      this.rotate().catch((e: Error) => {
+        this.watchedRoots = ''; // try again at the next check
+        this.emit('rotationFailed', e);
+      });
+    }, every);
+    this.rootWatch.unref();
   }
 
   stop(): void {
     this.stopped = true;
+    if (this.rootWatch) clearInterval(this.rootWatch);
     if (this.timer) clearTimeout(this.timer);
     this.ca.close();
   }
@@ -136,9 +171,13 @@ export class WorkloadCertManager extends EventEmitter<CertManagerEvents> {
 
   /** Renews now (also what the timer does at half-life). */
   async rotate(): Promise<WorkloadCert> {
-    const cert = await this.fetch();
-    this.install(cert);
-    this.emit('rotated', cert);
+    // One renewal at a time: the timer and the root watch may both ask.
+    this.rotating ??= this.fetch().finally(() => { this.rotating = undefined; });
+    const cert = await this.rotating;
+    if (this.cert !== cert) {
+      this.install(cert);
+      this.emit('rotated', cert);
+    }
     return cert;
   }
 

@@ -13,6 +13,7 @@ import { spiffeId, spiffeIdOf, uriSans } from '../../api/security/index.js';
 import { CertificateAuthority, MemorySecretStore, RootCertPublisher, ROOT_CERT_CONFIGMAP, SELF_SIGNED_SECRET, startMeshCA } from '../../pilot/ca/index.js';
 import { CAClient, WorkloadCertManager, certManagerFromEnv, createCsr, generateWorkloadKey } from '../../proxy/security/index.js';
 import { secretTtlSeconds } from '../../proxy/security/from-env.js';
+import type { WorkloadCert } from '../../proxy/security/cert-manager.js';
 import { CA_NAMESPACE, makeCACert, startCA, startCluster, type RunningCA, type TestCluster } from './helpers.js';
 
 let cluster: TestCluster;
@@ -207,4 +208,33 @@ test('SECRET_TTL takes Go durations; a bad value is refused naming the variable'
   assert.throws(() => secretTtlSeconds({ SECRET_TTL: '10' }), /env SECRET_TTL: "10" is not a positive duration/);
   assert.throws(() => secretTtlSeconds({ SECRET_TTL: '5x' }), /SECRET_TTL/);
   assert.throws(() => secretTtlSeconds({ SECRET_TTL_SECONDS: 'soon' }), /SECRET_TTL_SECONDS: "soon"/);
+});
+
+test('a new root published in the mounted bundle reaches a proxy at once: it renews and trusts both roots, without waiting for half-life', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trellis-sec-'));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'token'), await cluster.tokenFor('shop', 'roots'));
+  const rootFile = path.join(dir, 'root-cert.pem');
+  fs.writeFileSync(rootFile, ca.ca.rootBundle());
+  const mgr = new WorkloadCertManager({
+    caAddress: ca.address, caServerName: `istiod.${CA_NAMESPACE}.svc`, caRootCertFile: rootFile,
+    tokenFile: path.join(dir, 'token'), namespace: 'shop', serviceAccount: 'roots', rootWatchMs: 100,
+  });
+  cleanups.push(() => mgr.stop());
+  const first = await mgr.start();
+  const next = await makeCACert('next root');
+  const rotated = new Promise<WorkloadCert>((resolve) => mgr.once('rotated', resolve));
+  // What the kubelet does when the ConfigMap changes: a new file swapped in.
+  fs.writeFileSync(`${rootFile}.new`, `${ca.ca.rootBundle()}${next.certPem}`);
+  fs.renameSync(`${rootFile}.new`, rootFile);
+  const cert = await Promise.race([rotated, new Promise<never>((_r, reject) => setTimeout(() => reject(new Error('no renewal within 10 s of the root change')), 10_000))]);
+  assert.notEqual(cert.serialNumber, first.serialNumber, 'renewed');
+  const fingerprints = cert.rootsPem.map((p) => new X509Certificate(p).fingerprint256);
+  assert.ok(fingerprints.includes(new X509Certificate(next.certPem).fingerprint256), 'the new root is trusted');
+  assert.ok(fingerprints.includes(new X509Certificate(ca.ca.rootPem).fingerprint256), 'and the old one still');
+  // Unchanged file: no further renewal.
+  let again = false;
+  mgr.once('rotated', () => { again = true; });
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(again, false, 'an unchanged bundle does not renew');
 });

@@ -369,7 +369,8 @@ describe('mesh security end to end: mTLS, STRICT, workload certificates, injecti
     const pcap = path.join(work, 'web.pcap');
     const meshMarker = `meshmark${Date.now().toString(36)}q`;
     const plainMarker = `plainmark${Date.now().toString(36)}q`;
-    const dump = spawn('tcpdump', ['-i', veth, '-U', '-s', '0', '-w', pcap, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // --immediate-mode: packets reach the file as they arrive, not when a kernel block fills.
+    const dump = spawn('tcpdump', ['-i', veth, '--immediate-mode', '-U', '-s', '0', '-w', pcap, 'tcp'], { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
       await new Promise<void>((resolve, reject) => {
         let err = '';
@@ -385,7 +386,9 @@ describe('mesh security end to end: mTLS, STRICT, workload certificates, injecti
       // The control: web is PERMISSIVE, so a client without a sidecar talks plaintext to it.
       const plain = await fanout(`${PLAIN}/client`, `http://${ip[`${MESHED}/web`]}:8080/${plainMarker}`, 5);
       assert.equal(plain.ok, 5, `plaintext control: ${JSON.stringify(plain)}`);
-      await sleep(500);
+      // The control is the last traffic: once its marker is in the file, everything before it is.
+      const written = Date.now() + 10_000;
+      while (!fs.readFileSync(pcap).includes(plainMarker) && Date.now() < written) await sleep(250);
     } finally {
       if (dump.exitCode === null) {
         const exited = new Promise((r) => dump.once('exit', r));

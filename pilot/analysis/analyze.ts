@@ -64,7 +64,7 @@ export function analyze(inputs: ConfigInputs, domain?: string): AnalysisMessage[
           if (ports.every((p) => push.endpoints(fqdn, p, subset, namespace).length === 0)) {
             out.push({
               code: 'IST0173', name: 'DestinationRuleSubsetNotSelectPods', level: 'Warning', resource, field: `spec.${section}[${i}].route[${j}]`,
-              message: `Weight ${weight} goes to subset ${subset} of "${host}", which has no ready endpoints. Which may lead to 503 UH (NoHealthyUpstream).`,
+              message: `Weight ${weight} goes to subset ${subset} of "${host}", which has no ready endpoints. Until it has some, its share goes to the other destinations of the rule (503 UH if none has endpoints).`,
             });
           }
         });

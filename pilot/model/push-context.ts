@@ -218,8 +218,8 @@ export class PushContext {
     return [...byPort.entries()].sort((a, b) => a[0] - b[0]).map(([port, services]) => ({ port, http: httpPorts.has(port), protocol: protocols.get(port) ?? 'UNKNOWN', services }));
   }
 
-  // A route to a host or subset that does not exist is kept (the request gets a 503, as in
-  // Istio), but the author should learn about it: one warning per bad reference.
+  // A route to a host or subset that does not exist falls back (generators/destination-fallback.ts),
+  // but the author should learn about it: one warning per bad reference.
   private validateDestinations(rules: readonly VirtualServiceModel[], warn: (m: string) => void): void {
     for (const vs of rules) {
       vs.http.forEach((route, i) => {
@@ -232,13 +232,13 @@ export class PushContext {
           if (!host) { warn(`${where}.host is required`); return; }
           const fqdn = this.resolve(host, vs.namespace);
           const svc = this.servicesByFqdn.get(fqdn);
-          if (!svc) { warn(`${where}.host '${host}' (${fqdn}) matches no service; requests routed there fail with 503`); return; }
+          if (!svc) { warn(`${where}.host '${host}' (${fqdn}) matches no service; its share of traffic goes to the rule's other destinations (503 if there are none)`); return; }
           const port = d.destination.port?.number;
           if (port !== undefined && !svc.ports.some((p) => p.port === port)) {
             warn(`${where}.port.number ${port} is not a port of service ${fqdn}; requests routed there fail with 503`);
           }
           if (d.destination.subset && !this.subset(fqdn, d.destination.subset)) {
-            warn(`${where}.subset '${d.destination.subset}' is not defined by any DestinationRule for host ${fqdn}; requests routed there fail with 503`);
+            warn(`${where}.subset '${d.destination.subset}' is not defined by any DestinationRule for host ${fqdn}; its share of traffic goes to the rule's other destinations, or to all of ${fqdn} if there are none`);
           }
         });
       });

@@ -16,6 +16,7 @@ import { hostMatches } from '../model/hosts.js';
 import { sidecarFor, sidecarScope } from '../model/sidecar-scope.js';
 import { parseOutboundClusterName } from './generators/names.js';
 import type { XdsTypeName } from './generators/index.js';
+import { DESTINATION_READINESS, destinationReadinessChanged } from './readiness-change.js';
 
 export interface ChangeScope {
   /** Everything may have changed (first snapshot, unknown kind). */
@@ -39,12 +40,13 @@ export const FULL_SCOPE: ChangeScope = { full: true, kinds: new Set() };
 // pod labels their selectors match (virtualInbound's chains and RBAC filters).
 // Gateways shape only the gateway proxies' listeners and routes (a gateway's clusters are
 // the mesh's outbound ones); ServiceEntries and Sidecars every type (entries are services;
-// a Sidecar scopes what a proxy sees).
+// a Sidecar scopes what a proxy sees). Routes and TCP listeners also read whether routed
+// destinations have ready endpoints (readiness-change.ts), a kind derived from endpoint changes.
 const DEPENDS: Record<XdsTypeName, readonly string[]> = {
   cds: ['namespaces', 'services', 'endpoints', 'pods', 'virtualServices', 'destinationRules', 'peerAuthentications', 'serviceEntries', 'sidecars'],
   eds: ['namespaces', 'services', 'endpoints', 'pods', 'virtualServices', 'destinationRules', 'serviceEntries', 'sidecars'],
-  lds: ['namespaces', 'services', 'pods', 'virtualServices', 'destinationRules', 'peerAuthentications', 'authorizationPolicies', 'secrets', 'gateways', 'serviceEntries', 'sidecars'],
-  rds: ['namespaces', 'services', 'virtualServices', 'destinationRules', 'gateways', 'serviceEntries', 'sidecars'],
+  lds: ['namespaces', 'services', 'pods', 'virtualServices', 'destinationRules', 'peerAuthentications', 'authorizationPolicies', 'secrets', 'gateways', 'serviceEntries', 'sidecars', DESTINATION_READINESS],
+  rds: ['namespaces', 'services', 'virtualServices', 'destinationRules', 'gateways', 'serviceEntries', 'sidecars', DESTINATION_READINESS],
   // Gateway listeners leave out servers whose Secret is missing (LDS reads secrets too).
   sds: ['secrets'],
 };
@@ -178,12 +180,14 @@ export function changeScope(prev: PushContext | undefined, next: PushContext): C
   const kinds = new Set<string>();
   for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if (!sameList(k, a[k] ?? [], b[k] ?? [])) kinds.add(k);
   if ([...kinds].some((k) => !KNOWN.has(k)) || next.domain !== prev.domain) return { full: true, kinds };
-  if (!kinds.size || ![...kinds].every((k) => ENDPOINT_KINDS.has(k))) return { full: false, kinds, reaches: reachers(prev, next, kinds) };
+  if (![...kinds].some((k) => ENDPOINT_KINDS.has(k))) return { full: false, kinds, reaches: reachers(prev, next, kinds) };
   const endpointsOf = new Set<string>();
   for (const svc of next.services()) {
     const before = prev.service(svc.fqdn);
     if (!before || JSON.stringify([...before.endpoints]) !== JSON.stringify([...svc.endpoints])) endpointsOf.add(svc.fqdn);
   }
   for (const svc of prev.services()) if (!next.service(svc.fqdn)) endpointsOf.add(svc.fqdn);
-  return { full: false, kinds, endpointsOf };
+  const endpointsOnly = [...kinds].every((k) => ENDPOINT_KINDS.has(k));
+  if (destinationReadinessChanged(prev, next, endpointsOf)) kinds.add(DESTINATION_READINESS);
+  return endpointsOnly ? { full: false, kinds, endpointsOf } : { full: false, kinds, reaches: reachers(prev, next, kinds) };
 }

@@ -39,7 +39,7 @@ test('analyze: missing host, missing subset, weight on a subset without ready en
   noV2.endpoints[0] = { ...noV2.endpoints[0], subsets: [{ addresses: [{ ip: '10.244.0.11', targetRef: { kind: 'Pod', name: 'reviews-v1-abc', namespace: 'default' } }], ports: [{ name: 'http', port: 9080, protocol: 'TCP' }] }] } as Endpoints;
   noV2.pods = noV2.pods.filter((p) => p.metadata.name !== 'reviews-v2-def');
   lines = analyze(noV2).map(formatMessage);
-  assert.deepEqual(lines, ['Warning [IST0173] (VirtualService reviews.default) Weight 20 goes to subset v2 of "reviews", which has no ready endpoints. Which may lead to 503 UH (NoHealthyUpstream). (spec.http[0].route[1])']);
+  assert.deepEqual(lines, ['Warning [IST0173] (VirtualService reviews.default) Weight 20 goes to subset v2 of "reviews", which has no ready endpoints. Until it has some, its share goes to the other destinations of the rule (503 UH if none has endpoints). (spec.http[0].route[1])']);
   // A weight of 0 on it is not a problem; a healthy world has no messages.
   noV2.virtualServices = [reviewsVs(100, 0)];
   assert.deepEqual(analyze(noV2), []);

@@ -163,14 +163,37 @@ test('every generated resource encodes as its Envoy v3 type and decodes back', (
   assert.deepEqual(weighted.virtualHosts[0].routes[0].route.weightedClusters.clusters.map((c) => c.weight.value), [80, 20]);
 });
 
-test('a VirtualService naming a missing subset: warning, cluster with no endpoints, push still built', () => {
+test('a VirtualService naming a missing subset: warning, its share falls back to the other destination, push still built', () => {
   const { push, proxy } = setup(bookinfo([reviewsVs(90, 10, 'v3')]));
   const v3 = `outbound|9080|v3|${REVIEWS}`;
   assert.ok(push.warnings.some((w) => w.includes('VirtualService default/reviews') && w.includes("http[0].route[1].destination.subset 'v3'")), push.warnings.join('\n'));
   assert.deepEqual(generateClusters(push, proxy).find((c) => c.name === v3), eds(v3));
   assert.deepEqual(generateEndpoints(push).find((c) => c.clusterName === v3), cla(v3));
   const route = generateRoutes(push, proxy)[1].virtualHosts[0].routes[0];
-  assert.deepEqual(route.route?.weightedClusters?.clusters.map((c) => c.name), [`outbound|9080|v1|${REVIEWS}`, v3]);
+  assert.equal(route.route?.cluster, `outbound|9080|v1|${REVIEWS}`, 'make-before-break: v1 takes all until v3 is defined');
+  assert.equal(route.route?.weightedClusters, undefined);
+});
+
+test('fallback: a route whose only subsets are undefined goes to the whole service; a subset without ready endpoints gets no share', () => {
+  const onlyV3: VirtualService = { ...reviewsVs(100, 0, 'v3'), spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v3' } }] }] } };
+  const a = setup(bookinfo([onlyV3]));
+  assert.equal(generateRoutes(a.push, a.proxy)[1].virtualHosts[0].routes[0].route?.cluster, `outbound|9080||${REVIEWS}`);
+
+  // v2's only pod is not ready: its 20% goes to v1 until it is.
+  const inputs = bookinfo([reviewsVs(80, 20)]);
+  const notReady = { ...inputs, endpoints: inputs.endpoints.map((e) => (e.metadata.name !== 'reviews' ? e : {
+    ...e, subsets: e.subsets?.map((ss) => ({ ...ss, addresses: ss.addresses?.filter((x) => x.ip !== V2_IP), notReadyAddresses: ss.addresses?.filter((x) => x.ip === V2_IP) })),
+  })) };
+  const b = setup(notReady);
+  assert.equal(generateRoutes(b.push, b.proxy)[1].virtualHosts[0].routes[0].route?.cluster, `outbound|9080|v1|${REVIEWS}`);
+  const c = setup(inputs);
+  assert.deepEqual(generateRoutes(c.push, c.proxy)[1].virtualHosts[0].routes[0].route?.weightedClusters?.clusters.map((x) => [x.name, x.weight.value]),
+    [[`outbound|9080|v1|${REVIEWS}`, 80], [`outbound|9080|v2|${REVIEWS}`, 20]]);
+
+  // No destination has endpoints: nothing to fall back to, the split stays as written.
+  const none = { ...inputs, endpoints: inputs.endpoints.filter((e) => e.metadata.name !== 'reviews') };
+  const d = setup(none);
+  assert.deepEqual(generateRoutes(d.push, d.proxy)[1].virtualHosts[0].routes[0].route?.weightedClusters?.clusters.map((x) => x.weight.value), [80, 20]);
 });
 
 test('matches: uri exact/prefix/regex, headers, ordered rules, single destination, port-scoped blocks', () => {

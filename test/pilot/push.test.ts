@@ -177,3 +177,35 @@ test('push: a delta client gets only the changed assignment, and a removal when 
   assert.equal(eds3.typeUrl, TYPE_URL.clusterLoadAssignment);
   assert.deepEqual(eds3.removedResources, [RATINGS_CLUSTER]);
 });
+
+test('push: a routed subset losing its last ready endpoint re-sends routes without it (fallback), and with it once it is back', async () => {
+  const { port, setInputs } = await start();
+  const c = new AdsClient(`127.0.0.1:${port}`, { id: V1_NODE_ID });
+  clients.push(c);
+  const { edsNames } = await syncSotw(c);
+  const routeOf = (rds: Response) => {
+    const rc = rds.resources.find((r) => r.name === '9080') as { virtualHosts: { routes: { route: { cluster?: string; weightedClusters?: { clusters: { name: string }[] } } }[] }[] };
+    const action = rc.virtualHosts[0].routes[0].route;
+    return action.cluster ?? action.weightedClusters?.clusters.map((x) => x.name).join(',');
+  };
+  const v2Down = world();
+  v2Down.endpoints[0] = endpoints('reviews', 9080, [{ ip: '10.244.0.11', pod: 'reviews-v1-abc' }]);
+  setInputs(v2Down);
+  // EDS of reviews, then the routes: v2's 20% goes to v1 while v2 has no ready endpoint.
+  const seen: Response[] = [];
+  const rds = await until('routes without v2', async () => {
+    const r = await c.next();
+    seen.push(r);
+    c.ack(r, r.typeUrl === TYPE_URL.clusterLoadAssignment ? edsNames : r.typeUrl === TYPE_URL.routeConfiguration ? ['8080', '9080'] : undefined);
+    return r.typeUrl === TYPE_URL.routeConfiguration ? r : undefined;
+  });
+  assert.equal(routeOf(rds), `outbound|9080|v1|${REVIEWS}`);
+  assert.ok(seen.some((r) => r.typeUrl === TYPE_URL.clusterLoadAssignment), 'the endpoint change itself went out as EDS');
+  setInputs(world());
+  const back = await until('routes with v2 again', async () => {
+    const r = await c.next();
+    c.ack(r, r.typeUrl === TYPE_URL.clusterLoadAssignment ? edsNames : r.typeUrl === TYPE_URL.routeConfiguration ? ['8080', '9080'] : undefined);
+    return r.typeUrl === TYPE_URL.routeConfiguration ? r : undefined;
+  });
+  assert.equal(routeOf(back), `outbound|9080|v1|${REVIEWS},outbound|9080|v2|${REVIEWS}`);
+});

@@ -13,6 +13,7 @@ import { MESH_GATEWAY, gatewayRef } from '../../model/gateway.js';
 import { fractionalPercent, parseDuration, type HeaderMatcher, type Json, type Route, type RouteAction, type RouteMatch, type WeightedCluster } from './envoy.js';
 import { CORS_FILTER, FAULT_FILTER, corsConfig, faultConfig, headerFields, redirectAction, retryPolicy, stringMatcher } from './route-policy.js';
 import { clusterTrafficPolicy, hashPolicy } from './traffic-policy.js';
+import { destinationPort, fallBack } from './destination-fallback.js';
 
 /** What routes depend on about the proxy they are generated for. */
 export interface RouteProxy {
@@ -34,10 +35,7 @@ function gatewayMatches(m: HTTPMatchRequest, vsNamespace: string, proxy: RoutePr
  * is used, otherwise the port the request came in on (Istio's rule).
  */
 export function destinationCluster(push: PushContext, namespace: string, dest: Destination, listenerPort: number): string {
-  const fqdn = push.resolve(dest.host, namespace);
-  const svc = push.service(fqdn);
-  const port = dest.port?.number ?? (svc && svc.ports.length === 1 ? svc.ports[0].port : listenerPort);
-  return outboundClusterName(port, dest.subset ?? '', fqdn);
+  return outboundClusterName(destinationPort(push, namespace, dest, listenerPort), dest.subset ?? '', push.resolve(dest.host, namespace));
 }
 
 export function defaultRoute(push: PushContext, svc: ServiceModel, port: number, proxy?: RouteProxy): Route {
@@ -99,7 +97,7 @@ function routeAction(push: PushContext, vs: VirtualServiceModel, rule: HTTPRoute
   const dests = (rule.route ?? []).filter((d) => d.destination?.host);
   if (!dests.length) return undefined; // delegate: not translated yet (reported by the model)
   const action: RouteAction = {};
-  const weighted = weightedDestinations(dests);
+  const weighted = fallBack(push, vs.namespace, weightedDestinations(dests), port);
   const clusters = weighted.map(({ d }) => destinationCluster(push, vs.namespace, d.destination, port));
   if (weighted.length === 1) {
     action.cluster = clusters[0];

@@ -8,6 +8,7 @@ import { tlsRouteChains } from './tls-route.js';
 import { TLS_INSPECTOR } from '../../security/tls-context.js';
 import { sidecarScope, type OutboundPolicy, type SidecarScope } from '../../model/sidecar-scope.js';
 import { destinationCluster, sourceMatches, weightedDestinations, type RouteProxy } from './http-route.js';
+import { fallBack } from './destination-fallback.js';
 import { CORS_FILTER, FAULT_FILTER } from './route-policy.js';
 import type { ServiceModel } from '../../model/service.js';
 import { secureInboundListener } from '../../security/inbound.js';
@@ -77,7 +78,7 @@ export function tcpServiceFilter(push: PushContext, svc: ServiceModel, port: num
       const matches = !rule.match?.length || rule.match.some((m) => (m.port === undefined || m.port === port) && sourceMatches(m, proxy));
       const dests = (rule.route ?? []).filter((d) => d.destination?.host);
       if (!matches || !dests.length) continue;
-      const weighted = weightedDestinations(dests).map(({ d, weight }) => ({ name: destinationCluster(push, vs.namespace, d.destination, port), weight }));
+      const weighted = fallBack(push, vs.namespace, weightedDestinations(dests), port).map(({ d, weight }) => ({ name: destinationCluster(push, vs.namespace, d.destination, port), weight }));
       return weighted.length === 1 ? { ...tcpProxy(weighted[0].name), typedConfig: { ...tcpProxy(weighted[0].name).typedConfig, statPrefix } } : weightedTcpProxy(statPrefix, weighted);
     }
   }

@@ -5,6 +5,7 @@
 import type { PushContext } from '../../model/push-context.js';
 import type { ServiceModel } from '../../model/service.js';
 import { destinationCluster, sourceMatches, weightedDestinations, type RouteProxy } from './http-route.js';
+import { fallBack } from './destination-fallback.js';
 import { tcpProxy, weightedTcpProxy, type FilterChain } from './envoy.js';
 
 export function tlsRouteChains(push: PushContext, svc: ServiceModel, port: number, proxy: RouteProxy): FilterChain[] {
@@ -15,7 +16,7 @@ export function tlsRouteChains(push: PushContext, svc: ServiceModel, port: numbe
       const dests = (rule.route ?? []).filter((d) => d.destination?.host);
       if (!dests.length) return;
       const statPrefix = `outbound|${port}||${svc.fqdn}`;
-      const weighted = weightedDestinations(dests).map(({ d, weight }) => ({ name: destinationCluster(push, vs.namespace, d.destination, port), weight }));
+      const weighted = fallBack(push, vs.namespace, weightedDestinations(dests), port).map(({ d, weight }) => ({ name: destinationCluster(push, vs.namespace, d.destination, port), weight }));
       const filter = weighted.length === 1 ? { ...tcpProxy(weighted[0].name), typedConfig: { ...tcpProxy(weighted[0].name).typedConfig, statPrefix } } : weightedTcpProxy(statPrefix, weighted);
       for (const m of rule.match ?? []) {
         if ((m.port !== undefined && m.port !== port) || !sourceMatches(m, proxy)) continue;

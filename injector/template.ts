@@ -37,7 +37,7 @@ export function defaultTemplateValues(): TemplateValues {
   return {
     proxyImage: `trellis/proxyv2:${DEFAULT_PROXY_VERSION}`,
     proxyVersion: DEFAULT_PROXY_VERSION,
-    pilotAddress: 'istiod.trellis-system.svc:15010',
+    pilotAddress: 'istiod.trellis-system.svc:15012',
     caAddress: 'istiod.trellis-system.svc:15012',
     trustDomain: 'cluster.local',
     clusterId: 'Kubernetes',

@@ -76,7 +76,7 @@ describe('inject', () => {
     assert.equal(env.POD_NAMESPACE, 'fieldRef:metadata.namespace');
     assert.equal(env.INSTANCE_IP, 'fieldRef:status.podIP');
     assert.equal(env.SERVICE_ACCOUNT, 'fieldRef:spec.serviceAccountName');
-    assert.equal(env.PILOT_ADDRESS, 'istiod.trellis-system.svc:15010');
+    assert.equal(env.PILOT_ADDRESS, 'istiod.trellis-system.svc:15012');
     assert.equal(env.CLUSTER_ID, 'Kubernetes');
     assert.equal(env.ISTIO_META_WORKLOAD_NAME, 'web-v1');
     assert.deepEqual(JSON.parse(env.TRELLIS_POD_LABELS), out.metadata.labels);

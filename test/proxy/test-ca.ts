@@ -32,13 +32,21 @@ export async function makeTestCA(organization = 'cluster.local'): Promise<TestCA
 /** SDS material for one workload, from the test CA; rotate() swaps in a fresh certificate. */
 export class TestCertSource implements CertificateSource {
   private cert!: WorkloadCert;
-  constructor(readonly spiffeId: string, private readonly ca: TestCA, private readonly extraRoots: string[] = []) {}
+  private roots: string[] | undefined;
+  constructor(readonly spiffeId: string, private ca: TestCA, private readonly extraRoots: string[] = []) {}
+
+  /** A root rotation step: from now on certificates come from `ca` and exactly `roots` are trusted. */
+  reissue(ca: TestCA, roots: string[]): Promise<WorkloadCert> {
+    this.ca = ca;
+    this.roots = roots;
+    return this.rotate();
+  }
 
   async rotate(): Promise<WorkloadCert> {
     const { certPem, keyPem } = await this.ca.issue([this.spiffeId]);
     const x = new X509Certificate(certPem);
     this.cert = {
-      spiffeId: this.spiffeId, keyPem, certChainPem: certPem, rootsPem: [this.ca.rootPem, ...this.extraRoots],
+      spiffeId: this.spiffeId, keyPem, certChainPem: certPem, rootsPem: this.roots ?? [this.ca.rootPem, ...this.extraRoots],
       serialNumber: x.serialNumber, notBefore: new Date(x.validFrom), notAfter: new Date(x.validTo),
     };
     return this.cert;

@@ -77,5 +77,8 @@ export function xdsTlsFromEnv(env: NodeJS.ProcessEnv = process.env): XdsTlsOptio
   } catch (e) {
     throw new Error(`xDS over TLS: the mesh root ${rootFile} (CA_ROOT_CERT_FILE) is unreadable: ${(e as Error).message}`);
   }
-  return { rootCertPem, serverName: env.CA_SERVER_NAME || undefined, token: () => fs.readFileSync(tokenFile, 'utf8') };
+  return {
+    rootCertPem, rootCerts: () => fs.readFileSync(rootFile, 'utf8'),
+    serverName: env.CA_SERVER_NAME || undefined, token: () => fs.readFileSync(tokenFile, 'utf8'),
+  };
 }

@@ -12,6 +12,11 @@ import { Backoff, type AdsStats, type ResponseHandler } from './xds-transport.js
  */
 export interface XdsTlsOptions {
   rootCertPem: string;
+  /**
+   * The current trust bundle, read on every (re)connect: after a root rotation pilot may
+   * present a chain only the new root verifies. A changed bundle rebuilds the channel.
+   */
+  rootCerts?: () => string;
   /** The name pilot's certificate must carry when `address` is not it (e.g. an IP). */
   serverName?: string;
   /** The current token, read on every (re)connect: projected tokens rotate. */
@@ -36,7 +41,8 @@ export const INVALID_ARGUMENT = 3;
 type AdsMethod = 'StreamAggregatedResources' | 'DeltaAggregatedResources';
 
 export abstract class AdsStream<Req extends { node?: XdsNode }, Res> {
-  private readonly client: grpc.Client;
+  private client: grpc.Client;
+  private roots: string | undefined;
   private stream: grpc.ClientDuplexStream<Req, Res> | undefined;
   private readonly backoff: Backoff;
   private timer: NodeJS.Timeout | undefined;
@@ -46,15 +52,39 @@ export abstract class AdsStream<Req extends { node?: XdsNode }, Res> {
   readonly stats: AdsStats = { connects: 0, responses: 0, acks: 0, nacks: 0, streamErrors: 0 };
 
   constructor(protected readonly opts: AdsClientOptions, private readonly method: AdsMethod, private readonly tag: string) {
+    this.roots = opts.tls?.rootCertPem;
+    this.client = this.newClient();
+    this.backoff = new Backoff(opts.initialBackoffMs ?? 500, opts.maxBackoffMs ?? 30_000);
+  }
+
+  private newClient(): grpc.Client {
     const Service = adsService();
     const channel: grpc.ClientOptions = { 'grpc.keepalive_time_ms': 30_000, 'grpc.initial_reconnect_backoff_ms': 500 };
-    if (opts.tls?.serverName) {
-      channel['grpc.ssl_target_name_override'] = opts.tls.serverName;
-      channel['grpc.default_authority'] = opts.tls.serverName;
+    if (this.opts.tls?.serverName) {
+      channel['grpc.ssl_target_name_override'] = this.opts.tls.serverName;
+      channel['grpc.default_authority'] = this.opts.tls.serverName;
     }
-    const creds = opts.tls ? grpc.credentials.createSsl(Buffer.from(opts.tls.rootCertPem)) : grpc.credentials.createInsecure();
-    this.client = new Service(opts.address, creds, channel);
-    this.backoff = new Backoff(opts.initialBackoffMs ?? 500, opts.maxBackoffMs ?? 30_000);
+    const creds = this.opts.tls ? grpc.credentials.createSsl(Buffer.from(this.roots ?? '')) : grpc.credentials.createInsecure();
+    return new Service(this.opts.address, creds, channel);
+  }
+
+  /** Re-reads the trust bundle; a changed one replaces the channel. False when unreadable. */
+  private refreshRoots(): boolean {
+    const read = this.opts.tls?.rootCerts;
+    if (!read) return true;
+    let roots: string;
+    try {
+      roots = read();
+    } catch (e) {
+      this.log(`xDS trust bundle unreadable: ${(e as Error).message}; retrying`);
+      return false;
+    }
+    if (roots === this.roots) return true;
+    this.client.close();
+    this.roots = roots;
+    this.client = this.newClient();
+    this.log(`xDS trust bundle changed; reconnecting to ${this.opts.address} with it`);
+    return true;
   }
 
   protected log(msg: string): void {
@@ -96,10 +126,13 @@ export abstract class AdsStream<Req extends { node?: XdsNode }, Res> {
 
   private connect(): void {
     if (this.stopped) return;
-    const open = (this.client as unknown as Record<AdsMethod, ((md: grpc.Metadata) => grpc.ClientDuplexStream<Req, Res>) | undefined>)[this.method];
-    if (!open) throw new Error(`${this.tag}: ADS service has no ${this.method} method`);
     const metadata = new grpc.Metadata();
     if (this.opts.tls) {
+      if (!this.refreshRoots()) {
+        this.stats.streamErrors++;
+        this.retry();
+        return;
+      }
       let token: string;
       try {
         token = this.opts.tls.token().trim();
@@ -111,6 +144,8 @@ export abstract class AdsStream<Req extends { node?: XdsNode }, Res> {
       }
       metadata.set('authorization', `Bearer ${token}`);
     }
+    const open = (this.client as unknown as Record<AdsMethod, ((md: grpc.Metadata) => grpc.ClientDuplexStream<Req, Res>) | undefined>)[this.method];
+    if (!open) throw new Error(`${this.tag}: ADS service has no ${this.method} method`);
     const stream = open.call(this.client, metadata);
     this.stream = stream;
     this.nodeSent = false;

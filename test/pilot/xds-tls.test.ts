@@ -19,6 +19,8 @@ import type { XdsDial } from './xds-stream.js';
 interface Stream { error?: Error; close(): void }
 import { makeTestCA } from '../proxy/test-ca.js';
 import { waitFor } from '../proxy/fixtures.js';
+import { AdsClient as ProxyAdsClient } from '../../proxy/xds/ads-client.js';
+import { buildNode } from '../../proxy/xds/node.js';
 
 const NODE_ID = `router~127.0.0.1~${GATEWAY_POD}.${GATEWAY_NS}~${GATEWAY_NS}.svc.cluster.local`;
 const CRED = 'kubernetes://bookinfo-cred';
@@ -133,4 +135,28 @@ test('TLS port: no token, or an invalid one, is refused with UNAUTHENTICATED', a
   const e2 = await refusal(forged);
   assert.equal(e2.code, grpc.status.UNAUTHENTICATED);
   assert.match(e2.details, /caller not authenticated/);
+});
+
+test('a proxy whose trust bundle changes on disk reconnects with it (root rotation reaches the xDS channel)', async () => {
+  const token = await tokenFor(GATEWAY_NS, 'istio-ingressgateway-service-account');
+  const stale = (await makeTestCA('old-root')).rootPem;
+  let bundle = stale;
+  const types: string[] = [];
+  const logs: string[] = [];
+  const client = new ProxyAdsClient({
+    address: tlsAddress(),
+    tls: { rootCertPem: stale, rootCerts: () => bundle, serverName: `istiod.${GATEWAY_NS}.svc`, token: () => token },
+    node: buildNode({ podName: GATEWAY_POD, namespace: GATEWAY_NS, instanceIp: '127.0.0.1', serviceAccount: 'istio-ingressgateway-service-account', workloadName: 'istio-ingressgateway', labels: { istio: 'ingressgateway' }, domain: 'cluster.local' }),
+    onResponse: (typeUrl) => { types.push(typeUrl); return undefined; },
+    log: (m) => logs.push(m), initialBackoffMs: 100, maxBackoffMs: 300,
+  });
+  streams.push({ close: () => client.stop() });
+  client.subscribe(TYPE_URL.cluster, undefined);
+  client.start();
+  // Pilot's chain does not verify against the stale bundle: no response arrives.
+  await waitFor('a failed TLS attempt', () => client.stats.streamErrors > 0, 10_000);
+  assert.equal(types.length, 0, 'no response over a channel pilot cannot be verified on');
+  bundle = meshCA.ca.rootBundle();
+  await waitFor('clusters over the rebuilt channel', () => types.includes(TYPE_URL.cluster), 10_000);
+  assert.ok(logs.some((m) => /trust bundle changed/.test(m)), logs.join('\n'));
 });

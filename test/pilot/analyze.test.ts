@@ -8,13 +8,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KubeClient, R, type Endpoints, type KubeObject, type Pod, type Service } from '../../api/kube/index.js';
+import { KubeClient, R, type Endpoints, type Pod, type Service } from '../../api/kube/index.js';
 import type { VirtualService } from '../../api/istio/index.js';
 import { startApiServer, type ApiServer } from '../../cluster/apiserver/index.js';
 import { MemoryStore } from '../../cluster/store/index.js';
 import { Pilot } from '../../pilot/pilot.js';
 import { analyze, formatMessage } from '../../pilot/analysis/analyze.js';
 import { bookinfo, reviewsVs, slicesFor } from './fixtures.js';
+import { networkingCrd } from './crds.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../cli/trellis.js');
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -46,17 +47,6 @@ test('analyze: missing host, missing subset, weight on a subset without ready en
   assert.deepEqual(analyze(bookinfo()), []);
 });
 
-function crd(plural: string, kind: string): KubeObject {
-  const schema = { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } };
-  return {
-    metadata: { name: `${plural}.networking.istio.io` },
-    spec: {
-      group: 'networking.istio.io', scope: 'Namespaced',
-      names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
-      versions: [{ name: 'v1', served: true, storage: true, schema, subresources: { status: {} } }],
-    },
-  };
-}
 
 function trellis(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -83,8 +73,8 @@ test('pilot writes the findings into VirtualService status when they change; tre
   cleanups.push(() => api.close());
   const client = KubeClient.fromKubeconfig(api.kubeconfigPath);
   cleanups.push(() => client.close());
-  await client.create(R.customResourceDefinitions, crd('virtualservices', 'VirtualService'));
-  await client.create(R.customResourceDefinitions, crd('destinationrules', 'DestinationRule'));
+  await client.create(R.customResourceDefinitions, networkingCrd('virtualservices', 'VirtualService', ['v1'], { status: true }));
+  await client.create(R.customResourceDefinitions, networkingCrd('destinationrules', 'DestinationRule', ['v1'], { status: true }));
   const world = bookinfo([brokenVs('v3')]);
   if (!(await client.find(R.namespaces, 'default'))) await client.create(R.namespaces, { metadata: { name: 'default' } });
   for (const s of world.services) {

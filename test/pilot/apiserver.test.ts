@@ -13,24 +13,11 @@ import { MemoryStore } from '../../cluster/store/index.js';
 import { Pilot } from '../../pilot/pilot.js';
 import { AdsClient } from './ads-client.js';
 import { REVIEWS, V1_IP, V1_NODE_ID, V2_IP, bookinfo, reviewsVs, slicesFor } from './fixtures.js';
+import { networkingCrd } from './crds.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
 
-function crd(plural: string, kind: string): KubeObject {
-  const schema = { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } };
-  return {
-    metadata: { name: `${plural}.networking.istio.io` },
-    spec: {
-      group: 'networking.istio.io', scope: 'Namespaced',
-      names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
-      versions: [
-        { name: 'v1', served: true, storage: true, schema },
-        { name: 'v1beta1', served: true, storage: false, schema },
-      ],
-    },
-  };
-}
 
 test('pilot informers against the project apiserver', async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pilot-apiserver-'));
@@ -40,8 +27,8 @@ test('pilot informers against the project apiserver', async () => {
   const client = KubeClient.fromKubeconfig(api.kubeconfigPath);
   cleanups.push(() => client.close());
 
-  await client.create(R.customResourceDefinitions, crd('virtualservices', 'VirtualService'));
-  await client.create(R.customResourceDefinitions, crd('destinationrules', 'DestinationRule'));
+  await client.create(R.customResourceDefinitions, networkingCrd('virtualservices', 'VirtualService'));
+  await client.create(R.customResourceDefinitions, networkingCrd('destinationrules', 'DestinationRule'));
   const world = bookinfo([reviewsVs(80, 20)]);
   if (!(await client.find(R.namespaces, 'default'))) await client.create(R.namespaces, { metadata: { name: 'default' } });
   const clusterIPs = new Map<string, string>();

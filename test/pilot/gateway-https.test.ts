@@ -23,21 +23,11 @@ import { freePort, startApp, waitFor } from '../proxy/fixtures.js';
 import { makeTestCA } from '../proxy/test-ca.js';
 import { gateway, gatewayVs } from './gateway-fixtures.js';
 import { slicesFor } from './fixtures.js';
+import { networkingCrd } from './crds.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) { try { await c(); } catch { /* best effort */ } } });
 
-function crd(plural: string, kind: string): KubeObject {
-  const schema = { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } };
-  return {
-    metadata: { name: `${plural}.networking.istio.io` },
-    spec: {
-      group: 'networking.istio.io', scope: 'Namespaced',
-      names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
-      versions: [{ name: 'v1', served: true, storage: true, schema, subresources: { status: {} } }],
-    },
-  };
-}
 
 interface Reply { status: number; body: string; location?: string; fingerprint?: string; protocol?: string | null }
 
@@ -79,7 +69,7 @@ async function scenario(deltaXds: boolean): Promise<void> {
   const client = KubeClient.fromKubeconfig(api.kubeconfigPath);
   cleanups.push(() => client.close());
   for (const [plural, kind] of [['virtualservices', 'VirtualService'], ['destinationrules', 'DestinationRule'], ['gateways', 'Gateway']]) {
-    await client.create(R.customResourceDefinitions, crd(plural, kind));
+    await client.create(R.customResourceDefinitions, networkingCrd(plural, kind, ['v1'], { status: true }));
   }
   for (const ns of ['default', 'trellis-system']) if (!(await client.find(R.namespaces, ns))) await client.create(R.namespaces, { metadata: { name: ns } });
 

@@ -15,18 +15,8 @@ import { Pilot } from '../../pilot/pilot.js';
 import { Debouncer } from '../../pilot/model/debounce.js';
 import { AdsClient } from './ads-client.js';
 import { REVIEWS, V1_NODE_ID, bookinfo, reviewsVs, slicesFor } from './fixtures.js';
+import { networkingCrd } from './crds.js';
 
-function crd(plural: string, kind: string, versions: string[]): KubeObject {
-  const schema = { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } };
-  return {
-    metadata: { name: `${plural}.networking.istio.io` },
-    spec: {
-      group: 'networking.istio.io', scope: 'Namespaced',
-      names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
-      versions: versions.map((name, i) => ({ name, served: true, storage: i === 0, schema })),
-    },
-  };
-}
 
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
@@ -52,8 +42,8 @@ test('pilot against the Kubernetes API: sync, v1beta1 fallback, ready, ADS, watc
   const admin = KubeClient.fromKubeconfig(api.kubeconfigPath);
   cleanups.push(() => admin.close());
   // VirtualService served only as v1beta1 (an older Istio's CRD): pilot must fall back to it.
-  await admin.create(R.customResourceDefinitions, crd('virtualservices', 'VirtualService', ['v1beta1']));
-  await admin.create(R.customResourceDefinitions, crd('destinationrules', 'DestinationRule', ['v1']));
+  await admin.create(R.customResourceDefinitions, networkingCrd('virtualservices', 'VirtualService', ['v1beta1']));
+  await admin.create(R.customResourceDefinitions, networkingCrd('destinationrules', 'DestinationRule', ['v1']));
   const vsV1beta1 = { ...R.virtualServices, version: 'v1beta1' };
   const world = bookinfo([reviewsVs(80, 20)]);
   if (!(await admin.find(R.namespaces, 'default'))) await admin.create(R.namespaces, { metadata: { name: 'default' } });

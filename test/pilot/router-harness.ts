@@ -5,27 +5,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
-import { KubeClient, R, type KubeObject, type Pod, type Service } from '../../api/kube/index.js';
+import { KubeClient, R, type Pod, type Service } from '../../api/kube/index.js';
 import { startApiServer } from '../../cluster/apiserver/index.js';
 import { MemoryStore } from '../../cluster/store/index.js';
 import { Pilot } from '../../pilot/pilot.js';
 import { Sidecar } from '../../proxy/sidecar.js';
 import { freePort } from '../proxy/fixtures.js';
+import { networkingCrd } from './crds.js';
 
 export const GATEWAY_POD = 'istio-ingressgateway-xyz';
 export const GATEWAY_NS = 'trellis-system';
 
-function crd(plural: string, kind: string): KubeObject {
-  const schema = { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } };
-  return {
-    metadata: { name: `${plural}.networking.istio.io` },
-    spec: {
-      group: 'networking.istio.io', scope: 'Namespaced',
-      names: { plural, singular: kind.toLowerCase(), kind, listKind: `${kind}List` },
-      versions: [{ name: 'v1', served: true, storage: true, schema }, { name: 'v1beta1', served: true, storage: false, schema }],
-    },
-  };
-}
 
 export interface MeshApi { client: KubeClient; close(): Promise<void> }
 
@@ -41,7 +31,7 @@ export async function startMeshApi(): Promise<MeshApi> {
   };
   try {
     for (const [plural, kind] of [['virtualservices', 'VirtualService'], ['destinationrules', 'DestinationRule'], ['gateways', 'Gateway']]) {
-      await client.create(R.customResourceDefinitions, crd(plural, kind));
+      await client.create(R.customResourceDefinitions, networkingCrd(plural, kind));
     }
     for (const ns of ['default', GATEWAY_NS]) if (!(await client.find(R.namespaces, ns))) await client.create(R.namespaces, { metadata: { name: ns } });
   } catch (e) {

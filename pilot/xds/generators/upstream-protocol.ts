@@ -14,7 +14,7 @@ type UpstreamVersion = 'h2' | 'downstream' | 'h1' | undefined;
 
 function upstreamVersion(protocol: PortProtocol, http: ConnectionPoolSettings['http'] | undefined): UpstreamVersion {
   if (protocol === 'HTTP2' || protocol === 'GRPC') return 'h2';
-  if (protocol === 'UNKNOWN') return http?.useClientProtocol || http?.h2UpgradePolicy !== 'UPGRADE' ? 'downstream' : 'h2';
+  if (protocol === 'UNKNOWN') return http?.h2UpgradePolicy === 'UPGRADE' && !http.useClientProtocol ? 'h2' : 'downstream';
   if (protocol === 'HTTP' || protocol === 'GRPC-WEB') {
     if (http?.useClientProtocol) return 'downstream';
     return http?.h2UpgradePolicy === 'UPGRADE' ? 'h2' : 'h1';
